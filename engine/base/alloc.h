@@ -1,0 +1,50 @@
+/* The allocation seam: every byte troupe allocates goes through here.
+ * jemalloc's sized free (sdallocx) in normal builds; libc malloc in
+ * sanitizer builds (TROUPE_WITH_JEMALLOC off) so LeakSanitizer sees all. */
+#ifndef TRI_BASE_ALLOC_H
+#define TRI_BASE_ALLOC_H
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef TROUPE_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+static inline void *tri_alloc(size_t size) { return mallocx(size ? size : 1, 0); }
+static inline void *tri_zalloc(size_t size) { return mallocx(size ? size : 1, MALLOCX_ZERO); }
+static inline void tri_free(void *p, size_t size)
+{
+    if (p)
+        sdallocx(p, size ? size : 1, 0);
+}
+static inline void *tri_realloc(void *p, size_t old, size_t size)
+{
+    (void)old;
+    return p ? rallocx(p, size ? size : 1, 0) : mallocx(size ? size : 1, 0);
+}
+#else
+static inline void *tri_alloc(size_t size) { return malloc(size ? size : 1); }
+static inline void *tri_zalloc(size_t size) { return calloc(1, size ? size : 1); }
+static inline void tri_free(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+static inline void *tri_realloc(void *p, size_t old, size_t size)
+{
+    (void)old;
+    return realloc(p, size ? size : 1);
+}
+#endif
+
+/* A copy of `s` from the seam, freed with tri_free(p, strlen(p) + 1). */
+static inline char *tri_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = (char *)tri_alloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+#endif

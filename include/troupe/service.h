@@ -1,0 +1,76 @@
+/* troupe: the service, the one runtime object a user holds.
+ *
+ * A tr_service owns the worker pool that runs actors and endpoints, the
+ * timer, the endpoint registry and (for remote calls) the I/O thread. Two
+ * services in one process share nothing. Create it from any thread; destroy
+ * it from a thread that is not one of its workers. */
+#ifndef TROUPE_SERVICE_H
+#define TROUPE_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/export.h"
+
+typedef struct tr_service tr_service;
+
+/* How message memory is obtained (see README "Message allocation"). */
+typedef enum tr_msg_alloc {
+    TR_MSG_ALLOC_DEFAULT = 0, /* the measured-faster of the two below */
+    TR_MSG_ALLOC_MALLOC,      /* jemalloc (libc malloc in sanitizer builds) */
+    TR_MSG_ALLOC_POOL,        /* per-worker free lists, returned in batches */
+} tr_msg_alloc;
+
+#define TR_DEFAULT_BATCH 64
+#define TR_DEFAULT_ASK_TIMEOUT_NS (10LL * 1000 * 1000 * 1000)
+#define TR_DEFAULT_LOOKUP_TIMEOUT_NS (10LL * 1000 * 1000 * 1000)
+#define TR_DEFAULT_MAX_FRAME_SIZE ((size_t)10 * 1024 * 1024)
+#define TR_DEFAULT_BIND_ADDRESS "127.0.0.1:0"
+
+/* Plain configuration; zero fields mean the default named beside them.
+ * Initialise with tr_service_config_init() so later fields stay defaulted. */
+typedef struct tr_service_config {
+    unsigned workers;          /* 0: one per online CPU */
+    unsigned batch;            /* messages per actor turn; 0: TR_DEFAULT_BATCH */
+    tr_msg_alloc msg_alloc;    /* 0: TR_MSG_ALLOC_DEFAULT */
+    int64_t ask_timeout_ns;    /* 0: 10 s (Flink's default) */
+    int64_t lookup_timeout_ns; /* 0: 10 s */
+    size_t max_frame_size;     /* 0: 10 MiB (Flink's pekko.framesize) */
+    const char *bind_address;  /* NULL: "127.0.0.1:0"; copied */
+    bool force_serialization;  /* S22: encode local calls too (codec tests) */
+    bool listen;               /* start the I/O thread listening on bind_address */
+} tr_service_config;
+
+/* Fills `cfg` with the defaults. */
+TR_API void tr_service_config_init(tr_service_config *cfg);
+
+/* Creates a service and starts its workers. `cfg` may be NULL (defaults).
+ * On 0, *out holds a service the caller owns (free with tr_service_destroy).
+ * Errors: TR_EINVAL (bad field), TR_ENOMEM, TR_EIO (thread creation). */
+TR_API int tr_service_create(const tr_service_config *cfg, tr_service **out);
+
+/* Stops the service (S7): terminates every endpoint and waits for them, fails
+ * every pending future, stops the workers; messages still queued are dropped
+ * and freed. Idempotent. Later calls that need a running service fail with
+ * TR_ESTOPPED. Must not be called from one of the service's own workers
+ * (returns TR_EDEADLK). */
+TR_API int tr_service_shutdown(tr_service *svc);
+
+/* Shuts down if needed, then frees the service and every actor it still
+ * holds; every tr_actor handle of this service becomes invalid. */
+TR_API void tr_service_destroy(tr_service *svc);
+
+/* The number of worker threads. */
+TR_API unsigned tr_service_workers(const tr_service *svc);
+
+/* Scheduler counters, for tests and tuning (racy snapshots, never torn). */
+typedef struct tr_sched_stats {
+    uint64_t parks;        /* times a worker went to sleep */
+    uint64_t wakes;        /* wake-ups issued to parked workers */
+    uint64_t steals;       /* actors taken from another worker's deque */
+    uint64_t injected;     /* actors scheduled from non-worker threads */
+} tr_sched_stats;
+TR_API void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out);
+
+#endif

@@ -1,0 +1,10 @@
+/* troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
+ * Umbrella header. */
+#ifndef TROUPE_H
+#define TROUPE_H
+
+#include "troupe/error.h"
+#include "troupe/service.h"
+#include "troupe/actor.h"
+
+#endif
