@@ -22,8 +22,32 @@ static inline void *tri_realloc(void *p, size_t old, size_t size)
     (void)old;
     return p ? rallocx(p, size ? size : 1, 0) : mallocx(size ? size : 1, 0);
 }
+/* Zeroed, `align`-aligned (a power of two); free with tri_free_aligned. */
+static inline void *tri_zalloc_aligned(size_t size, size_t align)
+{
+    return mallocx(size, MALLOCX_ALIGN(align) | MALLOCX_ZERO);
+}
+static inline void tri_free_aligned(void *p, size_t size, size_t align)
+{
+    if (p)
+        sdallocx(p, size, MALLOCX_ALIGN(align));
+}
 #else
 static inline void *tri_alloc(size_t size) { return malloc(size ? size : 1); }
+static inline void *tri_zalloc_aligned(size_t size, size_t align)
+{
+    size_t rounded = (size + align - 1) & ~(align - 1);
+    void *p = aligned_alloc(align, rounded);
+    if (p)
+        memset(p, 0, rounded);
+    return p;
+}
+static inline void tri_free_aligned(void *p, size_t size, size_t align)
+{
+    (void)size;
+    (void)align;
+    free(p);
+}
 static inline void *tri_zalloc(size_t size) { return calloc(1, size ? size : 1); }
 static inline void tri_free(void *p, size_t size)
 {

@@ -1,11 +1,12 @@
 /* The actor's layout, shared by the run loop (actor.c) and the scheduler.
  *
- * Three cache lines, grouped by the threads that write them, so senders
+ * 112 bytes of header, allocated 64-byte aligned, then the user's state, so
+ * an idle actor with a small state costs one 128-byte block. The header is
+ * two cache lines grouped by the threads that write them, so senders
  * exchanging the mailbox head do not slow the thread running the actor:
- *   line 0  senders:      mailbox head, push count      (core/mpsc.h)
- *   line 1  running turn: mailbox tail, stub, pop count (core/mpsc.h)
- *   line 2  read-mostly:  behaviour, flags, references, links
- * The user's state follows inline, so an actor is one allocation. */
+ *   line 0  senders: mailbox head and push count; read-mostly fields
+ *   line 1  the running turn: mailbox tail, stub, pop count; run-loop fields
+ */
 #ifndef TRI_CORE_ACTOR_IMPL_H
 #define TRI_CORE_ACTOR_IMPL_H
 
@@ -25,30 +26,44 @@ struct tri_sched;
 #define TRI_MSG_TAG_STOP (TRI_MSG_TAG_SYSTEM + 1)
 
 struct tr_actor {
-    tri_mpsc mailbox; /* lines 0 and 1 */
-    alignas(64) struct tri_sched *sched;
-    tr_behavior *behavior;
-    tr_on_stop *on_stop;
-    tr_on_drop *on_drop;
+    /* line 0: written by senders (mailbox.head) or rarely */
+    tri_mq_prod mb_prod;
+    struct tri_sched *sched;
     _Atomic uint32_t stopped; /* 1 once stopped: sends fail (release/acquire) */
     _Atomic uint32_t refs;    /* handles + 1 while alive */
-    tri_node snode;           /* link in the scheduler's inject queue */
+    tr_on_stop *on_stop;
+    tr_on_drop *on_drop;
     struct tr_actor *list_prev, *list_next; /* live list, under its shard lock */
+    /* line 1: written by the thread running the actor */
+    tri_mq_cons mb_cons;
+    tr_behavior *behavior;
+    tri_node snode;           /* link in the scheduler's inject queue */
     uint32_t state_size;
     uint16_t list_shard;
     uint8_t stop_requested;   /* set by tr_actor_stop during a turn */
+    uint8_t stop_done;        /* the stop has been carried out */
     alignas(16) unsigned char state[];
 };
+
+#define TRI_ACTOR_ALIGN 64
+_Static_assert(offsetof(struct tr_actor, mb_cons) == 64, "mailbox halves on separate lines");
+_Static_assert(sizeof(struct tr_actor) <= 112, "an idle actor with 16 B of state fits 128 B");
 
 static inline struct tr_actor *tri_actor_from_snode(tri_node *n)
 {
     return (struct tr_actor *)((char *)n - offsetof(struct tr_actor, snode));
 }
 
-/* Runs up to `batch` messages. Returns true when the actor must be scheduled
- * again (more messages, or a producer half-way through a push); false when
- * it gave its mailbox up (marked empty) or stopped. Called by one worker. */
-bool tri_actor_run(struct tr_actor *a, unsigned batch);
+enum tri_run_result {
+    TRI_RUN_DONE, /* mailbox given up (marked empty), or the actor stopped */
+    TRI_RUN_MORE, /* batch used up with messages left: schedule it again */
+    TRI_RUN_BUSY, /* a sender is half-way through a push: come back soon */
+};
+
+/* Runs up to `batch` messages on the calling worker, which must be the only
+ * one running `a` (the mailbox protocol guarantees it). After TRI_RUN_DONE
+ * the caller must not touch `a`: it may have been freed. */
+enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch);
 
 /* Frees the actor after its last reference: drops queued messages. */
 void tri_actor_destroy(struct tr_actor *a);

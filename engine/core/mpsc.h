@@ -30,125 +30,138 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct tri_node {
-    struct tri_node *_Atomic next;
-} tri_node;
+/* tri_node, the intrusive link, is defined with tr_msg in troupe/actor.h:
+ * a message is pushed by the address of its first member. */
+#include "troupe/actor.h"
 
 #define TRI_MPSC_EMPTY_MARK ((uintptr_t)1)
 #define TRI_MPSC_BUSY ((tri_node *)(uintptr_t)1)
 
-/* Producer and consumer fields sit a cache line apart. */
-typedef struct tri_mpsc {
-    /* written by producers */
-    alignas(64) _Atomic uintptr_t head; /* last pushed node | EMPTY_MARK */
-    _Atomic uint64_t pushed;            /* nodes ever pushed (relaxed) */
-    /* written by the consumer */
-    alignas(64) tri_node *tail;         /* next node to hand out (or the stub) */
-    tri_node stub;
-    _Atomic uint64_t popped;            /* nodes ever handed out (relaxed) */
-} tri_mpsc;
+/* The queue is two halves so that an owner (the actor) can lay them out on
+ * separate cache lines among its own fields. */
+typedef struct tri_mq_prod { /* written by producers */
+    _Atomic uintptr_t head;  /* last pushed node | EMPTY_MARK */
+    _Atomic uint64_t pushed; /* nodes ever pushed (relaxed) */
+} tri_mq_prod;
 
-/* Starts empty and marked (an unscheduled actor). Not thread-safe. */
-static inline void tri_mpsc_init(tri_mpsc *q, bool marked)
+typedef struct tri_mq_cons { /* written by the consumer */
+    tri_node *tail;          /* next node to hand out (or the stub) */
+    tri_node stub;
+    _Atomic uint64_t popped; /* nodes ever handed out (relaxed) */
+} tri_mq_cons;
+
+/* Starts empty; `marked` makes it start as an unscheduled actor's mailbox.
+ * Not thread-safe. */
+static inline void tri_mq_init(tri_mq_prod *p, tri_mq_cons *c, bool marked)
 {
-    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
-    atomic_store_explicit(&q->head, (uintptr_t)&q->stub | (marked ? TRI_MPSC_EMPTY_MARK : 0),
+    atomic_store_explicit(&c->stub.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&p->head, (uintptr_t)&c->stub | (marked ? TRI_MPSC_EMPTY_MARK : 0),
                           memory_order_relaxed);
-    q->tail = &q->stub;
-    atomic_store_explicit(&q->pushed, 0, memory_order_relaxed);
-    atomic_store_explicit(&q->popped, 0, memory_order_relaxed);
+    c->tail = &c->stub;
+    atomic_store_explicit(&p->pushed, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->popped, 0, memory_order_relaxed);
 }
 
 /* Any thread. Returns true when the queue carried the empty mark: the caller
  * is the one producer that must schedule the consumer. */
-static inline bool tri_mpsc_push(tri_mpsc *q, tri_node *n)
+static inline bool tri_mq_push(tri_mq_prod *p, tri_node *n)
 {
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
     /* relaxed: a statistic; exact once producers are quiet. */
-    atomic_fetch_add_explicit(&q->pushed, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->pushed, 1, memory_order_relaxed);
     /* acq_rel: release publishes n's contents with the exchange; acquire
      * orders our write to prev->next after the previous producer's exchange. */
-    uintptr_t prev = atomic_exchange_explicit(&q->head, (uintptr_t)n, memory_order_acq_rel);
-    tri_node *p = (tri_node *)(prev & ~TRI_MPSC_EMPTY_MARK);
-    /* release: pairs with the consumer's acquire load of p->next. */
-    atomic_store_explicit(&p->next, n, memory_order_release);
+    uintptr_t prev = atomic_exchange_explicit(&p->head, (uintptr_t)n, memory_order_acq_rel);
+    tri_node *pn = (tri_node *)(prev & ~TRI_MPSC_EMPTY_MARK);
+    /* release: pairs with the consumer's acquire load of pn->next. */
+    atomic_store_explicit(&pn->next, n, memory_order_release);
     return (prev & TRI_MPSC_EMPTY_MARK) != 0;
 }
 
 /* Consumer only. Returns a node (now owned by the caller), NULL when empty,
  * or TRI_MPSC_BUSY when a producer is half-way through a push. */
-static inline tri_node *tri_mpsc_pop(tri_mpsc *q)
+static inline tri_node *tri_mq_pop(tri_mq_prod *p, tri_mq_cons *c)
 {
-    tri_node *tail = q->tail;
+    tri_node *tail = c->tail;
     /* acquire: pairs with the producer's release store of next. */
     tri_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    if (tail == &q->stub) {
+    if (tail == &c->stub) {
         if (!next) {
-            uintptr_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-            return (tri_node *)(h & ~TRI_MPSC_EMPTY_MARK) == &q->stub ? NULL : TRI_MPSC_BUSY;
+            uintptr_t h = atomic_load_explicit(&p->head, memory_order_acquire);
+            return (tri_node *)(h & ~TRI_MPSC_EMPTY_MARK) == &c->stub ? NULL : TRI_MPSC_BUSY;
         }
-        q->tail = next;
+        c->tail = next;
         tail = next;
         next = atomic_load_explicit(&tail->next, memory_order_acquire);
     }
     if (next) {
-        q->tail = next;
+        c->tail = next;
         goto handed_out;
     }
     /* tail is the last linked node; is it the last pushed? */
-    uintptr_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-    if ((tri_node *)h != tail)
+    if ((tri_node *)atomic_load_explicit(&p->head, memory_order_acquire) != tail)
         return TRI_MPSC_BUSY;
     /* Put the stub behind it so tail can leave the queue. The consumer never
-     * sees the mark here: it only sets it when giving the queue up. */
-    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
-    uintptr_t prev = atomic_exchange_explicit(&q->head, (uintptr_t)&q->stub, memory_order_acq_rel);
-    atomic_store_explicit(&((tri_node *)prev)->next, &q->stub, memory_order_release);
+     * meets the mark here: it only sets it when giving the queue up. */
+    atomic_store_explicit(&c->stub.next, NULL, memory_order_relaxed);
+    uintptr_t prev = atomic_exchange_explicit(&p->head, (uintptr_t)&c->stub, memory_order_acq_rel);
+    atomic_store_explicit(&((tri_node *)prev)->next, &c->stub, memory_order_release);
     next = atomic_load_explicit(&tail->next, memory_order_acquire);
     if (!next)
         return TRI_MPSC_BUSY;
-    q->tail = next;
+    c->tail = next;
 handed_out:
     /* relaxed: only this thread writes it; readers want an estimate. */
-    atomic_store_explicit(&q->popped, atomic_load_explicit(&q->popped, memory_order_relaxed) + 1,
+    atomic_store_explicit(&c->popped, atomic_load_explicit(&c->popped, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return tail;
 }
 
-/* Any thread: nodes pushed and not yet handed out (an estimate while
- * producers run). */
-static inline uint64_t tri_mpsc_length(tri_mpsc *q)
+/* Consumer only: true when everything pushed has been handed out (a racing
+ * push may make it stale at once). */
+static inline bool tri_mq_is_empty(tri_mq_prod *p, tri_mq_cons *c)
 {
-    uint64_t popped = atomic_load_explicit(&q->popped, memory_order_relaxed);
-    uint64_t pushed = atomic_load_explicit(&q->pushed, memory_order_relaxed);
-    return pushed > popped ? pushed - popped : 0;
+    uintptr_t h = atomic_load_explicit(&p->head, memory_order_acquire);
+    return c->tail == &c->stub && (tri_node *)(h & ~TRI_MPSC_EMPTY_MARK) == &c->stub;
 }
 
-/* Consumer only: true when nothing has been pushed that pop has not handed
- * out (a racing push may make it stale at once). */
-static inline bool tri_mpsc_is_empty(tri_mpsc *q)
+/* Consumer only, after pop returned NULL: give the queue up. True when
+ * marked (the next push reschedules); false when a producer raced in (the
+ * consumer keeps the queue and must go on). */
+static inline bool tri_mq_try_mark_empty(tri_mq_prod *p, tri_mq_cons *c)
 {
-    uintptr_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-    return q->tail == &q->stub && (tri_node *)(h & ~TRI_MPSC_EMPTY_MARK) == &q->stub;
-}
-
-/* Consumer only, after pop returned NULL: give the queue up. Returns true
- * when marked (the next push reschedules), false when a producer raced in
- * (the consumer keeps it and must keep running). */
-static inline bool tri_mpsc_try_mark_empty(tri_mpsc *q)
-{
-    uintptr_t expected = (uintptr_t)&q->stub;
-    /* release: our turn's effects happen-before the next scheduler's acquire
-     * of the push that clears the mark; acquire on failure to see the push. */
-    return atomic_compare_exchange_strong_explicit(&q->head, &expected,
-                                                   (uintptr_t)&q->stub | TRI_MPSC_EMPTY_MARK,
+    uintptr_t expected = (uintptr_t)&c->stub;
+    /* release: this turn's effects happen-before the acquire of the push
+     * that finds the mark (and so the next turn); acquire on failure. */
+    return atomic_compare_exchange_strong_explicit(&p->head, &expected,
+                                                   (uintptr_t)&c->stub | TRI_MPSC_EMPTY_MARK,
                                                    memory_order_acq_rel, memory_order_acquire);
 }
 
-/* Any thread: producer-side view, true when the queue is marked. */
+/* Any thread: nodes pushed and not yet handed out (an estimate while
+ * producers run). */
+static inline uint64_t tri_mq_length(tri_mq_prod *p, tri_mq_cons *c)
+{
+    uint64_t popped = atomic_load_explicit(&c->popped, memory_order_relaxed);
+    uint64_t pushed = atomic_load_explicit(&p->pushed, memory_order_relaxed);
+    return pushed > popped ? pushed - popped : 0;
+}
+
+/* A whole queue, halves a cache line apart (the inject queue, tests). */
+typedef struct tri_mpsc {
+    alignas(64) tri_mq_prod p;
+    alignas(64) tri_mq_cons c;
+} tri_mpsc;
+
+static inline void tri_mpsc_init(tri_mpsc *q, bool marked) { tri_mq_init(&q->p, &q->c, marked); }
+static inline bool tri_mpsc_push(tri_mpsc *q, tri_node *n) { return tri_mq_push(&q->p, n); }
+static inline tri_node *tri_mpsc_pop(tri_mpsc *q) { return tri_mq_pop(&q->p, &q->c); }
+static inline bool tri_mpsc_is_empty(tri_mpsc *q) { return tri_mq_is_empty(&q->p, &q->c); }
+static inline bool tri_mpsc_try_mark_empty(tri_mpsc *q) { return tri_mq_try_mark_empty(&q->p, &q->c); }
+static inline uint64_t tri_mpsc_length(tri_mpsc *q) { return tri_mq_length(&q->p, &q->c); }
 static inline bool tri_mpsc_is_marked(tri_mpsc *q)
 {
-    return (atomic_load_explicit(&q->head, memory_order_acquire) & TRI_MPSC_EMPTY_MARK) != 0;
+    return (atomic_load_explicit(&q->p.head, memory_order_acquire) & TRI_MPSC_EMPTY_MARK) != 0;
 }
 
 #endif

@@ -25,8 +25,12 @@ typedef struct tr_actor tr_actor;
  * (tr_msg_data()), aligned to 8. One allocation; the mailbox links it
  * intrusively, so a send allocates nothing beyond the message itself.
  * Fields other than `tag` and `size` belong to troupe. */
+typedef struct tri_node { /* troupe's intrusive queue link */
+    struct tri_node *_Atomic next;
+} tri_node;
+
 typedef struct tr_msg {
-    struct tr_msg *_Atomic next_; /* mailbox link (troupe's) */
+    tri_node link_;               /* mailbox link (troupe's) */
     void *origin_;                /* allocator bookkeeping (troupe's) */
     uint32_t tag;                 /* free for the user: a message kind */
     uint32_t size;                /* payload size in bytes */

@@ -1,0 +1,215 @@
+/* Actors: spawn, send, the run loop, stop and destruction; messages.
+ *
+ * Scheduling rides on the mailbox's empty mark (core/mpsc.h): a new actor's
+ * mailbox starts marked; the send that finds the mark schedules it; a turn
+ * that empties the mailbox marks it again. A stopped actor never marks its
+ * mailbox again, so no send can schedule it; what still arrives waits for
+ * tri_actor_destroy, which hands it to on_drop. */
+#include <stdint.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "core/actor_impl.h"
+#include "core/msgpool.h"
+#include "core/sched_impl.h"
+#include "troupe/error.h"
+
+/* ---- messages ---------------------------------------------------------- */
+
+tr_msg *tr_msg_new(uint32_t tag, size_t size)
+{
+    if (size > UINT32_MAX - sizeof(tr_msg))
+        return NULL;
+    tri_worker *w = tri_tls_worker;
+    tr_msg *m;
+    if (w && w->pool && size <= TRI_POOL_MAX_PAYLOAD) {
+        m = tri_msgpool_alloc(w->pool);
+    } else {
+        m = tri_alloc(sizeof(tr_msg) + size);
+        if (m)
+            m->origin_ = NULL;
+    }
+    if (!m)
+        return NULL;
+    m->tag = tag;
+    m->size = (uint32_t)size;
+    return m;
+}
+
+void tr_msg_free(tr_msg *m)
+{
+    if (!m)
+        return;
+    if (m->origin_) {
+        tri_worker *w = tri_tls_worker;
+        tri_msgpool_free(w ? w->pool : NULL, m);
+    } else {
+        tri_free(m, sizeof(tr_msg) + m->size);
+    }
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static size_t actor_size(uint32_t state_size) { return sizeof(struct tr_actor) + state_size; }
+
+int tri_actor_spawn(tri_sched *s, const tr_actor_opts *opts, struct tr_actor **out)
+{
+    if (opts->state_size > UINT32_MAX - sizeof(struct tr_actor))
+        return TR_EINVAL;
+    if (tri_sched_stopped(s))
+        return TR_ESTOPPED;
+    uint32_t state_size = (uint32_t)opts->state_size;
+    struct tr_actor *a = tri_zalloc_aligned(actor_size(state_size), TRI_ACTOR_ALIGN);
+    if (!a)
+        return TR_ENOMEM;
+    tri_mq_init(&a->mb_prod, &a->mb_cons, true); /* marked: not scheduled */
+    a->sched = s;
+    a->behavior = opts->behavior;
+    a->on_stop = opts->on_stop;
+    a->on_drop = opts->on_drop;
+    a->state_size = state_size;
+    atomic_init(&a->stopped, 0);
+    atomic_init(&a->refs, 2); /* the caller's handle + alive */
+    tri_sched_track(s, a);
+    *out = a;
+    return 0;
+}
+
+static void drop_msg(struct tr_actor *a, tr_msg *m)
+{
+    if (m->tag == TRI_MSG_TAG_STOP || !a->on_drop)
+        tr_msg_free(m);
+    else
+        a->on_drop(a, a->state, m);
+}
+
+void tri_actor_destroy(struct tr_actor *a)
+{
+    tri_sched_untrack(a->sched, a);
+    /* Every sender has released its reference, so every push completed:
+     * BUSY cannot last. */
+    for (unsigned spins = 0;;) {
+        tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
+        if (!n)
+            break;
+        if (n == TRI_MPSC_BUSY) {
+            if (++spins > 1000000) {
+                TRI_ERROR("actor", "mailbox of actor %p never settled; leaking its tail", (void *)a);
+                break;
+            }
+            continue;
+        }
+        drop_msg(a, (tr_msg *)n);
+    }
+    if (!a->stop_done && a->on_stop)
+        a->on_stop(a, a->state);
+    tri_free_aligned(a, actor_size(a->state_size), TRI_ACTOR_ALIGN);
+}
+
+void tr_actor_retain(tr_actor *a)
+{
+    /* relaxed: taking a reference needs one already held. */
+    atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+}
+
+void tr_actor_release(tr_actor *a)
+{
+    if (!a)
+        return;
+    /* acq_rel: the last release sees every other holder's writes. */
+    if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
+        tri_actor_destroy(a);
+}
+
+void *tr_actor_state(tr_actor *a) { return a->state; }
+tr_service *tr_actor_service(tr_actor *a) { return tri_sched_owner(a->sched); }
+tr_actor *tr_actor_current(void) { return tri_current_actor(); }
+uint64_t tr_actor_mailbox_len(tr_actor *a) { return tri_mq_length(&a->mb_prod, &a->mb_cons); }
+
+/* ---- sending ----------------------------------------------------------- */
+
+int tr_send(tr_actor *to, tr_msg *m)
+{
+    if (!to || !m)
+        return TR_EINVAL;
+    /* acquire: pairs with finish_stop's release; a send racing the stop
+     * lands in the mailbox and reaches on_drop. */
+    if (atomic_load_explicit(&to->stopped, memory_order_acquire) || tri_sched_stopped(to->sched))
+        return TR_ESTOPPED;
+    if (tri_mq_push(&to->mb_prod, &m->link_))
+        tri_sched_schedule(to->sched, to);
+    tri_worker *w = tri_tls_worker;
+    if (w && w->current)
+        tri_sched_note_send(w);
+    return 0;
+}
+
+void tr_actor_stop(tr_actor *self)
+{
+    if (self && tri_current_actor() == self)
+        self->stop_requested = 1;
+    else if (self)
+        tr_actor_stop_async(self);
+}
+
+int tr_actor_stop_async(tr_actor *a)
+{
+    if (!a)
+        return TR_EINVAL;
+    if (atomic_load_explicit(&a->stopped, memory_order_acquire))
+        return TR_ESTOPPED;
+    tr_msg *m = tr_msg_new(TRI_MSG_TAG_STOP, 0);
+    if (!m)
+        return TR_ENOMEM;
+    int rv = tr_send(a, m);
+    if (rv)
+        tr_msg_free(m);
+    return rv;
+}
+
+/* ---- the run loop ------------------------------------------------------ */
+
+/* The turn that stopped the actor: refuse new sends, drop what is queued,
+ * run on_stop, give up the actor's own reference. */
+static void finish_stop(struct tr_actor *a)
+{
+    /* release: pairs with tr_send's acquire. */
+    atomic_store_explicit(&a->stopped, 1, memory_order_release);
+    a->stop_done = 1;
+    for (;;) {
+        tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
+        if (!n || n == TRI_MPSC_BUSY)
+            break; /* a half-pushed message waits for tri_actor_destroy */
+        drop_msg(a, (tr_msg *)n);
+    }
+    if (a->on_stop)
+        a->on_stop(a, a->state);
+    tr_actor_release(a);
+}
+
+enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
+{
+    for (unsigned i = 0; i < batch; i++) {
+        tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
+        if (!n) {
+            if (tri_mq_try_mark_empty(&a->mb_prod, &a->mb_cons))
+                return TRI_RUN_DONE;
+            continue; /* a sender raced in: it did not schedule us, go on */
+        }
+        if (n == TRI_MPSC_BUSY)
+            return TRI_RUN_BUSY;
+        tr_msg *m = (tr_msg *)n;
+        if (m->tag == TRI_MSG_TAG_STOP) {
+            tr_msg_free(m);
+            a->stop_requested = 1;
+        } else {
+            a->behavior(a, a->state, m);
+        }
+        if (a->stop_requested) {
+            finish_stop(a);
+            return TRI_RUN_DONE;
+        }
+    }
+    return TRI_RUN_MORE;
+}

@@ -1,0 +1,476 @@
+/* The work-stealing scheduler.
+ *
+ * Finding work, in order: every 61st pick the inject queue first (so actors
+ * woken by outside threads are not starved by a busy pair), then the "next"
+ * slot, the own deque (LIFO: cache-warm), the inject queue, other workers'
+ * deques (FIFO steal from a random victim).
+ *
+ * Parking, and why no wake-up is lost. A worker out of work spins for
+ * TRI_SPIN_NS (counted in `spinners`), then parks: it leaves `spinners`,
+ * joins `sleepers` (seq_cst RMW), issues a seq_cst fence and looks for work
+ * once more before sleeping on the `permits` futex. Whoever makes work
+ * stealable publishes it, issues a seq_cst fence, then reads `sleepers` and
+ * `spinners`. The two fences order the two sides: either the parker's last
+ * look sees the work, or the publisher sees the sleeper and posts a permit.
+ * A publisher posts at most one permit and only when no worker is spinning
+ * (a spinner will find the work), so one piece of work wakes at most one
+ * worker. A woken worker spins first; if it finds work and was the last
+ * spinner it wakes one more, so parallelism ramps up one worker at a time. */
+#include "core/sched_impl.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/futex.h"
+#include "base/log.h"
+#include "core/actor_impl.h"
+#include "troupe/error.h"
+
+#define TRI_SPIN_NS 50000 /* 50 µs: far below a futex round trip on a VM */
+
+_Thread_local tri_worker *tri_tls_worker __attribute__((tls_model("initial-exec")));
+
+tri_worker *tri_worker_current(void) { return tri_tls_worker; }
+tri_sched *tri_worker_sched(tri_worker *w) { return w->sched; }
+struct tri_msgpool *tri_worker_pool(tri_worker *w) { return w->pool; }
+struct tr_actor *tri_current_actor(void)
+{
+    tri_worker *w = tri_tls_worker;
+    return w ? w->current : NULL;
+}
+unsigned tri_sched_workers(const tri_sched *s) { return s->nworkers; }
+void *tri_sched_owner(const tri_sched *s) { return s->owner; }
+bool tri_sched_stopped(const tri_sched *s)
+{
+    return atomic_load_explicit(&s->stopping, memory_order_acquire) != 0;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* ---- inject queue ------------------------------------------------------ */
+
+static void inject_push(tri_sched *s, struct tr_actor *a)
+{
+    tri_mpsc_push(&s->inject, &a->snode);
+}
+
+static bool inject_maybe_nonempty(tri_sched *s)
+{
+    uintptr_t h = atomic_load_explicit(&s->inject.p.head, memory_order_acquire);
+    return (tri_node *)(h & ~TRI_MPSC_EMPTY_MARK) != &s->inject.c.stub ||
+           s->inject.c.tail != &s->inject.c.stub;
+}
+
+/* Pops one actor under the consumer lock; NULL when empty, busy or locked. */
+static struct tr_actor *inject_pop(tri_sched *s)
+{
+    if (!inject_maybe_nonempty(s))
+        return NULL;
+    /* acquire: pairs with the release in unlock, ordering consumer-side
+     * queue state between the workers that take turns consuming. */
+    if (atomic_exchange_explicit(&s->inject_lock, 1, memory_order_acquire))
+        return NULL;
+    tri_node *n = tri_mpsc_pop(&s->inject);
+    atomic_store_explicit(&s->inject_lock, 0, memory_order_release);
+    if (!n || n == TRI_MPSC_BUSY)
+        return NULL;
+    return tri_actor_from_snode(n);
+}
+
+/* ---- waking and parking ------------------------------------------------ */
+
+static void wake_one(tri_sched *s)
+{
+    /* release: pairs with the parker's acquire CAS on permits. */
+    atomic_fetch_add_explicit(&s->permits, 1, memory_order_release);
+    tri_futex_wake(&s->permits, 1);
+    atomic_fetch_add_explicit(&s->wakes, 1, memory_order_relaxed);
+}
+
+/* Call after making work stealable (deque or inject push). */
+static void notify(tri_sched *s)
+{
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in park */
+    if (atomic_load_explicit(&s->sleepers, memory_order_relaxed) > 0 &&
+        atomic_load_explicit(&s->spinners, memory_order_relaxed) == 0)
+        wake_one(s);
+}
+
+static void push_local(tri_worker *w, struct tr_actor *a)
+{
+    if (!tri_deque_push(&w->deque, a))
+        inject_push(w->sched, a); /* deque full: FIFO overflow */
+    notify(w->sched);
+}
+
+void tri_sched_schedule(tri_sched *s, struct tr_actor *a)
+{
+    tri_worker *w = tri_tls_worker;
+    if (w && w->sched == s) {
+        if (w->current && w->turn_sends < TRI_NEXT_SLOT_SENDS) {
+            /* The woken actor runs next here: a request/reply pair stays on
+             * one core. The actor it displaces becomes stealable. */
+            struct tr_actor *old = w->next;
+            w->next = a;
+            if (old)
+                push_local(w, old);
+        } else {
+            push_local(w, a);
+        }
+        return;
+    }
+    atomic_fetch_add_explicit(&s->injected, 1, memory_order_relaxed);
+    inject_push(s, a);
+    notify(s);
+}
+
+/* Called by tr_send on a worker after each send of the current turn. */
+void tri_sched_note_send(tri_worker *w)
+{
+    if (++w->turn_sends == TRI_NEXT_SLOT_SENDS && w->next) {
+        struct tr_actor *a = w->next;
+        w->next = NULL;
+        push_local(w, a);
+    }
+}
+
+static struct tr_actor *steal(tri_worker *w)
+{
+    tri_sched *s = w->sched;
+    unsigned n = s->nworkers;
+    if (n < 2)
+        return NULL;
+    /* xorshift32: a random first victim spreads thieves out. */
+    uint32_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    w->rng = x;
+    unsigned start = x % n;
+    for (unsigned i = 0; i < n; i++) {
+        tri_worker *v = s->workers[(start + i) % n];
+        if (v == w)
+            continue;
+        struct tr_actor *a = tri_deque_steal(&v->deque);
+        if (a) {
+            atomic_fetch_add_explicit(&w->steals, 1, memory_order_relaxed);
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static struct tr_actor *find_work(tri_worker *w)
+{
+    struct tr_actor *a;
+    if (++w->tick % 61 == 0 && (a = inject_pop(w->sched)))
+        return a;
+    if ((a = w->next)) {
+        w->next = NULL;
+        return a;
+    }
+    if ((a = tri_deque_pop(&w->deque)))
+        return a;
+    if ((a = inject_pop(w->sched)))
+        return a;
+    return steal(w);
+}
+
+static void stop_spinning(tri_worker *w)
+{
+    if (!w->spinning)
+        return;
+    w->spinning = false;
+    /* seq_cst: part of the parking protocol's total order. The last spinner
+     * to find work wakes one more worker in case there is more. */
+    if (atomic_fetch_sub_explicit(&w->sched->spinners, 1, memory_order_seq_cst) == 1)
+        notify(w->sched);
+}
+
+/* Blocks until a permit arrives or the scheduler stops. */
+static void park(tri_worker *w)
+{
+    tri_sched *s = w->sched;
+    atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
+    for (;;) {
+        if (atomic_load_explicit(&s->stopping, memory_order_acquire))
+            return;
+        uint32_t p = atomic_load_explicit(&s->permits, memory_order_relaxed);
+        /* acquire: pairs with wake_one's release. */
+        if (p && atomic_compare_exchange_weak_explicit(&s->permits, &p, p - 1,
+                                                       memory_order_acquire, memory_order_relaxed))
+            return;
+        if (!p)
+            tri_futex_wait(&s->permits, 0, NULL);
+    }
+}
+
+/* Out of work: spin, then park. Returns an actor, or NULL when stopping. */
+static struct tr_actor *idle(tri_worker *w)
+{
+    tri_sched *s = w->sched;
+    for (;;) {
+        if (!w->spinning) {
+            w->spinning = true;
+            atomic_fetch_add_explicit(&s->spinners, 1, memory_order_seq_cst);
+        }
+        int64_t deadline = tri_now_ns() + TRI_SPIN_NS;
+        do {
+            for (int i = 0; i < 64; i++)
+                cpu_relax();
+            struct tr_actor *a = find_work(w);
+            if (a) {
+                stop_spinning(w);
+                return a;
+            }
+            if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
+                return NULL;
+        } while (tri_now_ns() < deadline);
+
+        /* Park: leave spinners, join sleepers, fence, look once more. */
+        w->spinning = false;
+        atomic_fetch_sub_explicit(&s->spinners, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&s->sleepers, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst); /* pairs with notify's fence */
+        struct tr_actor *a = find_work(w);
+        if (!a && !atomic_load_explicit(&s->stopping, memory_order_acquire))
+            park(w);
+        /* Become a spinner before leaving sleepers, so a publisher never
+         * sees neither and wakes a second worker for the same work. */
+        if (!a) {
+            w->spinning = true;
+            atomic_fetch_add_explicit(&s->spinners, 1, memory_order_seq_cst);
+        }
+        atomic_fetch_sub_explicit(&s->sleepers, 1, memory_order_seq_cst);
+        if (a) {
+            /* Found on the last look: someone else may have posted a
+             * permit for it; that worker will find nothing and park. */
+            return a;
+        }
+        if (atomic_load_explicit(&s->stopping, memory_order_acquire))
+            return NULL;
+    }
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+static void run_turns(tri_worker *w, struct tr_actor *a)
+{
+    tri_sched *s = w->sched;
+    for (int busy_rounds = 0;;) {
+        w->current = a;
+        w->turn_sends = 0;
+        enum tri_run_result r = tri_actor_run(a, s->batch);
+        w->current = NULL;
+        if (r == TRI_RUN_DONE)
+            return;
+        /* More to do. Let others go first if anything else is waiting;
+         * otherwise keep the actor here and skip a trip through a queue. */
+        bool others = w->next || tri_deque_size(&w->deque) > 0 || inject_maybe_nonempty(s);
+        if (others || atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
+            inject_push(s, a);
+            notify(s);
+            return;
+        }
+        if (r == TRI_RUN_BUSY) {
+            /* A sender is between its two stores; it needs nanoseconds,
+             * unless it was preempted: then give the CPU away. */
+            if (++busy_rounds > 64)
+                sched_yield();
+            else
+                cpu_relax();
+        } else {
+            busy_rounds = 0;
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    tri_worker *w = arg;
+    tri_sched *s = w->sched;
+    tri_tls_worker = w;
+    if (s->thread_start)
+        s->thread_start(s->owner);
+    for (;;) {
+        if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
+            break;
+        struct tr_actor *a = find_work(w);
+        if (!a && !(a = idle(w)))
+            break;
+        run_turns(w, a);
+    }
+    if (w->pool)
+        tri_msgpool_flush(w->pool);
+    if (s->thread_stop)
+        s->thread_stop(s->owner);
+    tri_tls_worker = NULL;
+    return NULL;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+int tri_sched_create(const tri_sched_config *cfg, tri_sched **out)
+{
+    tri_sched *s = tri_zalloc(sizeof *s);
+    if (!s)
+        return TR_ENOMEM;
+    s->nworkers = cfg->workers ? cfg->workers : online_cpus();
+    s->batch = cfg->batch ? cfg->batch : TR_DEFAULT_BATCH;
+    s->msg_alloc = cfg->msg_alloc;
+    if (s->msg_alloc == TR_MSG_ALLOC_DEFAULT)
+        s->msg_alloc = TRI_MSG_ALLOC_MEASURED_BEST;
+    s->owner = cfg->owner;
+    s->thread_start = cfg->thread_start;
+    s->thread_stop = cfg->thread_stop;
+    tri_mpsc_init(&s->inject, false);
+    s->workers = tri_zalloc(s->nworkers * sizeof *s->workers);
+    s->pools = tri_zalloc(s->nworkers * sizeof *s->pools);
+    s->shards = tri_zalloc((s->nworkers + 1) * sizeof *s->shards);
+    int rv = (s->workers && s->pools && s->shards) ? 0 : TR_ENOMEM;
+    for (unsigned i = 0; i < s->nworkers && !rv; i++) {
+        tri_worker *w = tri_alloc(sizeof *w);
+        if (!w) {
+            rv = TR_ENOMEM;
+            break;
+        }
+        memset(w, 0, sizeof *w);
+        tri_deque_init(&w->deque);
+        w->sched = s;
+        w->index = i;
+        w->rng = 0x9E3779B9u * (i + 1) | 1;
+        s->workers[i] = w;
+        if (s->msg_alloc == TR_MSG_ALLOC_POOL) {
+            s->pools[i] = w->pool = tri_msgpool_create(i, s->nworkers, s->pools);
+            if (!w->pool)
+                rv = TR_ENOMEM;
+        }
+    }
+    unsigned started = 0;
+    for (; started < s->nworkers && !rv; started++)
+        if (pthread_create(&s->workers[started]->thread, NULL, worker_main, s->workers[started]))
+            rv = TR_EIO;
+    if (rv) {
+        atomic_store_explicit(&s->stopping, 1, memory_order_release);
+        atomic_fetch_add_explicit(&s->permits, s->nworkers, memory_order_release);
+        tri_futex_wake(&s->permits, INT_MAX);
+        for (unsigned i = 0; i < started; i++)
+            pthread_join(s->workers[i]->thread, NULL);
+        s->started = false;
+        tri_sched_destroy(s);
+        return rv;
+    }
+    s->started = true;
+    *out = s;
+    return 0;
+}
+
+void tri_sched_stop(tri_sched *s)
+{
+    if (atomic_exchange_explicit(&s->stopping, 1, memory_order_acq_rel))
+        return;
+    atomic_fetch_add_explicit(&s->permits, s->nworkers, memory_order_release);
+    tri_futex_wake(&s->permits, INT_MAX);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i]->thread, NULL);
+}
+
+void tri_sched_destroy(tri_sched *s)
+{
+    if (!s)
+        return;
+    if (s->started)
+        tri_sched_stop(s);
+    /* Every thread that could run an actor has been joined: free the rest.
+     * Destroying an actor drops its messages, which may free pool blocks. */
+    for (unsigned i = 0; s->shards && i <= s->nworkers; i++) {
+        while (s->shards[i].head)
+            tri_actor_destroy(s->shards[i].head);
+    }
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        if (s->pools && s->pools[i])
+            tri_msgpool_destroy(s->pools[i]);
+        if (s->workers && s->workers[i])
+            tri_free(s->workers[i], sizeof(tri_worker));
+    }
+    tri_free(s->workers, s->nworkers * sizeof *s->workers);
+    tri_free(s->pools, s->nworkers * sizeof *s->pools);
+    tri_free(s->shards, (s->nworkers + 1) * sizeof *s->shards);
+    tri_free(s, sizeof *s);
+}
+
+void tri_sched_stats(const tri_sched *s, tr_sched_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        out->parks += atomic_load_explicit(&s->workers[i]->parks, memory_order_relaxed);
+        out->steals += atomic_load_explicit(&s->workers[i]->steals, memory_order_relaxed);
+    }
+    out->wakes = atomic_load_explicit(&s->wakes, memory_order_relaxed);
+    out->injected = atomic_load_explicit(&s->injected, memory_order_relaxed);
+}
+
+/* ---- live actors ------------------------------------------------------- */
+
+static void shard_lock(live_shard *sh)
+{
+    /* acquire: pairs with shard_unlock's release. */
+    while (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire))
+        while (atomic_load_explicit(&sh->lock, memory_order_relaxed))
+            cpu_relax();
+}
+
+static void shard_unlock(live_shard *sh) { atomic_store_explicit(&sh->lock, 0, memory_order_release); }
+
+void tri_sched_track(tri_sched *s, struct tr_actor *a)
+{
+    tri_worker *w = tri_tls_worker;
+    unsigned idx = (w && w->sched == s) ? w->index : s->nworkers;
+    live_shard *sh = &s->shards[idx];
+    a->list_shard = (uint16_t)idx;
+    a->list_prev = NULL;
+    shard_lock(sh);
+    a->list_next = sh->head;
+    if (sh->head)
+        sh->head->list_prev = a;
+    sh->head = a;
+    shard_unlock(sh);
+    atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
+}
+
+void tri_sched_untrack(tri_sched *s, struct tr_actor *a)
+{
+    live_shard *sh = &s->shards[a->list_shard];
+    shard_lock(sh);
+    if (a->list_prev)
+        a->list_prev->list_next = a->list_next;
+    else
+        sh->head = a->list_next;
+    if (a->list_next)
+        a->list_next->list_prev = a->list_prev;
+    shard_unlock(sh);
+    atomic_fetch_sub_explicit(&s->live, 1, memory_order_relaxed);
+}
+
+uint64_t tri_sched_live(const tri_sched *s)
+{
+    return atomic_load_explicit(&s->live, memory_order_relaxed);
+}

@@ -1,0 +1,71 @@
+/* Scheduler internals shared by sched.c (workers, queues, parking) and
+ * actor.c (sends, which schedule on the calling worker). */
+#ifndef TRI_CORE_SCHED_IMPL_H
+#define TRI_CORE_SCHED_IMPL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#include "core/deque.h"
+#include "core/mpsc.h"
+#include "core/msgpool.h"
+#include "core/sched.h"
+
+/* Sends a turn may make before the actor it woke last stops being kept in
+ * the "next" slot: a long turn (a producer looping over sends) must not
+ * hide the actor it woke from idle workers. */
+#define TRI_NEXT_SLOT_SENDS 64u
+
+struct tri_worker {
+    tri_deque deque; /* own cache lines */
+    /* owner only */
+    alignas(64) struct tr_actor *next; /* runs before the deque; never stolen */
+    struct tr_actor *current;          /* actor whose turn is running */
+    uint32_t turn_sends;               /* sends made by the current turn */
+    uint32_t tick;
+    uint32_t rng;
+    unsigned index;
+    bool spinning;
+    tri_sched *sched;
+    tri_msgpool *pool;                 /* NULL unless msg_alloc is POOL */
+    pthread_t thread;
+    /* counters: written by the owner (relaxed), read by anyone */
+    _Atomic uint64_t parks, steals;
+};
+
+typedef struct live_shard {
+    alignas(64) _Atomic uint32_t lock;
+    struct tr_actor *head;
+} live_shard;
+
+struct tri_sched {
+    unsigned nworkers, batch;
+    tr_msg_alloc msg_alloc;
+    void *owner;
+    void (*thread_start)(void *owner);
+    void (*thread_stop)(void *owner);
+    tri_worker **workers;
+    tri_msgpool **pools;
+    bool started;
+    /* inject queue: any thread pushes; a worker holding inject_lock pops */
+    tri_mpsc inject;
+    alignas(64) _Atomic uint32_t inject_lock;
+    /* parking: see sched.c */
+    alignas(64) _Atomic uint32_t permits;
+    _Atomic int32_t sleepers;
+    _Atomic int32_t spinners;
+    _Atomic uint32_t stopping;
+    _Atomic uint64_t wakes, injected;
+    /* live actors, one shard per worker plus one for other threads */
+    alignas(64) _Atomic uint64_t live;
+    live_shard *shards;
+};
+
+/* Counts a send of the current turn (see TRI_NEXT_SLOT_SENDS). */
+void tri_sched_note_send(tri_worker *w);
+
+/* The calling thread's worker (initial-exec TLS: one instruction). */
+extern _Thread_local tri_worker *tri_tls_worker __attribute__((tls_model("initial-exec")));
+
+#endif
