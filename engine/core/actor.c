@@ -84,11 +84,15 @@ static void drop_msg(struct tr_actor *a, tr_msg *m)
         a->on_drop(a, a->state, m);
 }
 
-void tri_actor_destroy(struct tr_actor *a)
+void tri_actor_free(struct tr_actor *a)
 {
-    tri_sched_untrack(a->sched, a);
-    /* Every sender has released its reference, so every push completed:
-     * BUSY cannot last. */
+    tri_free_aligned(a, actor_size(a->state_size), TRI_ACTOR_ALIGN);
+}
+
+void tri_actor_teardown(struct tr_actor *a)
+{
+    /* Every sender has released its reference (or the workers are gone), so
+     * every push completed: BUSY cannot last. */
     for (unsigned spins = 0;;) {
         tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
         if (!n)
@@ -102,9 +106,18 @@ void tri_actor_destroy(struct tr_actor *a)
         }
         drop_msg(a, (tr_msg *)n);
     }
-    if (!a->stop_done && a->on_stop)
-        a->on_stop(a, a->state);
-    tri_free_aligned(a, actor_size(a->state_size), TRI_ACTOR_ALIGN);
+    if (!a->stop_done) {
+        a->stop_done = 1;
+        atomic_store_explicit(&a->stopped, 1, memory_order_release);
+        if (a->on_stop)
+            a->on_stop(a, a->state);
+    }
+}
+
+void tri_actor_destroy(struct tr_actor *a)
+{
+    tri_actor_teardown(a);
+    tri_sched_bury(a->sched, a);
 }
 
 void tr_actor_retain(tr_actor *a)

@@ -65,8 +65,13 @@ enum tri_run_result {
  * the caller must not touch `a`: it may have been freed. */
 enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch);
 
-/* Frees the actor after its last reference: drops queued messages. */
+/* After the last reference: drops queued messages, runs on_stop if it has
+ * not run, then hands the memory to tri_sched_bury. */
 void tri_actor_destroy(struct tr_actor *a);
+/* Drops queued messages (on_drop) and runs on_stop if it has not run. */
+void tri_actor_teardown(struct tr_actor *a);
+/* Frees the memory (the actor has left the live list). */
+void tri_actor_free(struct tr_actor *a);
 
 /* Allocates and registers an actor on `s` (see tr_spawn). */
 int tri_actor_spawn(struct tri_sched *s, const tr_actor_opts *opts, struct tr_actor **out);

@@ -73,20 +73,41 @@ static bool inject_maybe_nonempty(tri_sched *s)
            s->inject.c.tail != &s->inject.c.stub;
 }
 
-/* Pops one actor under the consumer lock; NULL when empty, busy or locked. */
-static struct tr_actor *inject_pop(tri_sched *s)
+#define INJECT_BATCH 16 /* actors moved to the own deque per lock taken */
+
+static void notify(tri_sched *s);
+
+/* Takes up to INJECT_BATCH actors under the consumer lock: returns the first,
+ * pushes the rest onto w's deque (where idle workers can steal them). NULL
+ * when empty, busy or locked by another worker. */
+static struct tr_actor *inject_pop(tri_worker *w)
 {
+    tri_sched *s = w->sched;
     if (!inject_maybe_nonempty(s))
         return NULL;
     /* acquire: pairs with the release in unlock, ordering consumer-side
      * queue state between the workers that take turns consuming. */
     if (atomic_exchange_explicit(&s->inject_lock, 1, memory_order_acquire))
         return NULL;
-    tri_node *n = tri_mpsc_pop(&s->inject);
+    struct tr_actor *first = NULL, *batch[INJECT_BATCH];
+    unsigned n = 0;
+    for (; n < INJECT_BATCH; n++) {
+        tri_node *node = tri_mpsc_pop(&s->inject);
+        if (!node || node == TRI_MPSC_BUSY)
+            break;
+        batch[n] = tri_actor_from_snode(node);
+    }
     atomic_store_explicit(&s->inject_lock, 0, memory_order_release);
-    if (!n || n == TRI_MPSC_BUSY)
+    if (n == 0)
         return NULL;
-    return tri_actor_from_snode(n);
+    first = batch[0];
+    for (unsigned i = 1; i < n; i++) {
+        if (!tri_deque_push(&w->deque, batch[i]))
+            inject_push(s, batch[i]);
+    }
+    if (n > 1)
+        notify(s);
+    return first;
 }
 
 /* ---- waking and parking ------------------------------------------------ */
@@ -175,7 +196,7 @@ static struct tr_actor *steal(tri_worker *w)
 static struct tr_actor *find_work(tri_worker *w)
 {
     struct tr_actor *a;
-    if (++w->tick % 61 == 0 && (a = inject_pop(w->sched)))
+    if (++w->tick % 61 == 0 && (a = inject_pop(w)))
         return a;
     if ((a = w->next)) {
         w->next = NULL;
@@ -183,7 +204,7 @@ static struct tr_actor *find_work(tri_worker *w)
     }
     if ((a = tri_deque_pop(&w->deque)))
         return a;
-    if ((a = inject_pop(w->sched)))
+    if ((a = inject_pop(w)))
         return a;
     return steal(w);
 }
@@ -218,9 +239,12 @@ static void park(tri_worker *w)
 }
 
 /* Out of work: spin, then park. Returns an actor, or NULL when stopping. */
+static void flush_graves(tri_worker *w);
+
 static struct tr_actor *idle(tri_worker *w)
 {
     tri_sched *s = w->sched;
+    flush_graves(w);
     for (;;) {
         if (!w->spinning) {
             w->spinning = true;
@@ -312,6 +336,7 @@ static void *worker_main(void *arg)
             break;
         run_turns(w, a);
     }
+    flush_graves(w);
     if (w->pool)
         tri_msgpool_flush(w->pool);
     if (s->thread_stop)
@@ -399,11 +424,22 @@ void tri_sched_destroy(tri_sched *s)
         return;
     if (s->started)
         tri_sched_stop(s);
-    /* Every thread that could run an actor has been joined: free the rest.
-     * Destroying an actor drops its messages, which may free pool blocks. */
+    /* Every thread that could run an actor has been joined. First tear
+     * every actor down (on_drop, on_stop) while holding an extra reference,
+     * so a release from a callback frees nothing under our feet; sends fail
+     * with TR_ESTOPPED by now, so no mailbox refills. Then free them all. */
+    for (unsigned i = 0; s->shards && i <= s->nworkers; i++)
+        for (struct tr_actor *a = s->shards[i].head; a; a = a->list_next)
+            tr_actor_retain(a);
+    for (unsigned i = 0; s->shards && i <= s->nworkers; i++)
+        for (struct tr_actor *a = s->shards[i].head; a; a = a->list_next)
+            tri_actor_teardown(a);
     for (unsigned i = 0; s->shards && i <= s->nworkers; i++) {
-        while (s->shards[i].head)
-            tri_actor_destroy(s->shards[i].head);
+        while (s->shards[i].head) {
+            struct tr_actor *a = s->shards[i].head;
+            tri_sched_untrack(s, a);
+            tri_actor_free(a);
+        }
     }
     for (unsigned i = 0; i < s->nworkers; i++) {
         if (s->pools && s->pools[i])
@@ -456,18 +492,59 @@ void tri_sched_track(tri_sched *s, struct tr_actor *a)
     atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
 }
 
-void tri_sched_untrack(tri_sched *s, struct tr_actor *a)
+static void unlink_locked(live_shard *sh, struct tr_actor *a)
 {
-    live_shard *sh = &s->shards[a->list_shard];
-    shard_lock(sh);
     if (a->list_prev)
         a->list_prev->list_next = a->list_next;
     else
         sh->head = a->list_next;
     if (a->list_next)
         a->list_next->list_prev = a->list_prev;
+}
+
+void tri_sched_untrack(tri_sched *s, struct tr_actor *a)
+{
+    live_shard *sh = &s->shards[a->list_shard];
+    shard_lock(sh);
+    unlink_locked(sh, a);
     shard_unlock(sh);
     atomic_fetch_sub_explicit(&s->live, 1, memory_order_relaxed);
+}
+
+static void flush_graves(tri_worker *w)
+{
+    tri_sched *s = w->sched;
+    live_shard *locked = NULL;
+    for (unsigned i = 0; i < w->ngrave; i++) {
+        struct tr_actor *a = w->grave[i];
+        live_shard *sh = &s->shards[a->list_shard];
+        if (sh != locked) {
+            if (locked)
+                shard_unlock(locked);
+            shard_lock(sh);
+            locked = sh;
+        }
+        unlink_locked(sh, a);
+    }
+    if (locked)
+        shard_unlock(locked);
+    atomic_fetch_sub_explicit(&s->live, w->ngrave, memory_order_relaxed);
+    for (unsigned i = 0; i < w->ngrave; i++)
+        tri_actor_free(w->grave[i]);
+    w->ngrave = 0;
+}
+
+void tri_sched_bury(tri_sched *s, struct tr_actor *a)
+{
+    tri_worker *w = tri_tls_worker;
+    if (w && w->sched == s) {
+        w->grave[w->ngrave++] = a;
+        if (w->ngrave == TRI_GRAVE_SIZE)
+            flush_graves(w);
+        return;
+    }
+    tri_sched_untrack(s, a);
+    tri_actor_free(a);
 }
 
 uint64_t tri_sched_live(const tri_sched *s)

@@ -17,6 +17,10 @@
  * hide the actor it woke from idle workers. */
 #define TRI_NEXT_SLOT_SENDS 64u
 
+/* Actors freed on a worker wait here and leave the live list in batches,
+ * so the list's lock is not taken (and bounced) once per actor. */
+#define TRI_GRAVE_SIZE 64u
+
 struct tri_worker {
     tri_deque deque; /* own cache lines */
     /* owner only */
@@ -30,6 +34,8 @@ struct tri_worker {
     tri_sched *sched;
     tri_msgpool *pool;                 /* NULL unless msg_alloc is POOL */
     pthread_t thread;
+    unsigned ngrave;
+    struct tr_actor *grave[TRI_GRAVE_SIZE];
     /* counters: written by the owner (relaxed), read by anyone */
     _Atomic uint64_t parks, steals;
 };
@@ -64,6 +70,10 @@ struct tri_sched {
 
 /* Counts a send of the current turn (see TRI_NEXT_SLOT_SENDS). */
 void tri_sched_note_send(tri_worker *w);
+
+/* Frees a dead actor's memory now, or later in a batch when called on a
+ * worker of its scheduler. */
+void tri_sched_bury(tri_sched *s, struct tr_actor *a);
 
 /* The calling thread's worker (initial-exec TLS: one instruction). */
 extern _Thread_local tri_worker *tri_tls_worker __attribute__((tls_model("initial-exec")));
