@@ -1,10 +1,17 @@
-/* tr_service: configuration, start-up and shutdown of the runtime. */
+/* tr_service: configuration, start-up, shutdown (S7) and destruction. */
 #include "rpc/service_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "core/actor_impl.h"
+#include "rpc/endpoint_impl.h"
+#include "rpc/rcu.h"
+#include "rpc/registry.h"
+#include "rpc/timer.h"
 #include "troupe/actor.h"
 #include "troupe/error.h"
 
@@ -39,6 +46,14 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out)
     return out->bind_address ? 0 : TR_ENOMEM;
 }
 
+static void free_service(tr_service *svc)
+{
+    tri_free((void *)svc->cfg.bind_address, strlen(svc->cfg.bind_address) + 1);
+    pthread_mutex_destroy(&svc->shutdown_lock);
+    pthread_mutex_destroy(&svc->endpoints_lock);
+    tri_free(svc, sizeof *svc);
+}
+
 int tr_service_create(const tr_service_config *cfg, tr_service **out)
 {
     if (!out)
@@ -51,21 +66,70 @@ int tr_service_create(const tr_service_config *cfg, tr_service **out)
         tri_free(svc, sizeof *svc);
         return rv;
     }
+    pthread_mutex_init(&svc->shutdown_lock, NULL);
+    pthread_mutex_init(&svc->endpoints_lock, NULL);
+    rv = tri_registry_create(&svc->registry);
+    if (rv) {
+        free_service(svc);
+        return rv;
+    }
     tri_sched_config sc = {
         .workers = svc->cfg.workers,
         .batch = svc->cfg.batch,
         .msg_alloc = svc->cfg.msg_alloc,
         .owner = svc,
+        .thread_start = tri_rcu_worker_start,
+        .thread_stop = tri_rcu_worker_stop,
     };
     rv = tri_sched_create(&sc, &svc->sched);
     if (rv) {
-        tri_free((void *)svc->cfg.bind_address, strlen(svc->cfg.bind_address) + 1);
-        tri_free(svc, sizeof *svc);
+        tri_registry_destroy(svc->registry);
+        free_service(svc);
         return rv;
     }
     svc->cfg.workers = tri_sched_workers(svc->sched);
+    rv = tri_timers_create(svc->sched, svc->cfg.workers, &svc->timers);
+    if (rv) {
+        tri_sched_destroy(svc->sched);
+        tri_registry_destroy(svc->registry);
+        free_service(svc);
+        return rv;
+    }
     *out = svc;
     return 0;
+}
+
+void tri_service_address(const tr_service *svc, const char *id, char *buf, size_t len)
+{
+    (void)svc; /* the remote layer will put host:port here */
+    snprintf(buf, len, TRI_LOCAL_ADDRESS_PREFIX "%s", id);
+}
+
+/* Terminates every registered endpoint and waits for them, each wait
+ * bounded so that an on_stop future that never completes cannot hang the
+ * shutdown (it is failed with TR_ESTOPPED at destroy). */
+static void terminate_all(tr_service *svc)
+{
+    tr_endpoint **eps;
+    size_t n;
+    if (tri_registry_snapshot(svc->registry, &eps, &n)) {
+        TRI_ERROR("service", "out of memory listing endpoints; they stop with the workers");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        tr_endpoint_terminate(eps[i]);
+    int64_t limit = svc->cfg.ask_timeout_ns;
+    int64_t deadline = tri_now_ns() + limit;
+    for (size_t i = 0; i < n; i++) {
+        int64_t left = deadline - tri_now_ns();
+        if (tr_future_wait(eps[i]->termination, left > 0 ? left : 0) == TR_ETIMEDOUT)
+            TRI_WARN("service",
+                     "endpoint %s did not terminate within %lld ms of shutdown (its on_stop "
+                     "future is still pending); it is stopped with the workers",
+                     eps[i]->id, (long long)(limit / 1000000));
+        tri_endpoint_unref(eps[i]);
+    }
+    tri_free(eps, (n ? n : 1) * sizeof *eps);
 }
 
 int tr_service_shutdown(tr_service *svc)
@@ -75,10 +139,34 @@ int tr_service_shutdown(tr_service *svc)
     tri_worker *w = tri_worker_current();
     if (w && tri_worker_sched(w) == svc->sched)
         return TR_EDEADLK;
-    /* release: pairs with tri_service_check_running's acquire. */
-    atomic_store_explicit(&svc->stopped, 1, memory_order_release);
-    tri_sched_stop(svc->sched);
+    pthread_mutex_lock(&svc->shutdown_lock);
+    if (!svc->shutdown_done) {
+        /* release: pairs with tri_service_check_open's acquire. */
+        atomic_store_explicit(&svc->closing, 1, memory_order_release);
+        terminate_all(svc);
+        /* release: pairs with tri_service_check_running's acquire. */
+        atomic_store_explicit(&svc->stopped, 1, memory_order_release);
+        tri_timers_close(svc->timers); /* fails every pending ask (S7) */
+        tri_sched_stop(svc->sched);
+        svc->shutdown_done = true;
+    }
+    pthread_mutex_unlock(&svc->shutdown_lock);
     return 0;
+}
+
+/* Before the scheduler frees every actor: take what endpoints still hold
+ * out of the registry and release it, without touching actor references. */
+static void release_endpoints(tr_service *svc)
+{
+    pthread_mutex_lock(&svc->endpoints_lock);
+    for (tr_endpoint *ep = svc->endpoints; ep; ep = ep->all_next) {
+        tri_registry_remove(svc->registry, ep);
+        if (ep->stop_hook_ran) { /* else the hook does it, during destroy */
+            tr_future_release(ep->termination);
+            ep->termination = NULL;
+        }
+    }
+    pthread_mutex_unlock(&svc->endpoints_lock);
 }
 
 void tr_service_destroy(tr_service *svc)
@@ -86,9 +174,13 @@ void tr_service_destroy(tr_service *svc)
     if (!svc)
         return;
     tr_service_shutdown(svc);
+    /* release: pairs with tri_service_destroying's acquire. */
+    atomic_store_explicit(&svc->destroying, 1, memory_order_release);
+    tri_timers_destroy(svc->timers); /* deferred releases: no-ops now */
+    release_endpoints(svc);
     tri_sched_destroy(svc->sched);
-    tri_free((void *)svc->cfg.bind_address, strlen(svc->cfg.bind_address) + 1);
-    tri_free(svc, sizeof *svc);
+    tri_registry_destroy(svc->registry);
+    free_service(svc);
 }
 
 unsigned tr_service_workers(const tr_service *svc) { return tri_sched_workers(svc->sched); }

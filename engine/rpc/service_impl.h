@@ -1,24 +1,67 @@
 /* The service's layout, shared by the files of engine/rpc/ (and remote/).
- * Core knows the service only as the opaque owner of its scheduler. */
+ * Core knows the service only as the opaque owner of its scheduler.
+ *
+ * Everything a service uses is reached from this struct; two services in
+ * one process share no mutable state (the only process-wide things are
+ * liburcu's reader registry and the log threshold). */
 #ifndef TRI_RPC_SERVICE_IMPL_H
 #define TRI_RPC_SERVICE_IMPL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "core/sched.h"
 #include "troupe/error.h"
 #include "troupe/service.h"
 
+struct tri_timers;
+struct tri_registry;
+
+#define TRI_LOCAL_ADDRESS_PREFIX "local://"
+
 struct tr_service {
     tr_service_config cfg;  /* defaults filled in; bind_address owned */
     tri_sched *sched;
-    _Atomic uint32_t stopped; /* 1 after shutdown began (release/acquire) */
+    struct tri_timers *timers;
+    struct tri_registry *registry;
+    _Atomic uint64_t next_id;     /* for generated endpoint ids (relaxed) */
+    /* Shutdown (S7), in this order; each flag release-stored once and read
+     * with acquire:
+     *   closing     no new endpoints or connects
+     *   stopped     every call fails with TR_ESTOPPED
+     *   destroying  tr_service_destroy is freeing actors wholesale: refs
+     *               are no longer released one by one */
+    _Atomic uint32_t closing;
+    _Atomic uint32_t stopped;
+    _Atomic uint32_t destroying;
+    pthread_mutex_t shutdown_lock; /* one shutdown at a time */
+    bool shutdown_done;            /* under shutdown_lock */
+    /* Every endpoint not yet freed, so destroy can release what they hold
+     * even when users still hold handles. Create and free are rare. */
+    pthread_mutex_t endpoints_lock;
+    struct tr_endpoint *endpoints; /* linked by all_next / all_prev */
 };
 
-/* TR_ESTOPPED once shutdown began, else 0. Any thread. */
+/* TR_ESTOPPED once shutdown began stopping calls, else 0. Any thread. */
 static inline int tri_service_check_running(const tr_service *svc)
 {
     return atomic_load_explicit(&svc->stopped, memory_order_acquire) ? TR_ESTOPPED : 0;
 }
+
+/* TR_ESTOPPED once shutdown began, for things that create (endpoints,
+ * connects). */
+static inline int tri_service_check_open(const tr_service *svc)
+{
+    return atomic_load_explicit(&svc->closing, memory_order_acquire) ? TR_ESTOPPED : 0;
+}
+
+static inline bool tri_service_destroying(const tr_service *svc)
+{
+    return atomic_load_explicit(&svc->destroying, memory_order_acquire) != 0;
+}
+
+/* Writes an endpoint's address ("local://<id>") into buf. */
+void tri_service_address(const tr_service *svc, const char *id, char *buf, size_t len);
 
 #endif

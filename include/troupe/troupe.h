@@ -6,5 +6,9 @@
 #include "troupe/error.h"
 #include "troupe/service.h"
 #include "troupe/actor.h"
+#include "troupe/codec.h"
+#include "troupe/future.h"
+#include "troupe/gateway.h"
+#include "troupe/endpoint.h"
 
 #endif

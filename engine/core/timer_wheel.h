@@ -1,0 +1,87 @@
+/* A hashed timing wheel: arm and cancel in O(1), expiry in O(slots passed
+ * + timers looked at).
+ *
+ * Time is cut into ticks of `tick_ns`; a timer due at tick T sits in slot
+ * T % nslots, in a doubly linked list (next / pprev), so cancel unlinks it
+ * without a search. A timer more than one revolution away waits in its slot
+ * and is skipped (compared, not moved) until its revolution comes. A bitmap
+ * of non-empty slots lets expiry and next_due skip empty ones 64 at a time.
+ * A timer never fires early: its tick is the deadline rounded up.
+ *
+ * The wheel itself is not thread-safe: the caller provides exclusion (the
+ * service timer holds a per-shard lock around every call, rpc/timer.c).
+ *
+ *   operation          cost                      needs
+ *   arm, cancel        O(1)                      exclusion
+ *   expire             O(ticks passed / 64 + n)  exclusion
+ *   next_due           O(nslots / 64) worst      exclusion
+ */
+#ifndef TRI_CORE_TIMER_WHEEL_H
+#define TRI_CORE_TIMER_WHEEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tri_timer tri_timer;
+
+/* What a timer does when it expires; called by whoever collected it. */
+typedef void tri_timer_fire(tri_timer *t);
+
+/* Embedded in the object that wants a deadline. Zero-initialise it (or use
+ * tri_timer_init); `fire` and `shard` belong to the user of the wheel. */
+struct tri_timer {
+    tri_timer *next;
+    tri_timer **pprev;   /* NULL while not in a wheel */
+    uint64_t due_tick;
+    tri_timer_fire *fire;
+    uint32_t shard;      /* free for the wheel's owner (rpc/timer.c) */
+};
+
+typedef struct tri_timer_wheel {
+    tri_timer **slots;
+    uint64_t *bitmap;    /* bit s set: slot s may be non-empty */
+    uint32_t nslots;     /* a power of two, >= 64 */
+    int64_t tick_ns;
+    int64_t origin_ns;   /* time of tick 0 */
+    uint64_t done_tick;  /* every timer due at or before it has been collected */
+    uint64_t count;      /* timers armed now */
+} tri_timer_wheel;
+
+static inline void tri_timer_init(tri_timer *t, tri_timer_fire *fire)
+{
+    t->next = NULL;
+    t->pprev = NULL;
+    t->due_tick = 0;
+    t->fire = fire;
+    t->shard = 0;
+}
+
+static inline bool tri_timer_armed(const tri_timer *t) { return t->pprev != NULL; }
+
+/* `nslots` is rounded up to a power of two (at least 64). Returns 0 or
+ * TR_ENOMEM. `now_ns` becomes tick 0. */
+int tri_wheel_init(tri_timer_wheel *w, uint32_t nslots, int64_t tick_ns, int64_t now_ns);
+void tri_wheel_destroy(tri_timer_wheel *w);
+
+/* Arms `t` (not armed) to fire at the first tick at or after deadline_ns;
+ * a deadline already past fires at the next expire. */
+void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns);
+
+/* Unlinks `t` if armed. Returns true when it was armed (the caller now owns
+ * whatever the wheel's reference stood for), false when it had already been
+ * collected or never armed. */
+bool tri_wheel_cancel(tri_timer_wheel *w, tri_timer *t);
+
+/* Collects every timer due at or before now_ns onto *out (linked by
+ * `next`, unarmed); they have not been fired. Returns how many. */
+size_t tri_wheel_expire(tri_timer_wheel *w, int64_t now_ns, tri_timer **out);
+
+/* A time at or before the earliest armed deadline (the start of the first
+ * non-empty slot's next tick), or INT64_MAX when nothing is armed. */
+int64_t tri_wheel_next_due(const tri_timer_wheel *w);
+
+/* Unlinks every armed timer onto *out (for shutdown). Returns how many. */
+size_t tri_wheel_drain(tri_timer_wheel *w, tri_timer **out);
+
+#endif

@@ -1,0 +1,213 @@
+/* The receiving side of calls: checks, decoding, the handler, the answer.
+ *
+ * Message payloads (after the tr_msg header; see msg.h for the tag):
+ *   TELL   [fencing data][argument]
+ *   ASK    [tr_future *][fencing data][argument]
+ *   RUN    [tr_run_fn *][fencing data][argument bytes]
+ *   CALL   [tr_call_fn *][tr_future *][fencing data][argument bytes]
+ * The argument is a deep copy (pointers into the message) or, with
+ * TRI_RF_ENCODED, its encoding. Every part is a multiple of 8 bytes. */
+#include <stdalign.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "rpc/codec.h"
+#include "rpc/endpoint_impl.h"
+#include "rpc/future_impl.h"
+#include "rpc/msg.h"
+#include "troupe/error.h"
+
+/* Where the parts of a call message are. */
+typedef struct parsed {
+    unsigned kind, flags, method;
+    tr_future *f;
+    void (*fn)(void); /* a tr_run_fn or tr_call_fn, by kind */
+    const void *fence;
+    uint8_t *arg;
+    size_t arg_len;
+    const tr_gateway_impl *impl;
+    const tr_method_desc *md;
+    const char *gw_name, *method_name;
+} parsed;
+
+static void parse(tr_endpoint *ep, tr_msg *m, parsed *p)
+{
+    memset(p, 0, sizeof *p);
+    uint8_t *d = tr_msg_data(m);
+    size_t off = 0;
+    p->kind = tri_rpc_kind_of(m->tag);
+    p->flags = tri_rpc_flags_of(m->tag);
+    if (p->kind == TRI_RK_RUN || p->kind == TRI_RK_CALL) {
+        memcpy(&p->fn, d, sizeof p->fn);
+        off += 8;
+    }
+    if (p->kind == TRI_RK_ASK || p->kind == TRI_RK_CALL) {
+        memcpy(&p->f, d + off, sizeof p->f);
+        off += 8;
+    }
+    p->fence = d + off;
+    off += tri_fence_bytes(p->flags);
+    p->arg_len = m->size - off;
+    p->arg = p->arg_len ? d + off : NULL;
+    if (p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) {
+        unsigned gi = tri_rpc_gw_of(m->tag), mi = tri_rpc_method_of(m->tag);
+        p->method = mi;
+        p->impl = gi < ep->nimpls ? &ep->impls[gi] : NULL;
+        p->md = p->impl && mi < p->impl->desc->nmethods ? &p->impl->desc->methods[mi] : NULL;
+        p->gw_name = p->impl ? p->impl->desc->name : "?";
+        p->method_name = p->md ? p->md->name : "?";
+    } else {
+        p->gw_name = "endpoint";
+        p->method_name = p->kind == TRI_RK_RUN ? "run_async" : "call_async";
+    }
+}
+
+/* Drops the message's own reference to its future and the message. */
+static void finish_msg(parsed *p, tr_msg *m)
+{
+    if (p->f)
+        tri_future_unref(p->f, 1);
+    tr_msg_free(m);
+}
+
+void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why)
+{
+    parsed p;
+    parse(ep, m, &p);
+    tri_count(&ep->dropped);
+    if (p.f)
+        tri_future_failf(p.f, code, "endpoint %s %s; %s.%s was not processed", ep->id, why,
+                         p.gw_name, p.method_name);
+    finish_msg(&p, m);
+}
+
+/* A refusal before any handler ran. Returns true when refused. */
+static bool refuse(tr_endpoint *ep, parsed *p)
+{
+    char why[400];
+    if (ep->life == TRI_EP_CREATED) { /* S2 */
+        tri_endpoint_reject(ep, TR_REJECT_NOT_STARTED);
+        if (p->f)
+            tri_future_failf(p->f, TR_ENOTSTARTED,
+                             "endpoint %s has not been started; discarding %s.%s", ep->id,
+                             p->gw_name, p->method_name);
+        else
+            TRI_DEBUG("endpoint", "endpoint %s has not been started; discarding %s.%s", ep->id,
+                      p->gw_name, p->method_name);
+        return true;
+    }
+    if (ep->fenced && !(p->flags & TRI_RF_UNFENCED) &&
+        tri_fence_check(ep, p->flags, p->fence, why, sizeof why)) { /* S31, S32 */
+        tri_endpoint_reject(ep, TR_REJECT_FENCED);
+        if (p->f)
+            tri_future_failf(p->f, TR_EFENCED, "%s.%s: %s", p->gw_name, p->method_name, why);
+        else
+            TRI_DEBUG("endpoint", "%s.%s: %s", p->gw_name, p->method_name, why);
+        return true;
+    }
+    if ((p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) && !p->md) { /* S18 */
+        tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
+        if (p->f)
+            tri_future_failf(p->f, TR_ENOMETHOD, "endpoint %s has no method #%u in gateway %s",
+                             ep->id, p->method, p->gw_name);
+        return true;
+    }
+    return false;
+}
+
+/* After the handler: an ask must be answered, kept, or failed now. */
+static void settle_reply(tr_endpoint *ep, parsed *p, int rv)
+{
+    tr_reply *r = tri_future_reply(p->f);
+    if (tr_reply_done(r))
+        return;
+    if (rv < 0)
+        tri_future_failf(p->f, rv, "%s.%s on endpoint %s failed: %s", p->gw_name, p->method_name,
+                         ep->id, tr_strerror(rv));
+    else if (!p->f->kept)
+        tri_future_failf(p->f, TR_EFAILED,
+                         "the handler of %s.%s on endpoint %s returned without answering or "
+                         "keeping its reply (tr_reply_keep)",
+                         p->gw_name, p->method_name, ep->id);
+}
+
+void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
+{
+    parsed p;
+    parse(ep, m, &p);
+    if (refuse(ep, &p)) {
+        finish_msg(&p, m);
+        return;
+    }
+    const void *arg = p.arg;
+    void *decoded = NULL;
+    size_t dsize = 0;
+    alignas(16) unsigned char small[256];
+    if (p.flags & TRI_RF_ENCODED) { /* S22: decode as a remote peer would */
+        int rv = tri_decode_size(p.md->arg_type, p.arg, p.arg_len, &dsize);
+        if (rv) {
+            tri_endpoint_reject(ep, TR_REJECT_DECODE);
+            if (p.f)
+                tri_future_failf(p.f, rv, "endpoint %s cannot decode the %zu-byte %s argument of %s.%s",
+                                 ep->id, p.arg_len, p.md->arg_type->name, p.gw_name, p.method_name);
+            finish_msg(&p, m);
+            return;
+        }
+        decoded = dsize <= sizeof small ? small : tri_alloc(dsize);
+        if (dsize && !decoded) {
+            if (p.f)
+                tri_future_failf(p.f, TR_ENOMEM, "out of memory decoding %s.%s", p.gw_name,
+                                 p.method_name);
+            finish_msg(&p, m);
+            return;
+        }
+        tri_decode_into(p.md->arg_type, p.arg, p.arg_len, decoded, dsize);
+        tri_count(&ep->decoded);
+        arg = dsize ? decoded : NULL;
+    }
+    int rv = p.md->invoke(p.impl->handlers, ep, ep->state, arg, p.f ? tri_future_reply(p.f) : NULL);
+    if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
+        tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
+        if (p.f)
+            tri_future_failf(p.f, TR_ENOMETHOD, "endpoint %s does not handle %s.%s", ep->id,
+                             p.gw_name, p.method_name);
+    } else {
+        tri_count(&ep->processed);
+        if (p.f) {
+            settle_reply(ep, &p, rv);
+        } else if (rv < 0) {
+            tri_count(&ep->handler_errors);
+            TRI_WARN("endpoint", "tell %s.%s on endpoint %s failed: %s", p.gw_name, p.method_name,
+                     ep->id, tr_strerror(rv));
+        }
+    }
+    if (decoded && decoded != small)
+        tri_free(decoded, dsize);
+    finish_msg(&p, m);
+}
+
+void tri_dispatch_run(tr_endpoint *ep, tr_msg *m)
+{
+    parsed p;
+    parse(ep, m, &p);
+    if (refuse(ep, &p)) {
+        finish_msg(&p, m);
+        return;
+    }
+    tri_count(&ep->processed);
+    if (p.kind == TRI_RK_RUN) {
+        tr_run_fn *fn = (tr_run_fn *)p.fn;
+        int rv = fn(ep, ep->state, p.arg);
+        if (rv < 0) { /* S11: nobody to tell, so say it */
+            tri_count(&ep->handler_errors);
+            TRI_WARN("endpoint", "a run_async body on endpoint %s failed: %s", ep->id,
+                     tr_strerror(rv));
+        }
+    } else {
+        tr_call_fn *fn = (tr_call_fn *)p.fn;
+        int rv = fn(ep, ep->state, p.arg, tri_future_reply(p.f));
+        settle_reply(ep, &p, rv);
+    }
+    finish_msg(&p, m);
+}

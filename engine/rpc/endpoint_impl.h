@@ -1,0 +1,114 @@
+/* The endpoint's layout, shared by the files of engine/rpc/.
+ *
+ * An endpoint is the state of its actor (one allocation): this struct, the
+ * copied gateway list, the id and address strings, then the user's state.
+ * It counts its own references (`refs`) and holds one actor reference for
+ * all of them, released when the last goes; so the termination future and
+ * other leftovers are released exactly when nobody can ask for them.
+ *
+ * Fields are grouped by who writes them:
+ *   immutable after tr_endpoint_create  (read by any thread)
+ *   any thread (atomics)                terminate/start flags, epoch, drops
+ *   the main thread only                lifecycle, token, counters
+ * The main thread's counters are single-writer: a relaxed load and store,
+ * read by anyone with a relaxed load (never torn). */
+#ifndef TRI_RPC_ENDPOINT_IMPL_H
+#define TRI_RPC_ENDPOINT_IMPL_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rpc/rcu.h"
+#include "rpc/timer.h"
+#include "troupe/actor.h"
+#include "troupe/endpoint.h"
+
+enum tri_ep_life { TRI_EP_CREATED, TRI_EP_STARTED, TRI_EP_STOPPING, TRI_EP_TERMINATED };
+
+struct tr_endpoint {
+    /* immutable */
+    tr_actor *actor;
+    tr_service *svc;
+    const tr_gateway_impl *impls; /* inline copy */
+    uint32_t nimpls;
+    uint32_t id_len;
+    const char *id;               /* inline */
+    const char *address;          /* inline, "local://<id>" */
+    uint64_t id_hash;
+    void *state;                  /* inline, 16-aligned */
+    size_t state_size;
+    int (*on_start)(tr_endpoint *self, void *state);
+    int (*on_stop)(tr_endpoint *self, void *state, tr_future **out);
+    void (*on_cleanup)(tr_endpoint *self, void *state);
+    bool fenced;
+    tr_future *termination;       /* completed by the actor's on_stop hook */
+
+    /* the registry's link, and the deferred release of its reference */
+    struct cds_lfht_node reg_node;
+    tri_deferred reg_release;
+
+    /* the service's list of endpoints (under svc->endpoints_lock) */
+    tr_endpoint *all_next, *all_prev;
+
+    /* any thread */
+    alignas(64) _Atomic uint32_t refs; /* handles, gateways, registry,
+                                          continuations, and one "alive"
+                                          reference dropped by the actor's
+                                          on_stop hook; together they hold
+                                          one actor reference */
+    _Atomic uint32_t start_sent, terminate_sent;
+    _Atomic uint64_t fence_epoch;     /* main thread stores (release) */
+    _Atomic uint64_t dropped_at_send; /* senders that found it terminated */
+
+    /* the main thread (then the drop path, after the last turn) */
+    alignas(64) uint8_t life;
+    bool has_token;
+    bool stop_hook_ran;   /* the actor's on_stop hook ran */
+    tr_fence_token token;
+    tr_future *stop_future;
+    int fail_code;
+    char *fail_msg;
+    _Atomic uint64_t processed, dropped, handler_errors, decoded;
+    _Atomic uint64_t rejected[TR_REJECT_COUNT_];
+};
+
+/* Single-writer counter bump (see the top). */
+static inline void tri_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static inline tr_endpoint *tri_endpoint_of(tr_actor *a) { return (tr_endpoint *)tr_actor_state(a); }
+
+/* The endpoint whose turn runs on this thread, or NULL. */
+tr_endpoint *tri_endpoint_current(void);
+
+/* Takes / drops a reference. Dropping does nothing while the service is
+ * being destroyed (its actors are freed wholesale then). Any thread. */
+void tri_endpoint_ref(tr_endpoint *ep);
+void tri_endpoint_unref(tr_endpoint *ep);
+
+/* Fencing (fencing.c). Checks the fencing data at `p` (described by the
+ * message flags) against the endpoint's token; 0 or TR_EFENCED with a
+ * message in buf. Main thread. */
+int tri_fence_check(tr_endpoint *ep, unsigned flags, const void *p, char *buf, size_t len);
+/* Bytes of fencing data a message with these flags carries. */
+size_t tri_fence_bytes(unsigned flags);
+/* "0123...:89ab..." (33 bytes with the NUL). */
+void tri_fence_format(const tr_fence_token *t, char out[33]);
+
+/* Message handling (dispatch.c, async.c), on the main thread. */
+void tri_dispatch_call(tr_endpoint *ep, tr_msg *m);
+void tri_dispatch_run(tr_endpoint *ep, tr_msg *m);
+/* A message the endpoint will never process (on_drop): fail its future. */
+void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why);
+/* Counts a refusal. */
+void tri_endpoint_reject(tr_endpoint *ep, tr_reject_reason r);
+
+/* Posts a run/call message built by async.c: the local transport. */
+int tri_endpoint_post(tr_endpoint *ep, tr_msg *m);
+
+#endif

@@ -1,0 +1,503 @@
+/* Futures and replies: completion exactly once, continuations, waiting.
+ * The state word's protocol is described in future_impl.h. */
+#include "rpc/future_impl.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "core/sched.h"
+#include "rpc/codec.h"
+#include "rpc/endpoint_impl.h"
+#include "rpc/msg.h"
+#include "rpc/service_impl.h"
+#include "rpc/timer.h"
+#include "troupe/error.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ---- allocation and references ----------------------------------------- */
+
+tr_future *tri_future_new(const tr_type *result_type, uint32_t refs)
+{
+    tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_FUTURE, 0, 0, 0), sizeof(tr_future));
+    if (!m)
+        return NULL;
+    tr_future *f = tr_msg_data(m);
+    memset(f, 0, offsetof(tr_future, inline_value));
+    atomic_init(&f->head, 0);
+    atomic_init(&f->refs, refs);
+    atomic_init(&f->inline_used, 0);
+    f->type = result_type;
+    return f;
+}
+
+int tr_future_new(tr_future **out)
+{
+    if (!out)
+        return TR_EINVAL;
+    *out = tri_future_new(NULL, 1);
+    return *out ? 0 : TR_ENOMEM;
+}
+
+static void future_free(tr_future *f)
+{
+    if (f->value_heap)
+        tri_free(f->value, f->value_size);
+    tri_free(f->error, f->error_size);
+    tr_msg_free(tri_future_msg(f));
+}
+
+void tr_future_retain(tr_future *f)
+{
+    /* relaxed: taking a reference needs one already held. */
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+void tri_future_unref(tr_future *f, uint32_t n)
+{
+    /* acq_rel: the last release sees every holder's writes before freeing. */
+    if (atomic_fetch_sub_explicit(&f->refs, n, memory_order_acq_rel) == n)
+        future_free(f);
+}
+
+void tr_future_release(tr_future *f)
+{
+    if (f)
+        tri_future_unref(f, 1);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static uintptr_t state(const tr_future *f)
+{
+    /* acquire: pairs with the completer's release exchange to DONE. */
+    return atomic_load_explicit(&((tr_future *)f)->head, memory_order_acquire);
+}
+
+bool tr_future_done(const tr_future *f) { return f && (state(f) & TRI_FUT_DONE); }
+
+int tr_future_code(const tr_future *f)
+{
+    if (!f)
+        return TR_EINVAL;
+    return (state(f) & TRI_FUT_DONE) ? f->code : TR_EAGAIN;
+}
+
+const char *tr_future_error(const tr_future *f)
+{
+    if (!f || !(state(f) & TRI_FUT_DONE) || !f->code)
+        return NULL;
+    return f->error ? f->error : tr_strerror(f->code);
+}
+
+const void *tr_future_value(const tr_future *f, const tr_type *t)
+{
+    if (!f || !(state(f) & TRI_FUT_DONE) || f->code || !f->value)
+        return NULL;
+    return (!t || t == f->vtype) ? f->value : NULL;
+}
+
+/* ---- continuations ----------------------------------------------------- */
+
+static tr_msg *carrier_of(tr_future *f, tri_cont *c)
+{
+    if (c == &f->inline_cont)
+        return tri_future_msg(f);
+    return (tr_msg *)((char *)c - offsetof(tri_cont_msg, c)) - 1;
+}
+
+/* Runs `c` on this thread and drops what it held. */
+static void cont_run(tr_endpoint *self, tr_future *f, tri_cont *c)
+{
+    tr_msg *carrier = c == &f->inline_cont ? NULL : carrier_of(f, c);
+    c->cb(self, f, c->arg);
+    if (carrier)
+        tr_msg_free(carrier);
+    tr_future_release(f); /* the continuation's reference */
+}
+
+/* The future is complete: run `c` here or post it to its endpoint. */
+static void cont_dispatch(tr_future *f, tri_cont *c)
+{
+    tr_endpoint *ep = c->ep;
+    if (!ep) {
+        cont_run(NULL, f, c);
+        return;
+    }
+    tr_msg *m = carrier_of(f, c);
+    m->tag = tri_rpc_tag(c == &f->inline_cont ? TRI_RK_FUTURE : TRI_RK_CONT, 0, 0, 0);
+    /* After a successful send `c` may already be gone: use `ep` only. */
+    if (tr_send(ep->actor, m) != 0)
+        cont_run(NULL, f, c); /* its endpoint has terminated */
+    tri_endpoint_unref(ep);
+}
+
+void tri_future_run_posted(tr_endpoint *self, tr_msg *m)
+{
+    if (tri_rpc_kind_of(m->tag) == TRI_RK_FUTURE) {
+        tr_future *f = tr_msg_data(m);
+        cont_run(self, f, &f->inline_cont);
+    } else {
+        tri_cont_msg *cm = tr_msg_data(m);
+        cont_run(self, cm->f, &cm->c);
+    }
+}
+
+int tr_future_then(tr_future *f, tr_future_cb *cb, void *arg)
+{
+    if (!f || !cb)
+        return TR_EINVAL;
+    tr_endpoint *owner = tri_endpoint_current();
+    tri_cont *c;
+    uint8_t unused = 0;
+    /* relaxed: the flag only hands the slot to one registrant; the slot's
+     * contents are published by the push below. */
+    if (atomic_compare_exchange_strong_explicit(&f->inline_used, &unused, 1, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        c = &f->inline_cont;
+    } else {
+        tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_CONT, 0, 0, 0), sizeof(tri_cont_msg));
+        if (!m)
+            return TR_ENOMEM;
+        tri_cont_msg *cm = tr_msg_data(m);
+        cm->f = f;
+        c = &cm->c;
+    }
+    c->cb = cb;
+    c->arg = arg;
+    c->ep = owner;
+    if (owner)
+        tri_endpoint_ref(owner);
+    tr_future_retain(f);
+    uintptr_t h = atomic_load_explicit(&f->head, memory_order_relaxed);
+    for (;;) {
+        if (h & TRI_FUT_DONE) {
+            /* acquire: see the outcome before running on it. */
+            atomic_thread_fence(memory_order_acquire);
+            cont_dispatch(f, c);
+            return 0;
+        }
+        c->next = (tri_cont *)(h & ~TRI_FUT_FLAGS);
+        /* release: publishes *c to the completer's acquire exchange. */
+        if (atomic_compare_exchange_weak_explicit(&f->head, &h, (uintptr_t)c | (h & TRI_FUT_FLAGS),
+                                                  memory_order_release, memory_order_relaxed))
+            return 0;
+    }
+}
+
+/* ---- completion -------------------------------------------------------- */
+
+static bool claim(tr_future *f)
+{
+    uintptr_t h = atomic_load_explicit(&f->head, memory_order_relaxed);
+    do {
+        if (h & (TRI_FUT_CLAIMED | TRI_FUT_DONE))
+            return false;
+        /* relaxed: the claim excludes other completers only; the outcome is
+         * published by the exchange in publish(). */
+    } while (!atomic_compare_exchange_weak_explicit(&f->head, &h, h | TRI_FUT_CLAIMED,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+static uint32_t *futex_word(tr_future *f)
+{
+    uint32_t *w = (uint32_t *)&f->head;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w += 1; /* the flags live in the low-order half */
+#endif
+    return w;
+}
+
+/* The outcome is written: unarm the deadline, publish, wake, continue. */
+static void publish(tr_future *f)
+{
+    if (f->svc && tri_timers_cancel(f->svc->timers, &f->timer))
+        tri_future_unref(f, 1); /* the timer's reference; ours keeps f alive */
+    /* acq_rel: release publishes the outcome; acquire sees the pushed
+     * continuations (pairs with tr_future_then's release CAS). */
+    uintptr_t h = atomic_exchange_explicit(&f->head, TRI_FUT_DONE, memory_order_acq_rel);
+    if (h & TRI_FUT_WAITERS)
+        syscall(SYS_futex, futex_word(f), FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    tri_cont *c = (tri_cont *)(h & ~TRI_FUT_FLAGS), *fifo = NULL;
+    while (c) { /* the stack is newest first: run in registration order */
+        tri_cont *next = c->next;
+        c->next = fifo;
+        fifo = c;
+        c = next;
+    }
+    while (fifo) {
+        tri_cont *next = fifo->next;
+        cont_dispatch(f, fifo);
+        fifo = next;
+    }
+}
+
+static void set_error(tr_future *f, int code, const char *fmt, va_list ap)
+{
+    f->code = code < 0 ? code : TR_EFAILED;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = fmt ? vsnprintf(NULL, 0, fmt, ap2) : -1;
+    va_end(ap2);
+    if (n < 0) {
+        f->error = tri_strdup(tr_strerror(f->code));
+        f->error_size = f->error ? (uint32_t)strlen(f->error) + 1 : 0;
+        return;
+    }
+    f->error = tri_alloc((size_t)n + 1);
+    if (f->error) {
+        vsnprintf(f->error, (size_t)n + 1, fmt, ap);
+        f->error_size = (uint32_t)n + 1;
+    }
+}
+
+int tri_future_failv(tr_future *f, int code, const char *fmt, va_list ap)
+{
+    if (!claim(f))
+        return TR_EBUSY;
+    set_error(f, code, fmt, ap);
+    publish(f);
+    return 0;
+}
+
+int tri_future_failf(tr_future *f, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rv = tri_future_failv(f, code, fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+int tr_future_fail(tr_future *f, int code, const char *fmt, ...)
+{
+    if (!f)
+        return TR_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rv = tri_future_failv(f, code, fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+/* Room for a value of `size` bytes: inline or from the allocator. */
+static void *value_room(tr_future *f, size_t size)
+{
+    if (size <= sizeof f->inline_value)
+        return f->inline_value;
+    if (size > UINT32_MAX)
+        return NULL;
+    void *p = tri_alloc(size);
+    if (p)
+        f->value_heap = 1;
+    return p;
+}
+
+static int no_memory(tr_future *f, size_t size)
+{
+    f->code = TR_ENOMEM;
+    char buf[96];
+    snprintf(buf, sizeof buf, "out of memory storing a %zu-byte result", size);
+    f->error = tri_strdup(buf);
+    f->error_size = f->error ? (uint32_t)strlen(f->error) + 1 : 0;
+    publish(f);
+    return TR_ENOMEM;
+}
+
+int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
+{
+    if (!f || (!t && value))
+        return TR_EINVAL;
+    if (!claim(f))
+        return TR_EBUSY;
+    size_t size = t ? tr_value_deep_size(t, value) : 0;
+    if (size) {
+        void *dst = value_room(f, size);
+        if (!dst)
+            return no_memory(f, size);
+        tri_value_copy_into(t, value, dst, size);
+        f->value = dst;
+        f->value_size = (uint32_t)size;
+    }
+    f->vtype = t;
+    f->code = 0;
+    publish(f);
+    return 0;
+}
+
+int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data, size_t len)
+{
+    size_t size;
+    int rv = tri_decode_size(t, data, len, &size);
+    if (rv)
+        return tri_future_failf(f, rv, "cannot decode the %zu-byte %s result", len, t->name);
+    if (!claim(f))
+        return TR_EBUSY;
+    if (size) {
+        void *dst = value_room(f, size);
+        if (!dst)
+            return no_memory(f, size);
+        tri_decode_into(t, data, len, dst, size);
+        f->value = dst;
+        f->value_size = (uint32_t)size;
+    }
+    f->vtype = t;
+    f->code = 0;
+    publish(f);
+    return 0;
+}
+
+/* ---- deadlines --------------------------------------------------------- */
+
+static void on_deadline(tri_timer *t)
+{
+    tr_future *f = (tr_future *)((char *)t - offsetof(tr_future, timer));
+    char addr[128];
+    tri_service_address(f->svc, f->target, addr, sizeof addr);
+    const char *more = f->target_len > TRI_FUT_TARGET_MAX ? "..." : "";
+    if (tri_timers_closing(f->svc->timers)) {
+        tri_future_failf(f, TR_ESTOPPED,
+                         "the service shut down before %s.%s to %s%s was answered", f->gw_name,
+                         f->method_name, addr, more);
+    } else {
+        tri_future_failf(f, TR_ETIMEDOUT,
+                         "%s.%s to %s%s timed out after %lld ms without an answer. Usual causes: "
+                         "the recipient is slow or blocked (a long handler, or one waiting on "
+                         "something itself), the message or its reply was lost or too large "
+                         "(see max_frame_size), or the timeout is too short for this call",
+                         f->gw_name, f->method_name, addr, more,
+                         (long long)(f->timeout_ns / 1000000));
+    }
+    tri_future_unref(f, 1); /* the timer's reference */
+}
+
+int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char *gw_name,
+                   const char *method_name, const char *target, size_t len)
+{
+    f->gw_name = gw_name;
+    f->method_name = method_name;
+    f->timeout_ns = timeout_ns;
+    f->target_len = (uint32_t)len;
+    size_t keep = len < TRI_FUT_TARGET_MAX ? len : TRI_FUT_TARGET_MAX;
+    memcpy(f->target, target, keep);
+    f->target[keep] = '\0';
+    tri_timer_init(&f->timer, on_deadline);
+    f->svc = svc;
+    int64_t now = tri_now_ns();
+    int64_t deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    int rv = tri_timers_arm(svc->timers, &f->timer, deadline);
+    if (rv)
+        f->svc = NULL;
+    return rv;
+}
+
+/* ---- waiting ----------------------------------------------------------- */
+
+int tr_future_wait(tr_future *f, int64_t timeout_ns)
+{
+    if (!f)
+        return TR_EINVAL;
+    if (state(f) & TRI_FUT_DONE)
+        return 0;
+    if (tri_worker_current())
+        return TR_EDEADLK;
+    int64_t deadline = timeout_ns < 0 ? INT64_MAX : tri_now_ns() + timeout_ns;
+    for (;;) {
+        uintptr_t h = state(f);
+        if (h & TRI_FUT_DONE)
+            return 0;
+        if (!(h & TRI_FUT_WAITERS)) {
+            /* relaxed: the flag only asks the completer to wake us; the
+             * outcome is read through state()'s acquire. */
+            if (!atomic_compare_exchange_weak_explicit(&f->head, &h, h | TRI_FUT_WAITERS,
+                                                       memory_order_relaxed, memory_order_relaxed))
+                continue;
+            h |= TRI_FUT_WAITERS;
+        }
+        struct timespec rel, *relp = NULL;
+        if (deadline != INT64_MAX) {
+            int64_t left = deadline - tri_now_ns();
+            if (left <= 0)
+                return TR_ETIMEDOUT;
+            rel.tv_sec = left / 1000000000;
+            rel.tv_nsec = left % 1000000000;
+            relp = &rel;
+        }
+        syscall(SYS_futex, futex_word(f), FUTEX_WAIT_PRIVATE, (uint32_t)h, relp, NULL, 0);
+    }
+}
+
+int tr_future_get(tr_future *f, int64_t timeout_ns)
+{
+    int rv = tr_future_wait(f, timeout_ns);
+    return rv ? rv : tr_future_code(f);
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+int tr_reply_value(tr_reply *r, const tr_type *t, const void *value)
+{
+    if (!r)
+        return TR_EINVAL;
+    tr_future *f = tri_reply_future(r);
+    if (value && f->type && t != f->type)
+        return TR_EINVAL;
+    if (!value)
+        t = f->type;
+    if (!f->encode || !t || !value)
+        return tr_future_complete(f, t, value);
+    /* S22: the answer crosses as bytes, as it would between processes. */
+    tr_buf b;
+    tr_buf_init(&b);
+    int rv = tr_encode(t, value, &b);
+    if (rv) {
+        tr_buf_free(&b);
+        return rv;
+    }
+    rv = tri_future_complete_encoded(f, t, b.data, b.len);
+    tr_buf_free(&b);
+    return rv;
+}
+
+int tr_reply_fail(tr_reply *r, int code, const char *fmt, ...)
+{
+    if (!r)
+        return TR_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    tri_future_failv(tri_reply_future(r), code, fmt, ap);
+    va_end(ap);
+    return code < 0 ? code : TR_EFAILED;
+}
+
+tr_reply *tr_reply_keep(tr_reply *r)
+{
+    if (!r)
+        return NULL;
+    tr_future *f = tri_reply_future(r);
+    f->kept = 1;
+    tr_future_retain(f);
+    return r;
+}
+
+void tr_reply_release(tr_reply *r)
+{
+    if (!r)
+        return;
+    tr_future *f = tri_reply_future(r);
+    tri_future_failf(f, TR_EFAILED, "the reply to %s.%s was released without an answer",
+                     f->gw_name ? f->gw_name : "?", f->method_name ? f->method_name : "call");
+    tr_future_release(f);
+}
+
+bool tr_reply_done(const tr_reply *r)
+{
+    return r && (state((const tr_future *)r) & (TRI_FUT_DONE | TRI_FUT_CLAIMED));
+}

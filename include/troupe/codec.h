@@ -1,0 +1,165 @@
+/* troupe: value types and their byte codec.
+ *
+ * Every argument and result that crosses a gateway has a type descriptor
+ * (tr_type). Built-in scalar, string and byte-string types come with the
+ * library; structs are declared once with TR_STRUCT, which yields the C
+ * struct and (with TR_STRUCT_DEFINE in one .c file) its descriptor:
+ *
+ *     #define POINT_FIELDS(F) F(tr_i64, x) F(tr_i64, y) F(tr_str, label)
+ *     TR_STRUCT(point, POINT_FIELDS)         // header: typedef + descriptor
+ *     TR_STRUCT_DEFINE(point, POINT_FIELDS)  // one .c file
+ *
+ * Locally a value is copied "deep" into one block (strings and bytes placed
+ * after the struct, pointers fixed up); it is never serialized unless the
+ * service forces it (S22). The byte format, used by the force switch and
+ * by remote calls, is little-endian: integers and floats at their width,
+ * bool one byte (0 or 1), str and bytes a u32 length then the bytes (a NULL
+ * str is length 0xFFFFFFFF), struct fields in declaration order. A value
+ * with zero bytes is "empty" (S19): a NULL value or a tr_void.
+ *
+ * Everything here is thread-safe: descriptors are constant. */
+#ifndef TROUPE_CODEC_H
+#define TROUPE_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/export.h"
+
+typedef enum tr_kind {
+    TR_KIND_VOID,
+    TR_KIND_BOOL,
+    TR_KIND_I8, TR_KIND_I16, TR_KIND_I32, TR_KIND_I64,
+    TR_KIND_U8, TR_KIND_U16, TR_KIND_U32, TR_KIND_U64,
+    TR_KIND_F32, TR_KIND_F64,
+    TR_KIND_STR,   /* const char *, NUL-terminated, may be NULL */
+    TR_KIND_BYTES, /* tr_bytes: pointer + length */
+    TR_KIND_STRUCT,
+} tr_kind;
+
+struct tr_type;
+
+typedef struct tr_field {
+    const char *name;
+    size_t offset;
+    const struct tr_type *type;
+} tr_field;
+
+/* A type descriptor. Compare types by address. A struct's fields come
+ * from a function so that TR_STRUCT_DEFINE can name offsets with a
+ * block-scope typedef (an X-macro row does not know its struct). */
+typedef struct tr_type {
+    const char *name;
+    tr_kind kind;
+    size_t size;                                  /* sizeof the C type (0: void) */
+    const tr_field *(*fields)(size_t *nfields);   /* structs; NULL otherwise */
+} tr_type;
+
+/* Built-in types: the C type and its descriptor `<name>__type`. */
+typedef struct tr_void { char unused_; } tr_void;
+typedef bool tr_bool;
+typedef int8_t tr_i8;
+typedef int16_t tr_i16;
+typedef int32_t tr_i32;
+typedef int64_t tr_i64;
+typedef uint8_t tr_u8;
+typedef uint16_t tr_u16;
+typedef uint32_t tr_u32;
+typedef uint64_t tr_u64;
+typedef float tr_f32;
+typedef double tr_f64;
+typedef const char *tr_str;
+typedef struct tr_bytes {
+    const void *data;
+    uint32_t len;
+} tr_bytes;
+
+TR_API extern const tr_type tr_void__type, tr_bool__type, tr_i8__type, tr_i16__type,
+    tr_i32__type, tr_i64__type, tr_u8__type, tr_u16__type, tr_u32__type, tr_u64__type,
+    tr_f32__type, tr_f64__type, tr_str__type, tr_bytes__type;
+
+/* ---- declaring structs ------------------------------------------------- */
+
+#define TR_STRUCT_FIELD_(type, name) type name;
+#define TR_STRUCT_DESC_(type, name) {#name, offsetof(tr_struct_self_, name), &type##__type},
+
+/* In a header: the struct `name` with FIELDS(F) = F(type, field) ..., and
+ * the declaration of its descriptor name##__type. */
+#define TR_STRUCT(name, FIELDS)                                               \
+    typedef struct name {                                                     \
+        FIELDS(TR_STRUCT_FIELD_)                                              \
+    } name;                                                                   \
+    extern const tr_type name##__type;
+
+/* In exactly one .c file: the descriptor. */
+#define TR_STRUCT_DEFINE(name, FIELDS)                                        \
+    static const tr_field *name##__fields(size_t *n)                         \
+    {                                                                         \
+        typedef name tr_struct_self_;                                         \
+        static const tr_field f[] = {FIELDS(TR_STRUCT_DESC_)};                \
+        *n = sizeof f / sizeof f[0];                                          \
+        return f;                                                             \
+    }                                                                         \
+    const tr_type name##__type = {#name, TR_KIND_STRUCT, sizeof(name), name##__fields};
+
+/* ---- byte buffers ------------------------------------------------------ */
+
+/* A growable byte buffer. Zero-initialise it or call tr_buf_init; free with
+ * tr_buf_free. Not thread-safe (one owner). */
+typedef struct tr_buf {
+    uint8_t *data;
+    size_t len, cap;
+} tr_buf;
+
+TR_API void tr_buf_init(tr_buf *b);
+TR_API void tr_buf_free(tr_buf *b);
+/* Makes room for `extra` more bytes. 0 or TR_ENOMEM. */
+TR_API int tr_buf_reserve(tr_buf *b, size_t extra);
+TR_API int tr_buf_append(tr_buf *b, const void *p, size_t n);
+TR_API int tr_buf_put_u8(tr_buf *b, uint8_t v);
+TR_API int tr_buf_put_u16(tr_buf *b, uint16_t v);
+TR_API int tr_buf_put_u32(tr_buf *b, uint32_t v);
+TR_API int tr_buf_put_u64(tr_buf *b, uint64_t v);
+
+/* A read cursor over bytes someone else owns. */
+typedef struct tr_reader {
+    const uint8_t *p, *end;
+} tr_reader;
+
+static inline tr_reader tr_reader_of(const void *data, size_t len)
+{
+    tr_reader r = {(const uint8_t *)data, (const uint8_t *)data + len};
+    return r;
+}
+/* 0, or TR_EPROTO when fewer bytes remain than asked for. */
+TR_API int tr_read_u8(tr_reader *r, uint8_t *v);
+TR_API int tr_read_u16(tr_reader *r, uint16_t *v);
+TR_API int tr_read_u32(tr_reader *r, uint32_t *v);
+TR_API int tr_read_u64(tr_reader *r, uint64_t *v);
+TR_API int tr_read_bytes(tr_reader *r, size_t n, const uint8_t **p);
+
+/* ---- the value codec --------------------------------------------------- */
+
+/* Appends the encoding of `value` (of type `t`; NULL: empty) to `out`.
+ * 0, TR_EINVAL (a string or byte string longer than 4 GiB - 2), TR_ENOMEM.
+ * On error `out` may hold a partial encoding; its length is restored. */
+TR_API int tr_encode(const tr_type *t, const void *value, tr_buf *out);
+
+/* Decodes `len` bytes into a new deep value. On 0, *out is NULL when the
+ * bytes were empty, else a block of *out_size bytes the caller owns (free it
+ * with tr_value_free). Errors: TR_EPROTO (truncated, trailing bytes, a bool
+ * other than 0/1), TR_ENOMEM. */
+TR_API int tr_decode(const tr_type *t, const void *data, size_t len, void **out, size_t *out_size);
+
+/* Bytes a deep copy of `value` takes (struct plus strings and bytes). */
+TR_API size_t tr_value_deep_size(const tr_type *t, const void *value);
+/* A deep copy of `value` in one new block (free with tr_value_free); NULL
+ * when out of memory. */
+TR_API void *tr_value_clone(const tr_type *t, const void *value, size_t *out_size);
+TR_API void tr_value_free(void *value, size_t size);
+
+/* Field-by-field equality (strings and bytes by content). */
+TR_API bool tr_value_equal(const tr_type *t, const void *a, const void *b);
+
+#endif
