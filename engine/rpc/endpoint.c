@@ -237,13 +237,14 @@ static void ep_on_stop(tr_actor *a, void *state)
         tr_future_release(ep->stop_future);
         ep->stop_future = NULL;
     }
+    /* Cleanup first: whoever waits on the termination finds it done. */
+    if (ep->on_cleanup)
+        ep->on_cleanup(ep, ep->state);
     if (ep->fail_code)
         tri_future_failf(ep->termination, ep->fail_code, "%s",
                          ep->fail_msg ? ep->fail_msg : tr_strerror(ep->fail_code));
     else
         tr_future_complete(ep->termination, NULL, NULL);
-    if (ep->on_cleanup)
-        ep->on_cleanup(ep, ep->state);
     tri_free(ep->fail_msg, ep->fail_msg ? strlen(ep->fail_msg) + 1 : 0);
     ep->fail_msg = NULL;
     ep->stop_hook_ran = true;

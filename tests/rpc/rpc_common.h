@@ -14,6 +14,14 @@
 #include "common/check.h"
 #include "troupe/troupe.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+/* Criterion does not fail a test for a leak (DEPS.md): ask LSan now. */
+#define T_LEAK_CHECK() cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks (see stderr)")
+#else
+#define T_LEAK_CHECK() ((void)0)
+#endif
+
 #define WAIT_NS (20LL * 1000 * 1000 * 1000) /* bound on any blocking wait */
 
 #define T_PAIR_FIELDS(F) F(tr_i64, a) F(tr_i64, b)
