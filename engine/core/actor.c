@@ -24,7 +24,7 @@ tr_msg *tr_msg_new(uint32_t tag, size_t size)
     tri_worker *w = tri_tls_worker;
     tr_msg *m;
     if (w && w->pool && size <= TRI_POOL_MAX_PAYLOAD) {
-        m = tri_msgpool_alloc(w->pool);
+        m = tri_msgpool_alloc(w->pool, size);
     } else {
         m = tri_alloc(sizeof(tr_msg) + size);
         if (m)
@@ -69,6 +69,7 @@ int tri_actor_spawn(tri_sched *s, const tr_actor_opts *opts, struct tr_actor **o
     a->on_stop = opts->on_stop;
     a->on_drop = opts->on_drop;
     a->state_size = state_size;
+    a->count_mailbox = opts->count_mailbox;
     atomic_init(&a->stopped, 0);
     atomic_init(&a->refs, 2); /* the caller's handle + alive */
     tri_sched_track(s, a);
@@ -150,6 +151,8 @@ int tr_send(tr_actor *to, tr_msg *m)
      * lands in the mailbox and reaches on_drop. */
     if (atomic_load_explicit(&to->stopped, memory_order_acquire) || tri_sched_stopped(to->sched))
         return TR_ESTOPPED;
+    if (to->count_mailbox)
+        tri_mq_count_push(&to->mb_prod);
     if (tri_mq_push(&to->mb_prod, &m->link_))
         tri_sched_schedule(to->sched, to);
     tri_worker *w = tri_tls_worker;

@@ -29,8 +29,9 @@ struct tr_actor {
     /* line 0: written by senders (mailbox.head) or rarely */
     tri_mq_prod mb_prod;
     struct tri_sched *sched;
-    _Atomic uint32_t stopped; /* 1 once stopped: sends fail (release/acquire) */
     _Atomic uint32_t refs;    /* handles + 1 while alive */
+    _Atomic uint8_t stopped;  /* 1 once stopped: sends fail (release/acquire) */
+    uint8_t count_mailbox;    /* senders count pushes (tri_mq_count_push) */
     tr_on_stop *on_stop;
     tr_on_drop *on_drop;
     struct tr_actor *list_prev, *list_next; /* live list, under its shard lock */
@@ -46,7 +47,7 @@ struct tr_actor {
 };
 
 #define TRI_ACTOR_ALIGN 64
-_Static_assert(offsetof(struct tr_actor, mb_cons) == 64, "mailbox halves on separate lines");
+_Static_assert(offsetof(struct tr_actor, mb_cons) == 64, "senders' fields fill line 0 alone");
 _Static_assert(sizeof(struct tr_actor) <= 112, "an idle actor with 16 B of state fits 128 B");
 
 static inline struct tr_actor *tri_actor_from_snode(tri_node *n)

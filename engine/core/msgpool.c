@@ -3,11 +3,13 @@
 
 #include "base/alloc.h"
 
-#define CHUNK_BLOCKS 64u
+#define CHUNK_BYTES 4096u
+
+static const unsigned block_size[TRI_POOL_CLASSES] = {32, 64};
 
 typedef struct chunk {
     struct chunk *next;
-    alignas(64) unsigned char blocks[CHUNK_BLOCKS][TRI_POOL_BLOCK];
+    alignas(64) unsigned char bytes[CHUNK_BYTES];
 } chunk;
 
 typedef struct batch {
@@ -17,27 +19,38 @@ typedef struct batch {
 
 struct tri_msgpool {
     /* written by other threads */
-    alignas(64) tri_node *_Atomic remote;
+    alignas(64) tri_node *_Atomic remote[TRI_POOL_CLASSES];
     /* owner only */
-    alignas(64) tri_node *free;
+    alignas(64) tri_node *free[TRI_POOL_CLASSES];
     chunk *chunks;
     unsigned index, nworkers;
     tri_msgpool **pools;
-    batch returns[]; /* one pending batch per origin pool */
+    batch returns[]; /* [origin index][class]: pending batch per origin */
 };
 
-static inline tri_node *link_of(tr_msg *m) { return &m->link_; }
+/* origin_ holds the pool's address with the block's class in bit 0 (the
+ * pool is 64-byte aligned). */
+static inline tri_msgpool *origin_pool(const tr_msg *m)
+{
+    return (tri_msgpool *)((uintptr_t)m->origin_ & ~(uintptr_t)1);
+}
+static inline unsigned origin_class(const tr_msg *m) { return (unsigned)((uintptr_t)m->origin_ & 1); }
+
+static size_t pool_size(unsigned nworkers)
+{
+    return sizeof(tri_msgpool) + (size_t)nworkers * TRI_POOL_CLASSES * sizeof(batch);
+}
 
 tri_msgpool *tri_msgpool_create(unsigned index, unsigned nworkers, tri_msgpool **pools)
 {
-    size_t size = sizeof(tri_msgpool) + nworkers * sizeof(batch);
-    tri_msgpool *p = tri_zalloc(size);
+    tri_msgpool *p = tri_zalloc_aligned(pool_size(nworkers), 64);
     if (!p)
         return NULL;
     p->index = index;
     p->nworkers = nworkers;
     p->pools = pools;
-    atomic_init(&p->remote, NULL);
+    for (unsigned c = 0; c < TRI_POOL_CLASSES; c++)
+        atomic_init(&p->remote[c], NULL);
     return p;
 }
 
@@ -49,74 +62,82 @@ void tri_msgpool_destroy(tri_msgpool *p)
         next = c->next;
         tri_free(c, sizeof *c);
     }
-    tri_free(p, sizeof(tri_msgpool) + p->nworkers * sizeof(batch));
+    tri_free_aligned(p, pool_size(p->nworkers), 64);
 }
 
-/* Links `n` blocks of a fresh chunk onto the free list. */
-static int refill_from_chunk(tri_msgpool *p)
+/* Carves a fresh chunk into blocks of class `cls` on the free list. */
+static int refill_from_chunk(tri_msgpool *p, unsigned cls)
 {
     chunk *c = tri_alloc(sizeof *c);
     if (!c)
         return -1;
     c->next = p->chunks;
     p->chunks = c;
+    unsigned size = block_size[cls], count = CHUNK_BYTES / size;
+    void *origin = (void *)((uintptr_t)p | cls);
     tri_node *head = NULL;
-    for (unsigned i = CHUNK_BLOCKS; i-- > 0;) {
-        tr_msg *m = (tr_msg *)c->blocks[i];
-        m->origin_ = p;
+    for (unsigned i = count; i-- > 0;) { /* ascending addresses: prefetch-friendly */
+        tr_msg *m = (tr_msg *)(c->bytes + (size_t)i * size);
+        m->origin_ = origin;
         atomic_store_explicit(&m->link_.next, head, memory_order_relaxed);
-        head = link_of(m);
+        head = &m->link_;
     }
-    p->free = head;
+    p->free[cls] = head;
     return 0;
 }
 
-tr_msg *tri_msgpool_alloc(tri_msgpool *p)
+tr_msg *tri_msgpool_alloc(tri_msgpool *p, size_t payload)
 {
-    tri_node *n = p->free;
+    unsigned cls = payload + sizeof(tr_msg) > 32;
+    tri_node *n = p->free[cls];
     if (!n) {
         /* acquire: pairs with the release CAS in push_remote, so the blocks'
          * links (and their last user's writes) are visible. */
-        n = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
-        if (!n && refill_from_chunk(p) != 0)
-            return NULL;
-        if (!n)
-            n = p->free;
+        n = atomic_exchange_explicit(&p->remote[cls], NULL, memory_order_acquire);
+        if (!n) {
+            if (refill_from_chunk(p, cls) != 0)
+                return NULL;
+            n = p->free[cls];
+        }
     }
-    p->free = atomic_load_explicit(&n->next, memory_order_relaxed);
+    p->free[cls] = atomic_load_explicit(&n->next, memory_order_relaxed);
     return (tr_msg *)n;
 }
 
-static void push_remote(tri_msgpool *origin, tri_node *head, tri_node *tail)
+static void push_remote(tri_msgpool *origin, unsigned cls, tri_node *head, tri_node *tail)
 {
-    tri_node *old = atomic_load_explicit(&origin->remote, memory_order_relaxed);
+    tri_node *old = atomic_load_explicit(&origin->remote[cls], memory_order_relaxed);
     do {
         atomic_store_explicit(&tail->next, old, memory_order_relaxed);
         /* release: publishes the chain's links to the owner's acquire. */
-    } while (!atomic_compare_exchange_weak_explicit(&origin->remote, &old, head,
+    } while (!atomic_compare_exchange_weak_explicit(&origin->remote[cls], &old, head,
                                                     memory_order_release, memory_order_relaxed));
 }
 
 void tri_msgpool_free(tri_msgpool *self, tr_msg *m)
 {
-    tri_msgpool *origin = m->origin_;
-    tri_node *n = link_of(m);
+    tri_msgpool *origin = origin_pool(m);
+    unsigned cls = origin_class(m);
+    tri_node *n = &m->link_;
     if (origin == self) {
-        atomic_store_explicit(&n->next, self->free, memory_order_relaxed);
-        self->free = n;
+        atomic_store_explicit(&n->next, self->free[cls], memory_order_relaxed);
+        self->free[cls] = n;
         return;
     }
     if (!self || origin->pools != self->pools) { /* not a worker of its service */
-        push_remote(origin, n, n);
+        push_remote(origin, cls, n, n);
         return;
     }
-    batch *b = &self->returns[origin->index];
-    atomic_store_explicit(&n->next, b->head, memory_order_relaxed);
-    if (!b->head)
-        b->tail = n;
-    b->head = n;
+    /* Append at the tail: the owner reuses blocks in the order it sent them. */
+    batch *b = &self->returns[origin->index * TRI_POOL_CLASSES + cls];
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    if (b->tail)
+        atomic_store_explicit(&b->tail->next, n, memory_order_relaxed);
+    else
+        b->head = n;
+    b->tail = n;
     if (++b->n == TRI_POOL_RETURN_BATCH) {
-        push_remote(origin, b->head, b->tail);
+        push_remote(origin, cls, b->head, b->tail);
         b->head = b->tail = NULL;
         b->n = 0;
     }
@@ -125,10 +146,12 @@ void tri_msgpool_free(tri_msgpool *self, tr_msg *m)
 void tri_msgpool_flush(tri_msgpool *self)
 {
     for (unsigned i = 0; i < self->nworkers; i++) {
-        batch *b = &self->returns[i];
-        if (b->head)
-            push_remote(self->pools[i], b->head, b->tail);
-        b->head = b->tail = NULL;
-        b->n = 0;
+        for (unsigned cls = 0; cls < TRI_POOL_CLASSES; cls++) {
+            batch *b = &self->returns[i * TRI_POOL_CLASSES + cls];
+            if (b->head)
+                push_remote(self->pools[i], cls, b->head, b->tail);
+            b->head = b->tail = NULL;
+            b->n = 0;
+        }
     }
 }

@@ -63,14 +63,19 @@ static inline void cpu_relax(void)
 
 static void inject_push(tri_sched *s, struct tr_actor *a)
 {
-    tri_mpsc_push(&s->inject, &a->snode);
+    tri_mq_push(&s->inject.p, &a->snode);
 }
 
+/* An estimate without the consumer lock. Both ends matter: a pop that
+ * re-pushed the stub and then met a half-linked push leaves head on the stub
+ * with nodes still queued behind tail. Must never say "empty" for a queue
+ * whose last push has completed and is unconsumed: parking relies on it. */
 static bool inject_maybe_nonempty(tri_sched *s)
 {
+    tri_node *stub = &s->inject.c.stub;
     uintptr_t h = atomic_load_explicit(&s->inject.p.head, memory_order_acquire);
-    return (tri_node *)(h & ~TRI_MPSC_EMPTY_MARK) != &s->inject.c.stub ||
-           s->inject.c.tail != &s->inject.c.stub;
+    return (tri_node *)(h & ~TRI_MPSC_EMPTY_MARK) != stub ||
+           atomic_load_explicit(&s->inject.c.tail, memory_order_relaxed) != stub;
 }
 
 #define INJECT_BATCH 16 /* actors moved to the own deque per lock taken */

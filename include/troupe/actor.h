@@ -13,6 +13,7 @@
 #define TROUPE_ACTOR_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,8 @@ typedef struct tr_actor_opts {
     tr_on_stop *on_stop;    /* optional */
     tr_on_drop *on_drop;    /* optional */
     size_t state_size;      /* bytes of state kept inside the actor, zeroed */
+    bool count_mailbox;     /* keep tr_actor_mailbox_len exact (one atomic
+                               add per send; off: it reports 0) */
 } tr_actor_opts;
 
 /* Spawns an actor on `svc`. Any thread. Its state (state_size bytes, zeroed,
@@ -100,7 +103,8 @@ TR_API int tr_actor_stop_async(tr_actor *a);
 /* The actor whose behaviour is running on the calling thread, or NULL. */
 TR_API tr_actor *tr_actor_current(void);
 
-/* Messages waiting in the mailbox (approximate while others send). */
+/* Messages waiting in the mailbox (approximate while others send); 0 unless
+ * the actor was spawned with count_mailbox. */
 TR_API uint64_t tr_actor_mailbox_len(tr_actor *a);
 
 /* Live actor count of a service (spawned, not yet freed). */
