@@ -22,10 +22,15 @@ static inline void *tri_realloc(void *p, size_t old, size_t size)
     (void)old;
     return p ? rallocx(p, size ? size : 1, 0) : mallocx(size ? size : 1, 0);
 }
-/* Zeroed, `align`-aligned (a power of two); free with tri_free_aligned. */
+/* `align`-aligned (a power of two), zeroed or not; free with
+ * tri_free_aligned. */
 static inline void *tri_zalloc_aligned(size_t size, size_t align)
 {
     return mallocx(size, MALLOCX_ALIGN(align) | MALLOCX_ZERO);
+}
+static inline void *tri_alloc_aligned(size_t size, size_t align)
+{
+    return mallocx(size, MALLOCX_ALIGN(align));
 }
 static inline void tri_free_aligned(void *p, size_t size, size_t align)
 {
@@ -41,6 +46,10 @@ static inline void *tri_zalloc_aligned(size_t size, size_t align)
     if (p)
         memset(p, 0, rounded);
     return p;
+}
+static inline void *tri_alloc_aligned(size_t size, size_t align)
+{
+    return aligned_alloc(align, (size + align - 1) & ~(align - 1));
 }
 static inline void tri_free_aligned(void *p, size_t size, size_t align)
 {

@@ -131,6 +131,10 @@ void tr_actor_release(tr_actor *a)
 {
     if (!a)
         return;
+    /* Messages coalesced for `a` must reach it while our reference holds. */
+    tri_worker *w = tri_tls_worker;
+    if (w && w->outbox.to == a)
+        tri_outbox_flush(w);
     /* acq_rel: the last release sees every other holder's writes. */
     if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
         tri_actor_destroy(a);
@@ -151,14 +155,41 @@ int tr_send(tr_actor *to, tr_msg *m)
      * lands in the mailbox and reaches on_drop. */
     if (atomic_load_explicit(&to->stopped, memory_order_acquire) || tri_sched_stopped(to->sched))
         return TR_ESTOPPED;
+    tri_worker *w = tri_tls_worker;
+    if (w && w->current && w->sched == to->sched) {
+        /* Inside a turn: coalesce into the worker's outbox. */
+        tri_outbox *ob = &w->outbox;
+        if (ob->to != to || ob->n == TRI_OUTBOX_MAX) {
+            tri_outbox_flush(w);
+            ob->to = to;
+            ob->first = &m->link_;
+        } else {
+            atomic_store_explicit(&ob->last->next, &m->link_, memory_order_relaxed);
+        }
+        ob->last = &m->link_;
+        ob->n++;
+        tri_sched_note_send(w);
+        return 0;
+    }
     if (to->count_mailbox)
         tri_mq_count_push(&to->mb_prod);
     if (tri_mq_push(&to->mb_prod, &m->link_))
         tri_sched_schedule(to->sched, to);
-    tri_worker *w = tri_tls_worker;
-    if (w && w->current)
-        tri_sched_note_send(w);
     return 0;
+}
+
+void tri_outbox_flush(tri_worker *w)
+{
+    tri_outbox *ob = &w->outbox;
+    if (!ob->n)
+        return;
+    struct tr_actor *to = ob->to;
+    if (to->count_mailbox)
+        atomic_fetch_add_explicit(&to->mb_prod.pushed, ob->n, memory_order_relaxed);
+    ob->n = 0;
+    ob->to = NULL;
+    if (tri_mq_push_chain(&to->mb_prod, ob->first, ob->last))
+        tri_sched_schedule(to->sched, to);
 }
 
 void tr_actor_stop(tr_actor *self)
@@ -201,6 +232,9 @@ static void finish_stop(struct tr_actor *a)
     }
     if (a->on_stop)
         a->on_stop(a, a->state);
+    tri_worker *w = tri_tls_worker;
+    if (w)
+        tri_outbox_flush(w); /* what on_drop / on_stop sent */
     tr_actor_release(a);
 }
 
@@ -221,6 +255,9 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
             a->stop_requested = 1;
         } else {
             a->behavior(a, a->state, m);
+            tri_worker *w = tri_tls_worker;
+            if (w->outbox.n)
+                tri_outbox_flush(w);
         }
         if (a->stop_requested) {
             finish_stop(a);

@@ -82,6 +82,19 @@ static inline bool tri_mq_push(tri_mq_prod *p, tri_node *n)
     return (prev & TRI_MPSC_EMPTY_MARK) != 0;
 }
 
+/* Any thread: pushes the chain first..last (linked through next, in order)
+ * with one exchange. Returns true when the queue carried the empty mark. */
+static inline bool tri_mq_push_chain(tri_mq_prod *p, tri_node *first, tri_node *last)
+{
+    atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
+    /* acq_rel and release: as in tri_mq_push; the chain's inner links were
+     * written before, so the consumer's acquire of pn->next covers them. */
+    uintptr_t prev = atomic_exchange_explicit(&p->head, (uintptr_t)last, memory_order_acq_rel);
+    tri_node *pn = (tri_node *)(prev & ~TRI_MPSC_EMPTY_MARK);
+    atomic_store_explicit(&pn->next, first, memory_order_release);
+    return (prev & TRI_MPSC_EMPTY_MARK) != 0;
+}
+
 /* Consumer only. Returns a node (now owned by the caller), NULL when empty,
  * or TRI_MPSC_BUSY when a producer is half-way through a push. */
 static inline tri_node *tri_mq_pop(tri_mq_prod *p, tri_mq_cons *c)

@@ -1,15 +1,21 @@
 /* Per-worker message pool (see msgpool.h for the protocol). */
 #include "core/msgpool.h"
 
+#include <sys/mman.h>
+
 #include "base/alloc.h"
 
-#define CHUNK_BYTES 4096u
+/* Blocks are cut from 2 MiB chunks with a bump pointer, so memory is touched
+ * only as it is used, and the chunks are offered to transparent huge pages:
+ * a fanin whose receiver falls 12 M messages behind spent ~40% of its time
+ * in 4 KiB page faults before. */
+#define CHUNK_BYTES (2u << 20)
 
 static const unsigned block_size[TRI_POOL_CLASSES] = {32, 64};
 
 typedef struct chunk {
     struct chunk *next;
-    alignas(64) unsigned char bytes[CHUNK_BYTES];
+    alignas(64) unsigned char bytes[];
 } chunk;
 
 typedef struct batch {
@@ -22,6 +28,7 @@ struct tri_msgpool {
     alignas(64) tri_node *_Atomic remote[TRI_POOL_CLASSES];
     /* owner only */
     alignas(64) tri_node *free[TRI_POOL_CLASSES];
+    unsigned char *bump, *bump_end; /* unused part of the newest chunk */
     chunk *chunks;
     unsigned index, nworkers;
     tri_msgpool **pools;
@@ -60,30 +67,32 @@ void tri_msgpool_destroy(tri_msgpool *p)
         return;
     for (chunk *c = p->chunks, *next; c; c = next) {
         next = c->next;
-        tri_free(c, sizeof *c);
+        tri_free_aligned(c, CHUNK_BYTES, CHUNK_BYTES);
     }
     tri_free_aligned(p, pool_size(p->nworkers), 64);
 }
 
-/* Carves a fresh chunk into blocks of class `cls` on the free list. */
-static int refill_from_chunk(tri_msgpool *p, unsigned cls)
+/* Cuts a block of class `cls` from the bump region, opening a new chunk
+ * when it is used up (the tail of the old one is abandoned: < 64 bytes). */
+static tr_msg *bump_alloc(tri_msgpool *p, unsigned cls)
 {
-    chunk *c = tri_alloc(sizeof *c);
-    if (!c)
-        return -1;
-    c->next = p->chunks;
-    p->chunks = c;
-    unsigned size = block_size[cls], count = CHUNK_BYTES / size;
-    void *origin = (void *)((uintptr_t)p | cls);
-    tri_node *head = NULL;
-    for (unsigned i = count; i-- > 0;) { /* ascending addresses: prefetch-friendly */
-        tr_msg *m = (tr_msg *)(c->bytes + (size_t)i * size);
-        m->origin_ = origin;
-        atomic_store_explicit(&m->link_.next, head, memory_order_relaxed);
-        head = &m->link_;
+    unsigned size = block_size[cls];
+    if ((size_t)(p->bump_end - p->bump) < size) {
+        chunk *c = tri_alloc_aligned(CHUNK_BYTES, CHUNK_BYTES);
+        if (!c)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        madvise(c, CHUNK_BYTES, MADV_HUGEPAGE); /* a hint; failure is harmless */
+#endif
+        c->next = p->chunks;
+        p->chunks = c;
+        p->bump = c->bytes;
+        p->bump_end = (unsigned char *)c + CHUNK_BYTES;
     }
-    p->free[cls] = head;
-    return 0;
+    tr_msg *m = (tr_msg *)p->bump;
+    p->bump += size;
+    m->origin_ = (void *)((uintptr_t)p | cls);
+    return m;
 }
 
 tr_msg *tri_msgpool_alloc(tri_msgpool *p, size_t payload)
@@ -94,11 +103,8 @@ tr_msg *tri_msgpool_alloc(tri_msgpool *p, size_t payload)
         /* acquire: pairs with the release CAS in push_remote, so the blocks'
          * links (and their last user's writes) are visible. */
         n = atomic_exchange_explicit(&p->remote[cls], NULL, memory_order_acquire);
-        if (!n) {
-            if (refill_from_chunk(p, cls) != 0)
-                return NULL;
-            n = p->free[cls];
-        }
+        if (!n)
+            return bump_alloc(p, cls);
     }
     p->free[cls] = atomic_load_explicit(&n->next, memory_order_relaxed);
     return (tr_msg *)n;

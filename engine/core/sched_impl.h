@@ -17,6 +17,17 @@
  * hide the actor it woke from idle workers. */
 #define TRI_NEXT_SLOT_SENDS 64u
 
+/* Sends a turn makes to one actor are linked here and pushed as one chain
+ * (one exchange on the mailbox head) when the target changes, when this
+ * many wait, or when the handler returns. Per-sender order is unchanged. */
+#define TRI_OUTBOX_MAX 64u
+
+typedef struct tri_outbox {
+    struct tr_actor *to;
+    tri_node *first, *last;
+    unsigned n;
+} tri_outbox;
+
 /* Actors freed on a worker wait here and leave the live list in batches,
  * so the list's lock is not taken (and bounced) once per actor. */
 #define TRI_GRAVE_SIZE 64u
@@ -27,6 +38,7 @@ struct tri_worker {
     alignas(64) struct tr_actor *next; /* runs before the deque; never stolen */
     struct tr_actor *current;          /* actor whose turn is running */
     uint32_t turn_sends;               /* sends made by the current turn */
+    tri_outbox outbox;
     uint32_t tick;
     uint32_t rng;
     unsigned index;
@@ -70,6 +82,9 @@ struct tri_sched {
 
 /* Counts a send of the current turn (see TRI_NEXT_SLOT_SENDS). */
 void tri_sched_note_send(tri_worker *w);
+
+/* Pushes what the outbox holds; schedules its target if that woke it. */
+void tri_outbox_flush(tri_worker *w);
 
 /* Frees a dead actor's memory now, or later in a batch when called on a
  * worker of its scheduler. */
