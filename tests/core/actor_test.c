@@ -394,7 +394,9 @@ Test(actor, mailbox_len, .timeout = 20)
 {
     tr_service *svc = new_service();
     tr_actor *a;
-    TC_OK(tr_spawn(svc, &life_opts, &a));
+    tr_actor_opts counted = life_opts;
+    counted.count_mailbox = true; /* the length is kept only where asked */
+    TC_OK(tr_spawn(svc, &counted, &a));
     cr_assert_eq(tr_actor_mailbox_len(a), 0);
     TC_OK(send_tag(a, TAG_GATE));
     TC_ASSERT_EVENTUALLY(atomic_load(&g_in_gate), WAIT_MS);
