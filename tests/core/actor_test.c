@@ -139,6 +139,7 @@ Test(actor, stop_from_behaviour_drops_the_rest, .timeout = 30)
     tr_service_destroy(svc);
     cr_assert_eq(atomic_load(&g_on_stop), 1, "on_stop ran again at destroy");
     cr_assert_eq(atomic_load(&g_dropped), accepted_after);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(actor, stop_from_behaviour_races_sends, .timeout = 30)
@@ -178,12 +179,13 @@ Test(actor, stop_from_behaviour_races_sends, .timeout = 30)
         cr_assert_eq(atomic_load(&g_processed), (uint64_t)stop_at + 1,
                      "round %d: the %d before the stop and the stop itself", round, stop_at);
         cr_assert_eq(atomic_load(&g_on_stop), 1);
-        cr_log_info("round %d: %llu accepted, %llu rejected", round, (unsigned long long)accepted,
+        TC_LOG("round %d: %llu accepted, %llu rejected", round, (unsigned long long)accepted,
                     (unsigned long long)rejected);
     }
     cr_assert_eq(atomic_load(&g_after_stop), 0);
     cr_assert_eq(atomic_load(&g_errors), 0);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(actor, stop_async_processes_earlier_messages, .timeout = 30)
@@ -207,6 +209,7 @@ Test(actor, stop_async_processes_earlier_messages, .timeout = 30)
     cr_assert_eq(atomic_load(&g_dropped), 0);
     cr_assert_eq(atomic_load(&g_errors), 0);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(actor, stop_async_of_idle_actor, .timeout = 10)
@@ -221,6 +224,7 @@ Test(actor, stop_async_of_idle_actor, .timeout = 10)
     tr_actor_release(a);
     TC_ASSERT_EVENTUALLY(tr_service_live_actors(svc) == 0, WAIT_MS);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(actor, live_count_follows_stop_and_release, .timeout = 20)
@@ -260,6 +264,7 @@ Test(actor, live_count_follows_stop_and_release, .timeout = 20)
     cr_assert(pthread_equal(g_on_stop_thread, pthread_self()),
               "on_stop of an actor alive at destroy runs on the destroying thread");
     cr_assert_eq(atomic_load(&g_errors), 0);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(actor, argument_errors, .timeout = 10)
@@ -295,6 +300,7 @@ Test(actor, spawn_after_shutdown_fails, .timeout = 10)
     cr_assert_null(a);
     TC_OK(tr_service_shutdown(svc)); /* idempotent */
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(actor, shutdown_from_behaviour_is_edeadlk, .timeout = 10)
@@ -314,6 +320,7 @@ Test(actor, shutdown_from_behaviour_is_edeadlk, .timeout = 10)
     tr_actor_release(b);
     tr_actor_release(a);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 static void *current_elsewhere(void *p)
@@ -340,6 +347,7 @@ Test(actor, current_actor, .timeout = 10)
     cr_assert(null_elsewhere, "NULL on a thread that is no worker");
     tr_actor_release(a);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 /* ---- state: zeroed, spawner's writes visible, aligned -------------------- */
@@ -388,6 +396,7 @@ Test(actor, state_zeroed_and_initialised_by_spawner, .timeout = 10)
         TC_ASSERT_EVENTUALLY(tr_service_live_actors(svc) == 0, WAIT_MS);
     }
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(actor, mailbox_len, .timeout = 20)
@@ -408,6 +417,7 @@ Test(actor, mailbox_len, .timeout = 20)
     TC_ASSERT_EVENTUALLY(tr_actor_mailbox_len(a) == 0, WAIT_MS);
     tr_actor_release(a);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 /* ---- message sizes and allocators ---------------------------------------- */
@@ -461,6 +471,7 @@ static void run_sizes(tr_msg_alloc alloc)
         tr_msg_free(tr_msg_new(1, sizes[k]));
     tr_actor_release(a);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(actor, message_sizes_default_alloc, .timeout = 20)

@@ -186,7 +186,7 @@ static void run_race(uint64_t seed)
                      "item %zu taken %u times (seed %llu)", i,
                      (unsigned)atomic_load_explicit(&c.taken[i], memory_order_relaxed),
                      (unsigned long long)seed);
-    cr_log_info("popped %llu, stolen %llu", (unsigned long long)popped, (unsigned long long)stolen);
+    TC_LOG("popped %llu, stolen %llu", (unsigned long long)popped, (unsigned long long)stolen);
     free((void *)c.taken);
     free(c.d);
 }

@@ -61,13 +61,14 @@ Test(idle, fresh_service_uses_no_cpu, .timeout = 15)
     tr_service *svc = new_service();
     tr_sched_stats before, after;
     uint64_t used = idle_cpu_ns(svc, &before, &after);
-    cr_log_info("idle CPU %.2f ms in %d ms; parks %llu -> %llu, wakes %llu -> %llu", used / 1e6,
+    TC_LOG("idle CPU %.2f ms in %d ms; parks %llu -> %llu, wakes %llu -> %llu", used / 1e6,
                 IDLE_WINDOW_MS, (unsigned long long)before.parks, (unsigned long long)after.parks,
                 (unsigned long long)before.wakes, (unsigned long long)after.wakes);
     cr_assert_lt(used, IDLE_BUDGET_NS, "idle service used %.2f ms CPU in %d ms (budget %.0f ms)",
                  used / 1e6, IDLE_WINDOW_MS, IDLE_BUDGET_NS / 1e6);
     cr_assert_geq(before.parks, 1, "idle workers never parked");
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 /* ---- idle again after a burst -------------------------------------------- */
@@ -121,7 +122,7 @@ Test(idle, idle_again_after_burst, .timeout = 30)
     /* Actors still alive (idle, mailboxes marked empty), workers idle. */
     tr_sched_stats before, after;
     uint64_t used = idle_cpu_ns(svc, &before, &after);
-    cr_log_info("idle CPU after burst %.2f ms; parks %llu -> %llu", used / 1e6,
+    TC_LOG("idle CPU after burst %.2f ms; parks %llu -> %llu", used / 1e6,
                 (unsigned long long)before.parks, (unsigned long long)after.parks);
     cr_assert_lt(used, IDLE_BUDGET_NS, "service used %.2f ms CPU in %d ms after the burst",
                  used / 1e6, IDLE_WINDOW_MS);
@@ -129,6 +130,7 @@ Test(idle, idle_again_after_burst, .timeout = 30)
     tr_actor_release(g_peer[0]);
     tr_actor_release(g_peer[1]);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(idle, idle_after_stop_of_all_actors, .timeout = 15)
@@ -150,4 +152,5 @@ Test(idle, idle_after_stop_of_all_actors, .timeout = 15)
     cr_assert_lt(used, IDLE_BUDGET_NS, "service used %.2f ms CPU in %d ms after actors stopped",
                  used / 1e6, IDLE_WINDOW_MS);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS();
 }

@@ -232,7 +232,7 @@ Test(mpsc, many_producers_exactly_once_fifo_per_producer, .timeout = 30)
         pthread_join(th[i], NULL);
     cr_assert_null(pop_retry(ctx.q), "a node appeared beyond those pushed");
     cr_assert_eq(tri_mpsc_length(ctx.q), 0);
-    cr_log_info("BUSY seen %llu times", (unsigned long long)busy);
+    TC_LOG("BUSY seen %llu times", (unsigned long long)busy);
     free(seen);
     free(ctx.items);
     free(ctx.q);
@@ -353,7 +353,7 @@ Test(mpsc, mark_race_schedules_exactly_once, .timeout = 30)
     cr_assert(tri_mpsc_is_empty(c.q));
     for (size_t i = 0; i < total; i++)
         cr_assert_eq(c.seen[i], 1, "node %zu seen %u times", i, c.seen[i]);
-    cr_log_info("schedules %llu", (unsigned long long)atomic_load(&c.schedules));
+    TC_LOG("schedules %llu", (unsigned long long)atomic_load(&c.schedules));
     free(c.seen);
     free(c.items);
     free(c.q);

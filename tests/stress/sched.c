@@ -34,12 +34,13 @@ typedef struct sink_state {
     excl ex;
     int64_t last[SENDERS][SINKS + RELAYS];
     uint64_t got, order_errors;
+    _Atomic uint64_t got_direct, got_relayed; /* for a stall report */
 } sink_state;
 
 typedef struct relay_state {
     excl ex;
     tr_actor **sinks;
-    uint64_t passed;
+    _Atomic uint64_t passed;
 } relay_state;
 
 typedef struct pp_state {
@@ -78,6 +79,8 @@ static void sink_behavior(tr_actor *self, void *state, tr_msg *m)
         *last = p->seq;
         size_t idx = ((size_t)p->sender * (SINKS + RELAYS) + p->first) * g_per_path + p->seq;
         atomic_fetch_add_explicit(&g_seen[idx], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(p->first < SINKS ? &st->got_direct : &st->got_relayed, 1,
+                                  memory_order_relaxed);
     }
     st->got++;
     if ((st->got & 31) == 0)
@@ -92,7 +95,7 @@ static void relay_behavior(tr_actor *self, void *state, tr_msg *m)
     (void)self;
     relay_state *st = state;
     enter(&st->ex);
-    st->passed++;
+    atomic_fetch_add_explicit(&st->passed, 1, memory_order_relaxed);
     payload *p = tr_msg_data(m);
     tr_actor *to = st->sinks[p->route % SINKS];
     leave(&st->ex);
@@ -173,8 +176,11 @@ static int run_round(tc_rng *rng, uint64_t *msgs)
     atomic_store(&g_pp_done, 0);
 
     tr_actor *first[SINKS + RELAYS], *pp[2];
-    tr_actor_opts sopts = {.behavior = sink_behavior, .state_size = sizeof(sink_state)};
-    tr_actor_opts ropts = {.behavior = relay_behavior, .state_size = sizeof(relay_state)};
+    /* count_mailbox: a stall report shows what is left in each mailbox. */
+    tr_actor_opts sopts = {.behavior = sink_behavior, .state_size = sizeof(sink_state),
+                           .count_mailbox = true};
+    tr_actor_opts ropts = {.behavior = relay_behavior, .state_size = sizeof(relay_state),
+                           .count_mailbox = true};
     tr_actor_opts popts = {.behavior = pp_behavior, .state_size = sizeof(pp_state)};
     for (int i = 0; i < SINKS; i++) {
         TC_OK(tr_spawn(svc, &sopts, &first[i]));
@@ -211,6 +217,32 @@ static int run_round(tc_rng *rng, uint64_t *msgs)
         fprintf(stderr, "FAIL: stalled: delivered %llu of %zu, ping-pong done %llu\n",
                 (unsigned long long)atomic_load(&g_delivered), seen_len,
                 (unsigned long long)atomic_load(&g_pp_done));
+        /* What is stuck where: messages left in mailboxes with no worker
+         * running them point at a lost schedule or a lost wake-up. */
+        tr_sched_stats st;
+        tr_service_sched_stats(svc, &st);
+        fprintf(stderr, "  batch %u alloc %d per path %u; parks %llu wakes %llu steals %llu "
+                "injected %llu\n", cfg.batch, (int)cfg.msg_alloc, g_per_path,
+                (unsigned long long)st.parks, (unsigned long long)st.wakes,
+                (unsigned long long)st.steals, (unsigned long long)st.injected);
+        fprintf(stderr, "  errors %llu; each first hop was sent %u messages\n",
+                (unsigned long long)atomic_load(&g_errors), SENDERS * g_per_path);
+        for (int i = 0; i < SINKS + RELAYS; i++) {
+            fprintf(stderr, "  %s %d: mailbox %llu, max turns at once %d",
+                    i < SINKS ? "sink" : "relay", i < SINKS ? i : i - SINKS,
+                    (unsigned long long)tr_actor_mailbox_len(first[i]),
+                    atomic_load(&((excl *)tr_actor_state(first[i]))->max));
+            if (i < SINKS) {
+                sink_state *ss = tr_actor_state(first[i]);
+                fprintf(stderr, ", got %llu direct, %llu relayed\n",
+                        (unsigned long long)atomic_load(&ss->got_direct),
+                        (unsigned long long)atomic_load(&ss->got_relayed));
+            } else {
+                fprintf(stderr, ", passed on %llu\n",
+                        (unsigned long long)atomic_load(
+                            &((relay_state *)tr_actor_state(first[i]))->passed));
+            }
+        }
         return 1; /* a stuck service cannot be destroyed safely */
     }
     for (size_t i = 0; i < seen_len && !fail; i++)
