@@ -10,7 +10,7 @@
 #include "common/check.h"
 #include "troupe/troupe.h"
 
-#define WAIT_MS 10000
+#define WAIT_MS 5000 /* below every .timeout, so a stall reports what it waited for */
 
 enum { TAG_WORK = 1, TAG_STOP, TAG_SHUTDOWN, TAG_CURRENT, TAG_GATE };
 
