@@ -15,10 +15,9 @@ static const struct err_entry table[] = {
 
 static const struct err_entry *lookup(int code)
 {
-    int idx = code - (TR_ERR_FIRST_ + 1);
-    if (idx < 0 || (size_t)idx >= sizeof table / sizeof table[0])
+    if (code <= TR_ERR_FIRST_ || code >= TR_ERR_END_) /* before any arithmetic */
         return NULL;
-    return &table[idx];
+    return &table[code - (TR_ERR_FIRST_ + 1)];
 }
 
 const char *tr_strerror(int code)

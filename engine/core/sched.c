@@ -201,12 +201,24 @@ static struct tr_actor *steal(tri_worker *w)
 static struct tr_actor *find_work(tri_worker *w)
 {
     struct tr_actor *a;
-    if (++w->tick % 61 == 0 && (a = inject_pop(w)))
-        return a;
+    if (++w->tick % 61 == 0) {
+        /* Fairness: now and then serve the oldest work first, the inject
+         * queue's, then the own deque's top (owner pops are LIFO). */
+        if ((a = inject_pop(w)) || (a = tri_deque_steal(&w->deque))) {
+            w->next_streak = 0;
+            return a;
+        }
+    }
     if ((a = w->next)) {
         w->next = NULL;
-        return a;
+        /* Only others waiting can be starved; with none, keep the pair here. */
+        if (++w->next_streak <= TRI_NEXT_SLOT_STREAK ||
+            (tri_deque_size(&w->deque) == 0 && !inject_maybe_nonempty(w->sched)))
+            return a;
+        inject_push(w->sched, a); /* to the back of the line */
+        notify(w->sched);
     }
+    w->next_streak = 0;
     if ((a = tri_deque_pop(&w->deque)))
         return a;
     if ((a = inject_pop(w)))

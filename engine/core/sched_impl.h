@@ -12,6 +12,11 @@
 #include "core/msgpool.h"
 #include "core/sched.h"
 
+/* Consecutive turns a worker may take from its "next" slot before that
+ * actor goes to the back of the line (the inject queue): a busy pair
+ * bouncing through the slot must not starve the worker's deque. */
+#define TRI_NEXT_SLOT_STREAK 64u
+
 /* Sends a turn may make before the actor it woke last stops being kept in
  * the "next" slot: a long turn (a producer looping over sends) must not
  * hide the actor it woke from idle workers. */
@@ -40,6 +45,7 @@ struct tri_worker {
     uint32_t turn_sends;               /* sends made by the current turn */
     tri_outbox outbox;
     uint32_t tick;
+    uint32_t next_streak;              /* turns taken from `next` in a row */
     uint32_t rng;
     unsigned index;
     bool spinning;
