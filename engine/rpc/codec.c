@@ -99,21 +99,21 @@ static int get_le(tr_reader *r, unsigned width, uint64_t *v)
 
 int tr_read_u8(tr_reader *r, uint8_t *v)
 {
-    uint64_t x;
+    uint64_t x = 0; /* stays 0 when the read fails */
     int rv = get_le(r, 1, &x);
     *v = (uint8_t)x;
     return rv;
 }
 int tr_read_u16(tr_reader *r, uint16_t *v)
 {
-    uint64_t x;
+    uint64_t x = 0; /* stays 0 when the read fails */
     int rv = get_le(r, 2, &x);
     *v = (uint16_t)x;
     return rv;
 }
 int tr_read_u32(tr_reader *r, uint32_t *v)
 {
-    uint64_t x;
+    uint64_t x = 0; /* stays 0 when the read fails */
     int rv = get_le(r, 4, &x);
     *v = (uint32_t)x;
     return rv;
