@@ -27,7 +27,7 @@ static void ep_behavior(tr_actor *a, void *state, tr_msg *m);
 tr_endpoint *tri_endpoint_current(void)
 {
     tr_actor *a = tri_current_actor();
-    return (a && a->behavior == ep_behavior) ? (tr_endpoint *)a->state : NULL;
+    return (a && a->behavior == ep_behavior) ? tri_endpoint_in(a->state) : NULL;
 }
 
 /* ---- references -------------------------------------------------------- */
@@ -169,7 +169,7 @@ static void on_terminate_msg(tr_endpoint *ep)
 static void ep_behavior(tr_actor *a, void *state, tr_msg *m)
 {
     (void)a;
-    tr_endpoint *ep = state;
+    tr_endpoint *ep = tri_endpoint_in(state);
     switch (tri_rpc_kind_of(m->tag)) {
     case TRI_RK_TELL:
     case TRI_RK_ASK:
@@ -203,7 +203,7 @@ static void ep_behavior(tr_actor *a, void *state, tr_msg *m)
 static void ep_on_drop(tr_actor *a, void *state, tr_msg *m)
 {
     (void)a;
-    tr_endpoint *ep = state;
+    tr_endpoint *ep = tri_endpoint_in(state);
     switch (tri_rpc_kind_of(m->tag)) {
     case TRI_RK_CONT:
     case TRI_RK_FUTURE:
@@ -224,7 +224,7 @@ static void ep_on_drop(tr_actor *a, void *state, tr_msg *m)
  * tr_service_destroy for an endpoint that never terminated. */
 static void ep_on_stop(tr_actor *a, void *state)
 {
-    tr_endpoint *ep = state;
+    tr_endpoint *ep = tri_endpoint_in(state);
     bool destroying = tri_current_actor() != a;
     if (ep->life != TRI_EP_TERMINATED) {
         record_failure(ep, TR_ESTOPPED, "the service was destroyed before endpoint %s terminated",
@@ -287,7 +287,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
         .behavior = ep_behavior,
         .on_stop = ep_on_stop,
         .on_drop = ep_on_drop,
-        .state_size = off_state + o->state_size,
+        .state_size = TRI_EP_ALIGN - 1 + off_state + o->state_size,
     };
     tr_future *term = tri_future_new(&tr_void__type, 1);
     if (!term)
@@ -298,7 +298,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
         tr_future_release(term);
         return rv;
     }
-    char *base = tr_actor_state(a);
+    char *base = (char *)tri_endpoint_in(tr_actor_state(a));
     tr_endpoint *ep = (tr_endpoint *)base;
     ep->actor = a; /* the spawn's handle: the endpoint's one reference */
     ep->svc = svc;

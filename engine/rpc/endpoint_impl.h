@@ -1,6 +1,6 @@
 /* The endpoint's layout, shared by the files of engine/rpc/.
  *
- * An endpoint is the state of its actor (one allocation): this struct, the
+ * An endpoint lives in the state of its actor (one allocation): this struct, the
  * copied gateway list, the id and address strings, then the user's state.
  * It counts its own references (`refs`) and holds one actor reference for
  * all of them, released when the last goes; so the termination future and
@@ -81,7 +81,14 @@ static inline void tri_count(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
-static inline tr_endpoint *tri_endpoint_of(tr_actor *a) { return (tr_endpoint *)tr_actor_state(a); }
+/* The endpoint inside an actor's state: the state is only 16-aligned, so it
+ * starts at the first 64-byte boundary (the groups above are cache lines). */
+#define TRI_EP_ALIGN 64
+static inline tr_endpoint *tri_endpoint_in(void *actor_state)
+{
+    uintptr_t p = (uintptr_t)actor_state;
+    return (tr_endpoint *)((p + TRI_EP_ALIGN - 1) & ~(uintptr_t)(TRI_EP_ALIGN - 1));
+}
 
 /* The endpoint whose turn runs on this thread, or NULL. */
 tr_endpoint *tri_endpoint_current(void);

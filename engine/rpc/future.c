@@ -175,18 +175,18 @@ int tr_future_then(tr_future *f, tr_future_cb *cb, void *arg)
     if (owner)
         tri_endpoint_ref(owner);
     tr_future_retain(f);
-    uintptr_t h = atomic_load_explicit(&f->head, memory_order_relaxed);
+    /* acquire (load and failed CAS): seeing DONE, we see the outcome before
+     * running on it; pairs with publish()'s release exchange. */
+    uintptr_t h = atomic_load_explicit(&f->head, memory_order_acquire);
     for (;;) {
         if (h & TRI_FUT_DONE) {
-            /* acquire: see the outcome before running on it. */
-            atomic_thread_fence(memory_order_acquire);
             cont_dispatch(f, c);
             return 0;
         }
         c->next = (tri_cont *)(h & ~TRI_FUT_FLAGS);
         /* release: publishes *c to the completer's acquire exchange. */
         if (atomic_compare_exchange_weak_explicit(&f->head, &h, (uintptr_t)c | (h & TRI_FUT_FLAGS),
-                                                  memory_order_release, memory_order_relaxed))
+                                                  memory_order_release, memory_order_acquire))
             return 0;
     }
 }
