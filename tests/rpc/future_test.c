@@ -27,8 +27,8 @@ static void record(tr_endpoint *self, tr_future *f, void *arg)
 }
 
 /* Invariant 4: every ask completes exactly once: a value, an error, or a
- * timeout at its deadline; the handler answers after 0-19 ms (kept reply,
- * scheduled run), each ask times out after 1-20 ms, so the two race. */
+ * timeout at its deadline. The handler answers after 0-19 ms (a kept reply,
+ * answered from a scheduled run) and the asks' deadlines race it. */
 Test(future, ten_thousand_asks_random_timeouts_exactly_once, .timeout = 60)
 {
     tr_service *svc = t_service(2, false);
@@ -38,9 +38,24 @@ Test(future, ten_thousand_asks_random_timeouts_exactly_once, .timeout = 60)
     uint64_t seed = tc_now_ns();
     tc_rng_seed(&rng, seed);
     cr_log_info("seed %llu", (unsigned long long)seed);
+    /* Thirds: answered at once with a generous deadline (must succeed);
+     * answered after 10-19 ms with a 1-5 ms deadline (time out unless the
+     * machine stalls); both random (a true race). */
     for (int i = 0; i < MANY; i++) {
-        tr_i64 delay_ms = (tr_i64)tc_rng_below(&rng, 20);
-        int64_t timeout = (int64_t)(1 + tc_rng_below(&rng, 20)) * 1000000;
+        tr_i64 delay_ms;
+        int64_t timeout;
+        switch (i % 3) {
+        case 0:
+            delay_ms = 0, timeout = 5000 * 1000000LL;
+            break;
+        case 1:
+            delay_ms = 10 + (tr_i64)tc_rng_below(&rng, 10);
+            timeout = (int64_t)(1 + tc_rng_below(&rng, 5)) * 1000000;
+            break;
+        default:
+            delay_ms = (tr_i64)tc_rng_below(&rng, 20);
+            timeout = (int64_t)(1 + tc_rng_below(&rng, 20)) * 1000000;
+        }
         tr_future *f;
         TC_OK(tcalc_later(gw, &delay_ms, timeout, &f));
         g_slots[i].value = -2;
@@ -57,6 +72,8 @@ Test(future, ten_thousand_asks_random_timeouts_exactly_once, .timeout = 60)
     for (int i = 0; i < MANY; i++) {
         cr_assert_eq(atomic_load(&g_slots[i].completions), 1, "ask %d completed %d times (seed %llu)",
                      i, atomic_load(&g_slots[i].completions), (unsigned long long)seed);
+        if (i % 3 == 0)
+            cr_assert_eq(g_slots[i].code, 0, "ask %d: %s", i, tr_errname(g_slots[i].code));
         if (g_slots[i].code == 0) {
             ok++;
             cr_assert_geq(g_slots[i].value, 0);

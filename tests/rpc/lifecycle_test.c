@@ -240,6 +240,8 @@ Test(lifecycle, s4_terminate_with_1000_queued_asks, .timeout = 30)
         TC_OK(tr_future_then(fs[i], count_completion, &once[i]));
     }
     tr_endpoint_stats st;
+    tr_endpoint_stats_get(ep, &st);
+    cr_assert_geq(st.mailbox_len, N + 1); /* the terminate and the asks */
     atomic_store(&g_gate_open, 1);
     TC_OK(tr_future_get(held, WAIT_NS));
     tr_future_release(held);
