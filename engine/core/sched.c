@@ -162,14 +162,44 @@ void tri_sched_schedule(tri_sched *s, struct tr_actor *a)
     notify(s);
 }
 
+/* Runs the actor that waits in w's own queue (next slot, else the deque's
+ * newest) for up to TRI_HELP_BUDGET messages, nested inside the current
+ * turn, whose context is saved and restored around it. */
+static void help(tri_worker *w)
+{
+    struct tr_actor *a = w->next;
+    if (a)
+        w->next = NULL;
+    else if (!(a = tri_deque_pop(&w->deque)))
+        return;
+    tri_outbox_flush(w); /* the helped actor sees what we sent so far */
+    struct tr_actor *outer = w->current;
+    uint32_t outer_sends = w->turn_sends;
+    w->helping = true;
+    enum tri_run_result r = TRI_RUN_MORE;
+    for (unsigned done = 0; r == TRI_RUN_MORE && done < TRI_HELP_BUDGET; done += w->sched->batch) {
+        w->current = a;
+        w->turn_sends = 0;
+        r = tri_actor_run(a, w->sched->batch);
+    }
+    w->current = outer;
+    w->turn_sends = outer_sends;
+    w->helping = false;
+    if (r != TRI_RUN_DONE)
+        push_local(w, a);
+}
+
 /* Called by tr_send on a worker after each send of the current turn. */
 void tri_sched_note_send(tri_worker *w)
 {
-    if (++w->turn_sends == TRI_NEXT_SLOT_SENDS && w->next) {
+    uint32_t n = ++w->turn_sends;
+    if (n == TRI_NEXT_SLOT_SENDS && w->next) {
         struct tr_actor *a = w->next;
         w->next = NULL;
         push_local(w, a);
     }
+    if (n % TRI_HELP_EVERY == 0 && !w->helping)
+        help(w);
 }
 
 static struct tr_actor *steal(tri_worker *w)

@@ -17,6 +17,15 @@
  * bouncing through the slot must not starve the worker's deque. */
 #define TRI_NEXT_SLOT_STREAK 64u
 
+/* A long turn (a producer looping over sends) lends its thread every
+ * TRI_HELP_EVERY sends to the actor waiting in its own worker's queue, for
+ * at most TRI_HELP_BUDGET messages: with every worker inside such a turn
+ * nobody else would run the receiver, and its backlog would grow without
+ * bound. The helped actor is taken out of a queue only this worker owns, so
+ * it runs on one thread at a time as always. */
+#define TRI_HELP_EVERY 4096u
+#define TRI_HELP_BUDGET 4096u
+
 /* Sends a turn may make before the actor it woke last stops being kept in
  * the "next" slot: a long turn (a producer looping over sends) must not
  * hide the actor it woke from idle workers. */
@@ -49,6 +58,7 @@ struct tri_worker {
     uint32_t rng;
     unsigned index;
     bool spinning;
+    bool helping;                      /* inside a nested, helping turn */
     tri_sched *sched;
     tri_msgpool *pool;                 /* NULL unless msg_alloc is POOL */
     pthread_t thread;
