@@ -70,7 +70,7 @@ static inline __attribute__((always_inline)) void push(queues *q, bool wfcq, int
     } else {
         vy_node *n = &q->vnodes[i];
         n->payload = payload;
-        tri_mpsc_push(&q->vy, &n->link);
+        tri_mq_push(&q->vy.p, &n->link); /* the mailbox path: no length count */
     }
 }
 
