@@ -19,6 +19,7 @@ int tri_wheel_init(tri_timer_wheel *w, uint32_t nslots, int64_t tick_ns, int64_t
     memset(w, 0, sizeof *w);
     w->nslots = round_pow2(nslots);
     w->tick_ns = tick_ns > 0 ? tick_ns : 1;
+    w->tick_shift = (w->tick_ns & (w->tick_ns - 1)) ? -1 : __builtin_ctzll((uint64_t)w->tick_ns);
     w->origin_ns = now_ns;
     w->slots = tri_zalloc(w->nslots * sizeof *w->slots);
     w->bitmap = tri_zalloc(w->nslots / 64 * sizeof *w->bitmap);
@@ -40,14 +41,12 @@ void tri_wheel_destroy(tri_timer_wheel *w)
 static void set_bit(tri_timer_wheel *w, uint32_t s) { w->bitmap[s >> 6] |= 1ull << (s & 63); }
 static void clear_bit(tri_timer_wheel *w, uint32_t s) { w->bitmap[s >> 6] &= ~(1ull << (s & 63)); }
 
+/* The slot's bit stays set: whoever next scans the slot clears it. */
 static void unlink_timer(tri_timer_wheel *w, tri_timer *t)
 {
     *t->pprev = t->next;
     if (t->next)
         t->next->pprev = t->pprev;
-    uint32_t s = (uint32_t)(t->due_tick & (w->nslots - 1));
-    if (!w->slots[s])
-        clear_bit(w, s);
     t->next = NULL;
     t->pprev = NULL;
     w->count--;
@@ -57,7 +56,8 @@ void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns)
 {
     int64_t rel = deadline_ns - w->origin_ns;
     /* Round up: a timer never fires before its deadline. */
-    uint64_t tick = rel <= 0 ? 0 : (uint64_t)((rel + w->tick_ns - 1) / w->tick_ns);
+    uint64_t up = (uint64_t)(rel + w->tick_ns - 1);
+    uint64_t tick = rel <= 0 ? 0 : w->tick_shift >= 0 ? up >> w->tick_shift : up / (uint64_t)w->tick_ns;
     if (tick <= w->done_tick)
         tick = w->done_tick + 1;
     t->due_tick = tick;
@@ -65,9 +65,10 @@ void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns)
     t->next = w->slots[s];
     if (t->next)
         t->next->pprev = &t->next;
+    else
+        set_bit(w, s);
     t->pprev = &w->slots[s];
     w->slots[s] = t;
-    set_bit(w, s);
     w->count++;
 }
 
@@ -94,6 +95,8 @@ static size_t collect_slot(tri_timer_wheel *w, uint32_t s, uint64_t tick, tri_ti
         }
         t = next;
     }
+    if (!w->slots[s])
+        clear_bit(w, s);
     return n;
 }
 

@@ -5,7 +5,9 @@
  * T % nslots, in a doubly linked list (next / pprev), so cancel unlinks it
  * without a search. A timer more than one revolution away waits in its slot
  * and is skipped (compared, not moved) until its revolution comes. A bitmap
- * of non-empty slots lets expiry and next_due skip empty ones 64 at a time.
+ * of slots that may be non-empty lets expiry and next_due skip empty ones 64
+ * at a time (cancel leaves a bit set; expiry clears it when it finds the
+ * slot empty).
  * A timer never fires early: its tick is the deadline rounded up.
  *
  * The wheel itself is not thread-safe: the caller provides exclusion (the
@@ -43,6 +45,7 @@ typedef struct tri_timer_wheel {
     uint64_t *bitmap;    /* bit s set: slot s may be non-empty */
     uint32_t nslots;     /* a power of two, >= 64 */
     int64_t tick_ns;
+    int tick_shift;      /* log2(tick_ns) when a power of two, else -1 */
     int64_t origin_ns;   /* time of tick 0 */
     uint64_t done_tick;  /* every timer due at or before it has been collected */
     uint64_t count;      /* timers armed now */
@@ -59,8 +62,9 @@ static inline void tri_timer_init(tri_timer *t, tri_timer_fire *fire)
 
 static inline bool tri_timer_armed(const tri_timer *t) { return t->pprev != NULL; }
 
-/* `nslots` is rounded up to a power of two (at least 64). Returns 0 or
- * TR_ENOMEM. `now_ns` becomes tick 0. */
+/* `nslots` is rounded up to a power of two (at least 64). A tick_ns that
+ * is a power of two makes arming a shift instead of a division. Returns 0
+ * or TR_ENOMEM. `now_ns` becomes tick 0. */
 int tri_wheel_init(tri_timer_wheel *w, uint32_t nslots, int64_t tick_ns, int64_t now_ns);
 void tri_wheel_destroy(tri_timer_wheel *w);
 

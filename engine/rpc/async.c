@@ -127,7 +127,7 @@ static int post_call(tr_endpoint *ep, const fence_src *fs, tr_call_fn *fn, const
     if (rv)
         return rv;
     /* References: the caller's, the message's, the armed timer's. */
-    tr_future *f = tri_future_new(NULL, 3);
+    tr_future *f = tri_future_new(NULL, 3, 0);
     if (!f)
         return TR_ENOMEM;
     tr_msg *m = build(TRI_RK_CALL, fs, (void (*)(void))fn, f, arg, size);

@@ -2,7 +2,7 @@
  *
  * Message payloads (after the tr_msg header; see msg.h for the tag):
  *   TELL   [fencing data][argument]
- *   ASK    [tr_future *][fencing data][argument]
+ *   ASK    [struct tr_future][fencing data][argument] (the future itself)
  *   RUN    [tr_run_fn *][fencing data][argument bytes]
  *   CALL   [tr_call_fn *][tr_future *][fencing data][argument bytes]
  * The argument is a deep copy (pointers into the message) or, with
@@ -28,44 +28,74 @@ typedef struct parsed {
     size_t arg_len;
     const tr_gateway_impl *impl;
     const tr_method_desc *md;
-    const char *gw_name, *method_name;
 } parsed;
 
-static void parse(tr_endpoint *ep, tr_msg *m, parsed *p)
+static inline void parse(tr_endpoint *ep, tr_msg *m, parsed *p)
 {
-    memset(p, 0, sizeof *p);
+    uint32_t tag = m->tag;
     uint8_t *d = tr_msg_data(m);
     size_t off = 0;
-    p->kind = tri_rpc_kind_of(m->tag);
-    p->flags = tri_rpc_flags_of(m->tag);
-    if (p->kind == TRI_RK_RUN || p->kind == TRI_RK_CALL) {
+    p->kind = tri_rpc_kind_of(tag);
+    p->flags = tri_rpc_flags_of(tag);
+    p->f = NULL;
+    p->fn = NULL;
+    p->impl = NULL;
+    p->md = NULL;
+    if (p->kind == TRI_RK_ASK) { /* the message is the future */
+        p->f = (tr_future *)d;
+        off = sizeof(tr_future);
+        /* release: pairs with cont_dispatch's acquire: the message has
+         * left the mailbox, it may travel as a carrier now. */
+        atomic_store_explicit(&p->f->queued, 0, memory_order_release);
+    } else if (p->kind == TRI_RK_RUN || p->kind == TRI_RK_CALL) {
         memcpy(&p->fn, d, sizeof p->fn);
-        off += 8;
-    }
-    if (p->kind == TRI_RK_ASK || p->kind == TRI_RK_CALL) {
-        memcpy(&p->f, d + off, sizeof p->f);
-        off += 8;
+        off = 8;
+        if (p->kind == TRI_RK_CALL) {
+            memcpy(&p->f, d + off, sizeof p->f);
+            off += 8;
+        }
     }
     p->fence = d + off;
     off += tri_fence_bytes(p->flags);
-    p->arg_len = m->size - off;
+    /* An ask's block may be roomier than its argument (future.c's cache). */
+    p->arg_len = p->kind == TRI_RK_ASK ? sizeof(tr_future) + p->f->extra_len - off : m->size - off;
     p->arg = p->arg_len ? d + off : NULL;
     if (p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) {
-        unsigned gi = tri_rpc_gw_of(m->tag), mi = tri_rpc_method_of(m->tag);
-        p->method = mi;
-        p->impl = gi < ep->nimpls ? &ep->impls[gi] : NULL;
-        p->md = p->impl && mi < p->impl->desc->nmethods ? &p->impl->desc->methods[mi] : NULL;
-        p->gw_name = p->impl ? p->impl->desc->name : "?";
-        p->method_name = p->md ? p->md->name : "?";
-    } else {
-        p->gw_name = "endpoint";
-        p->method_name = p->kind == TRI_RK_RUN ? "run_async" : "call_async";
+        unsigned gi = tri_rpc_gw_of(tag);
+        p->method = tri_rpc_method_of(tag);
+        if (gi < ep->nimpls) {
+            p->impl = &ep->impls[gi];
+            if (p->method < p->impl->desc->nmethods)
+                p->md = &p->impl->desc->methods[p->method];
+        }
     }
 }
 
-/* Drops the message's own reference to its future and the message. */
+/* For messages: what the call was. */
+static const char *gw_name(const parsed *p)
+{
+    if (p->kind == TRI_RK_RUN || p->kind == TRI_RK_CALL)
+        return "endpoint";
+    return p->impl ? p->impl->desc->name : "?";
+}
+
+static const char *method_name(const parsed *p)
+{
+    if (p->kind == TRI_RK_RUN)
+        return "run_async";
+    if (p->kind == TRI_RK_CALL)
+        return "call_async";
+    return p->md ? p->md->name : "?";
+}
+
+/* Drops the message's own reference to its future and the message (an
+ * ask's message is its future: the reference is all there is to drop). */
 static void finish_msg(parsed *p, tr_msg *m)
 {
+    if (p->kind == TRI_RK_ASK) {
+        tri_future_unref(p->f, 1);
+        return;
+    }
     if (p->f)
         tri_future_unref(p->f, 1);
     tr_msg_free(m);
@@ -78,7 +108,7 @@ void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why)
     tri_count(&ep->dropped);
     if (p.f)
         tri_future_failf(p.f, code, "endpoint %s %s; %s.%s was not processed", ep->id, why,
-                         p.gw_name, p.method_name);
+                         gw_name(&p), method_name(&p));
     finish_msg(&p, m);
 }
 
@@ -91,26 +121,26 @@ static bool refuse(tr_endpoint *ep, parsed *p)
         if (p->f)
             tri_future_failf(p->f, TR_ENOTSTARTED,
                              "endpoint %s has not been started; discarding %s.%s", ep->id,
-                             p->gw_name, p->method_name);
+                             gw_name(p), method_name(p));
         else
             TRI_DEBUG("endpoint", "endpoint %s has not been started; discarding %s.%s", ep->id,
-                      p->gw_name, p->method_name);
+                      gw_name(p), method_name(p));
         return true;
     }
     if (ep->fenced && !(p->flags & TRI_RF_UNFENCED) &&
         tri_fence_check(ep, p->flags, p->fence, why, sizeof why)) { /* S31, S32 */
         tri_endpoint_reject(ep, TR_REJECT_FENCED);
         if (p->f)
-            tri_future_failf(p->f, TR_EFENCED, "%s.%s: %s", p->gw_name, p->method_name, why);
+            tri_future_failf(p->f, TR_EFENCED, "%s.%s: %s", gw_name(p), method_name(p), why);
         else
-            TRI_DEBUG("endpoint", "%s.%s: %s", p->gw_name, p->method_name, why);
+            TRI_DEBUG("endpoint", "%s.%s: %s", gw_name(p), method_name(p), why);
         return true;
     }
     if ((p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) && !p->md) { /* S18 */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
         if (p->f)
             tri_future_failf(p->f, TR_ENOMETHOD, "endpoint %s has no method #%u in gateway %s",
-                             ep->id, p->method, p->gw_name);
+                             ep->id, p->method, gw_name(p));
         return true;
     }
     return false;
@@ -123,20 +153,27 @@ static void settle_reply(tr_endpoint *ep, parsed *p, int rv)
     if (tr_reply_done(r))
         return;
     if (rv < 0)
-        tri_future_failf(p->f, rv, "%s.%s on endpoint %s failed: %s", p->gw_name, p->method_name,
+        tri_future_failf(p->f, rv, "%s.%s on endpoint %s failed: %s", gw_name(p), method_name(p),
                          ep->id, tr_strerror(rv));
     else if (!p->f->kept)
         tri_future_failf(p->f, TR_EFAILED,
                          "the handler of %s.%s on endpoint %s returned without answering or "
                          "keeping its reply (tr_reply_keep)",
-                         p->gw_name, p->method_name, ep->id);
+                         gw_name(p), method_name(p), ep->id);
+}
+
+/* Whether refuse() has anything to check (the common case: no). */
+static inline bool may_refuse(const tr_endpoint *ep, const parsed *p)
+{
+    return ep->life == TRI_EP_CREATED || ep->fenced ||
+           ((p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) && !p->md);
 }
 
 void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
 {
     parsed p;
     parse(ep, m, &p);
-    if (refuse(ep, &p)) {
+    if (may_refuse(ep, &p) && refuse(ep, &p)) {
         finish_msg(&p, m);
         return;
     }
@@ -150,15 +187,15 @@ void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
             tri_endpoint_reject(ep, TR_REJECT_DECODE);
             if (p.f)
                 tri_future_failf(p.f, rv, "endpoint %s cannot decode the %zu-byte %s argument of %s.%s",
-                                 ep->id, p.arg_len, p.md->arg_type->name, p.gw_name, p.method_name);
+                                 ep->id, p.arg_len, p.md->arg_type->name, gw_name(&p), method_name(&p));
             finish_msg(&p, m);
             return;
         }
         decoded = dsize <= sizeof small ? small : tri_alloc(dsize);
         if (dsize && !decoded) {
             if (p.f)
-                tri_future_failf(p.f, TR_ENOMEM, "out of memory decoding %s.%s", p.gw_name,
-                                 p.method_name);
+                tri_future_failf(p.f, TR_ENOMEM, "out of memory decoding %s.%s", gw_name(&p),
+                                 method_name(&p));
             finish_msg(&p, m);
             return;
         }
@@ -166,32 +203,37 @@ void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
         tri_count(&ep->decoded);
         arg = dsize ? decoded : NULL;
     }
+    if (p.f)
+        tri_future_dispatch_begin(p.f);
     int rv = p.md->invoke(p.impl->handlers, ep, ep->state, arg, p.f ? tri_future_reply(p.f) : NULL);
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
         if (p.f)
             tri_future_failf(p.f, TR_ENOMETHOD, "endpoint %s does not handle %s.%s", ep->id,
-                             p.gw_name, p.method_name);
+                             gw_name(&p), method_name(&p));
     } else {
         tri_count(&ep->processed);
         if (p.f) {
             settle_reply(ep, &p, rv);
         } else if (rv < 0) {
             tri_count(&ep->handler_errors);
-            TRI_WARN("endpoint", "tell %s.%s on endpoint %s failed: %s", p.gw_name, p.method_name,
+            TRI_WARN("endpoint", "tell %s.%s on endpoint %s failed: %s", gw_name(&p), method_name(&p),
                      ep->id, tr_strerror(rv));
         }
     }
     if (decoded && decoded != small)
         tri_free(decoded, dsize);
-    finish_msg(&p, m);
+    if (p.f) /* with the message's reference, the timer's if we completed it */
+        tri_future_unref(p.f, 1 + tri_future_dispatch_end(p.f));
+    else
+        tr_msg_free(m);
 }
 
 void tri_dispatch_run(tr_endpoint *ep, tr_msg *m)
 {
     parsed p;
     parse(ep, m, &p);
-    if (refuse(ep, &p)) {
+    if (may_refuse(ep, &p) && refuse(ep, &p)) {
         finish_msg(&p, m);
         return;
     }

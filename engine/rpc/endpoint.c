@@ -290,7 +290,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
         .state_size = TRI_EP_ALIGN - 1 + off_state + o->state_size,
         .count_mailbox = true, /* the stats report the mailbox length */
     };
-    tr_future *term = tri_future_new(&tr_void__type, 1);
+    tr_future *term = tri_future_new(&tr_void__type, 1, 0);
     if (!term)
         return TR_ENOMEM;
     tr_actor *a;

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rpc/msg.h"
 #include "rpc/rcu.h"
 #include "rpc/timer.h"
 #include "troupe/actor.h"
@@ -102,8 +103,13 @@ void tri_endpoint_unref(tr_endpoint *ep);
  * message flags) against the endpoint's token; 0 or TR_EFENCED with a
  * message in buf. Main thread. */
 int tri_fence_check(tr_endpoint *ep, unsigned flags, const void *p, char *buf, size_t len);
-/* Bytes of fencing data a message with these flags carries. */
-size_t tri_fence_bytes(unsigned flags);
+/* Bytes of fencing data a message with these flags carries (msg.h). */
+static inline size_t tri_fence_bytes(unsigned flags)
+{
+    return (flags & TRI_RF_TOKEN)   ? sizeof(tr_fence_token)
+           : (flags & TRI_RF_EPOCH) ? sizeof(uint64_t)
+                                    : 0;
+}
 /* "0123...:89ab..." (33 bytes with the NUL). */
 void tri_fence_format(const tr_fence_token *t, char out[33]);
 

@@ -14,15 +14,6 @@
 #include "rpc/msg.h"
 #include "troupe/error.h"
 
-size_t tri_fence_bytes(unsigned flags)
-{
-    if (flags & TRI_RF_TOKEN)
-        return sizeof(tr_fence_token);
-    if (flags & TRI_RF_EPOCH)
-        return sizeof(uint64_t);
-    return 0;
-}
-
 void tri_fence_format(const tr_fence_token *t, char out[33])
 {
     snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, t->hi, t->lo);

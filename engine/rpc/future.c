@@ -3,6 +3,7 @@
 #include "rpc/future_impl.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,17 +24,105 @@
 
 /* ---- allocation and references ----------------------------------------- */
 
-tr_future *tri_future_new(const tr_type *result_type, uint32_t refs)
+_Static_assert(sizeof(tr_future) % 8 == 0, "the payload after a future stays 8-aligned");
+
+/* ---- a per-thread cache of future blocks ------------------------------------
+ *
+ * Every ask allocates a future and frees it a round trip later, usually on
+ * the same worker. Blocks with room for CACHED_EXTRA bytes of argument are
+ * kept on a per-thread list (CACHE_MAX of them) instead of going back to the
+ * allocator. Per thread, not per service: a block carries no service state.
+ * Sanitizer builds skip the cache so every future's lifetime stays visible. */
+#define CACHED_EXTRA 64u
+
+#ifdef TROUPE_WITH_JEMALLOC
+#define CACHE_MAX 64u
+
+static _Thread_local struct {
+    tr_msg *head;
+    uint32_t n;
+    bool keyed;
+} cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+void tri_future_cache_flush(void)
 {
-    tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_FUTURE, 0, 0, 0), sizeof(tr_future));
+    while (cache.head) {
+        tr_msg *m = cache.head;
+        cache.head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        tr_msg_free(m);
+    }
+    cache.n = 0;
+}
+
+static void cache_exit(void *unused)
+{
+    (void)unused;
+    tri_future_cache_flush();
+}
+
+static void make_cache_key(void)
+{
+    if (pthread_key_create(&cache_key, cache_exit))
+        cache_key = (pthread_key_t)-1;
+}
+
+static tr_msg *block_get(size_t extra)
+{
+    if (extra <= CACHED_EXTRA && cache.head) {
+        tr_msg *m = cache.head;
+        cache.head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        cache.n--;
+        return m;
+    }
+    size_t room = extra <= CACHED_EXTRA ? CACHED_EXTRA : extra;
+    return tr_msg_new(tri_rpc_tag(TRI_RK_FUTURE, 0, 0, 0), sizeof(tr_future) + room);
+}
+
+static void block_put(tr_msg *m)
+{
+    if (cache.n >= CACHE_MAX || m->size != sizeof(tr_future) + CACHED_EXTRA) {
+        tr_msg_free(m);
+        return;
+    }
+    if (!cache.keyed) { /* the thread's exit must free what it keeps */
+        pthread_once(&cache_key_once, make_cache_key);
+        if (cache_key == (pthread_key_t)-1 || pthread_setspecific(cache_key, (void *)1)) {
+            tr_msg_free(m);
+            return;
+        }
+        cache.keyed = true;
+    }
+    atomic_store_explicit(&m->link_.next, (tri_node *)cache.head, memory_order_relaxed);
+    cache.head = m;
+    cache.n++;
+}
+#else /* sanitizer builds: no cache */
+void tri_future_cache_flush(void) {}
+
+static tr_msg *block_get(size_t extra)
+{
+    return tr_msg_new(tri_rpc_tag(TRI_RK_FUTURE, 0, 0, 0), sizeof(tr_future) + extra);
+}
+
+static void block_put(tr_msg *m) { tr_msg_free(m); }
+#endif
+
+tr_future *tri_future_new(const tr_type *result_type, uint32_t refs, size_t extra)
+{
+    tr_msg *m = block_get(extra);
     if (!m)
         return NULL;
+    m->tag = tri_rpc_tag(TRI_RK_FUTURE, 0, 0, 0);
     tr_future *f = tr_msg_data(m);
-    memset(f, 0, offsetof(tr_future, inline_value));
+    memset(f, 0, offsetof(tr_future, timer)); /* the rest is set when used */
     atomic_init(&f->head, 0);
     atomic_init(&f->refs, refs);
     atomic_init(&f->inline_used, 0);
+    atomic_init(&f->queued, 0);
     f->type = result_type;
+    f->extra_len = (uint32_t)extra;
     return f;
 }
 
@@ -41,7 +130,7 @@ int tr_future_new(tr_future **out)
 {
     if (!out)
         return TR_EINVAL;
-    *out = tri_future_new(NULL, 1);
+    *out = tri_future_new(NULL, 1, 0);
     return *out ? 0 : TR_ENOMEM;
 }
 
@@ -50,7 +139,7 @@ static void future_free(tr_future *f)
     if (f->value_heap)
         tri_free(f->value, f->value_size);
     tri_free(f->error, f->error_size);
-    tr_msg_free(tri_future_msg(f));
+    block_put(tri_future_msg(f));
 }
 
 void tr_future_retain(tr_future *f)
@@ -130,12 +219,45 @@ static void cont_dispatch(tr_future *f, tri_cont *c)
         cont_run(NULL, f, c);
         return;
     }
+    if (c == &f->inline_cont &&
+        atomic_load_explicit(&f->queued, memory_order_acquire)) {
+        /* acquire: pairs with the callee's release when it takes the ask
+         * out of its mailbox. Still queued there (a deadline beat it): the
+         * future cannot travel yet, so the continuation moves to its own
+         * message. */
+        tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_CONT, 0, 0, 0), sizeof(tri_cont_msg));
+        if (!m) {
+            TRI_ERROR("future", "out of memory posting a continuation to endpoint %s; it runs "
+                      "here without its endpoint", ep->id);
+            cont_run(NULL, f, c);
+            tri_endpoint_unref(ep);
+            return;
+        }
+        tri_cont_msg *cm = tr_msg_data(m);
+        cm->c = *c;
+        cm->f = f;
+        c = &cm->c;
+    }
     tr_msg *m = carrier_of(f, c);
     m->tag = tri_rpc_tag(c == &f->inline_cont ? TRI_RK_FUTURE : TRI_RK_CONT, 0, 0, 0);
     /* After a successful send `c` may already be gone: use `ep` only. */
     if (tr_send(ep->actor, m) != 0)
         cont_run(NULL, f, c); /* its endpoint has terminated */
     tri_endpoint_unref(ep);
+}
+
+void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoint *owner)
+{
+    tri_cont *c = &f->inline_cont;
+    c->next = NULL;
+    c->cb = cb;
+    c->arg = arg;
+    c->ep = owner;
+    if (owner)
+        tri_endpoint_ref(owner);
+    atomic_store_explicit(&f->inline_used, 1, memory_order_relaxed);
+    /* relaxed: nobody else has the future yet; sending it publishes. */
+    atomic_store_explicit(&f->head, (uintptr_t)c, memory_order_relaxed);
 }
 
 void tri_future_run_posted(tr_endpoint *self, tr_msg *m)
@@ -193,8 +315,37 @@ int tr_future_then(tr_future *f, tr_future_cb *cb, void *arg)
 
 /* ---- completion -------------------------------------------------------- */
 
+/* The future whose ask message this thread is dispatching (dispatch.c), so
+ * that a completion inside its handler can leave the timer's reference to
+ * the dispatcher, which drops it together with the message's in one go. */
+static _Thread_local tr_future *tls_dispatching;
+
+void tri_future_dispatch_begin(tr_future *f) { tls_dispatching = f; }
+
+uint32_t tri_future_dispatch_end(tr_future *f)
+{
+    tls_dispatching = NULL;
+    uint32_t owed = f->owed;
+    f->owed = 0;
+    return owed;
+}
+
+/* Exactly one completer wins. An armed future is claimed by unarming its
+ * deadline: the unlink happens under the timer shard's lock, so it excludes
+ * the timer thread (which claims by collecting it) and every other
+ * completer, and the winner inherits the timer's reference. A future
+ * without a deadline is claimed with a CAS setting CLAIMED. */
 static bool claim(tr_future *f)
 {
+    if (f->svc) {
+        if (!tri_timers_cancel(f->svc->timers, &f->timer))
+            return false;
+        if (f == tls_dispatching)
+            f->owed++; /* the dispatcher drops it with the message's */
+        else
+            tri_future_unref(f, 1); /* ours keeps f alive */
+        return true;
+    }
     uintptr_t h = atomic_load_explicit(&f->head, memory_order_relaxed);
     do {
         if (h & (TRI_FUT_CLAIMED | TRI_FUT_DONE))
@@ -215,11 +366,9 @@ static uint32_t *futex_word(tr_future *f)
     return w;
 }
 
-/* The outcome is written: unarm the deadline, publish, wake, continue. */
+/* The outcome is written (by the claimer): publish, wake, continue. */
 static void publish(tr_future *f)
 {
-    if (f->svc && tri_timers_cancel(f->svc->timers, &f->timer))
-        tri_future_unref(f, 1); /* the timer's reference; ours keeps f alive */
     /* acq_rel: release publishes the outcome; acquire sees the pushed
      * continuations (pairs with tr_future_then's release CAS). */
     uintptr_t h = atomic_exchange_explicit(&f->head, TRI_FUT_DONE, memory_order_acq_rel);
@@ -265,6 +414,18 @@ int tri_future_failv(tr_future *f, int code, const char *fmt, va_list ap)
     set_error(f, code, fmt, ap);
     publish(f);
     return 0;
+}
+
+/* For the timer thread, which claimed by collecting the deadline. */
+static void fail_claimed(tr_future *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail_claimed(tr_future *f, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(f, code, fmt, ap);
+    va_end(ap);
+    publish(f);
 }
 
 int tri_future_failf(tr_future *f, int code, const char *fmt, ...)
@@ -356,6 +517,8 @@ int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data
 
 /* ---- deadlines --------------------------------------------------------- */
 
+/* The timer thread collected the deadline: that was the claim (see
+ * claim()); it holds the timer's reference until done. */
 static void on_deadline(tri_timer *t)
 {
     tr_future *f = (tr_future *)((char *)t - offsetof(tr_future, timer));
@@ -363,17 +526,15 @@ static void on_deadline(tri_timer *t)
     tri_service_address(f->svc, f->target, addr, sizeof addr);
     const char *more = f->target_len > TRI_FUT_TARGET_MAX ? "..." : "";
     if (tri_timers_closing(f->svc->timers)) {
-        tri_future_failf(f, TR_ESTOPPED,
-                         "the service shut down before %s.%s to %s%s was answered", f->gw_name,
-                         f->method_name, addr, more);
+        fail_claimed(f, TR_ESTOPPED, "the service shut down before %s.%s to %s%s was answered",
+                     f->gw_name, f->method_name, addr, more);
     } else {
-        tri_future_failf(f, TR_ETIMEDOUT,
-                         "%s.%s to %s%s timed out after %lld ms without an answer. Usual causes: "
-                         "the recipient is slow or blocked (a long handler, or one waiting on "
-                         "something itself), the message or its reply was lost or too large "
-                         "(see max_frame_size), or the timeout is too short for this call",
-                         f->gw_name, f->method_name, addr, more,
-                         (long long)(f->timeout_ns / 1000000));
+        fail_claimed(f, TR_ETIMEDOUT,
+                     "%s.%s to %s%s timed out after %lld ms without an answer. Usual causes: "
+                     "the recipient is slow or blocked (a long handler, or one waiting on "
+                     "something itself), the message or its reply was lost or too large "
+                     "(see max_frame_size), or the timeout is too short for this call",
+                     f->gw_name, f->method_name, addr, more, (long long)(f->timeout_ns / 1000000));
     }
     tri_future_unref(f, 1); /* the timer's reference */
 }
@@ -390,8 +551,7 @@ int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char
     f->target[keep] = '\0';
     tri_timer_init(&f->timer, on_deadline);
     f->svc = svc;
-    int64_t now = tri_now_ns();
-    int64_t deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    int64_t deadline = tri_timers_deadline(svc->timers, timeout_ns);
     int rv = tri_timers_arm(svc->timers, &f->timer, deadline);
     if (rv)
         f->svc = NULL;

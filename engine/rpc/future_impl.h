@@ -1,22 +1,31 @@
 /* The future's layout and what the rest of engine/rpc/ does with it.
  *
- * A future lives in the payload of a tr_msg, so that it can travel to the
- * endpoint that registered its first continuation without another
- * allocation (kind TRI_RK_FUTURE). Its state is one word, `head`:
+ * A future lives in the payload of a tr_msg, and for a local ask it *is* the
+ * ask message: the argument follows the struct, the caller sends the future
+ * to the endpoint (kind TRI_RK_ASK), and once answered the same memory
+ * travels back to the endpoint that registered the first continuation
+ * (kind TRI_RK_FUTURE). One allocation per ask. `queued` says the message
+ * still sits in the callee's mailbox (then it cannot travel yet, and a
+ * completion there, by the deadline, uses a separate carrier).
+ *
+ * Its state is one word, `head`:
  *
  *   bits 3..63  the stack of continuations registered so far
  *   bit 2 DONE     outcome published (release); readers acquire it
  *   bit 1 CLAIMED  one completer won; it is writing the outcome
  *   bit 0 WAITERS  a thread sleeps on the word's low half (futex)
  *
- * Completion: CAS to set CLAIMED (exactly one winner), write the outcome,
+ * Completion: claim (exactly one winner: for a future with a deadline, the
+ * one that unarms it; otherwise a CAS setting CLAIMED), write the outcome,
  * exchange the word for DONE (which also takes the continuation stack and
  * says whether to wake sleepers). Registering a continuation pushes with a
- * CAS unless DONE is set, in which case it runs it at once.
+ * CAS unless DONE is set, in which case it runs it at once. A continuation
+ * given with the ask itself (tr_gateway_ask_then) is installed before the
+ * message leaves, with plain stores.
  *
- * References: the creator's handle, the ask message until dispatched, the
- * armed timer (dropped by whoever unarms it), each pending continuation,
- * a kept reply. */
+ * References: the creator's handle (none for ask_then), the ask message
+ * until dispatched, the armed timer (dropped by whoever unarms it), each
+ * pending continuation, a kept reply. */
 #ifndef TRI_RPC_FUTURE_IMPL_H
 #define TRI_RPC_FUTURE_IMPL_H
 
@@ -52,6 +61,7 @@ typedef struct tri_cont_msg {
 } tri_cont_msg;
 
 struct tr_future {
+    /* zeroed by tri_future_new (everything before `timer`) */
     _Atomic uintptr_t head;
     _Atomic uint32_t refs;
     int32_t code;              /* outcome; written by the claimer */
@@ -62,15 +72,19 @@ struct tr_future {
     uint8_t value_heap;
     uint8_t kept;              /* tr_reply_keep (handler's thread) */
     uint8_t encode;            /* answers go through the codec (S22) */
+    uint8_t owed;              /* timer references left to the dispatcher */
     _Atomic uint8_t inline_used;
+    _Atomic uint8_t queued;    /* in the callee's mailbox (see the top) */
     char *error;
     uint32_t error_size;
+    uint32_t target_len;
+    uint32_t extra_len;        /* payload bytes after the struct in use */
     /* deadline (svc NULL: none) and what a timeout message names (S15) */
     tr_service *svc;
-    tri_timer timer;
     const char *gw_name, *method_name;
+    /* set when used */
+    tri_timer timer;
     int64_t timeout_ns;
-    uint32_t target_len;
     char target[TRI_FUT_TARGET_MAX + 1];
     tri_cont inline_cont;      /* the first continuation needs no allocation */
     alignas(8) unsigned char inline_value[32];
@@ -81,8 +95,26 @@ static inline tr_future *tri_reply_future(tr_reply *r) { return (tr_future *)r; 
 static inline tr_reply *tri_future_reply(tr_future *f) { return (tr_reply *)f; }
 
 /* A pending future with `refs` references, expecting `result_type` (NULL:
- * any). NULL when out of memory. Any thread. */
-tr_future *tri_future_new(const tr_type *result_type, uint32_t refs);
+ * any), with `extra` payload bytes after the struct (an ask's fencing data
+ * and argument, 8-aligned). NULL when out of memory. Any thread. */
+tr_future *tri_future_new(const tr_type *result_type, uint32_t refs, size_t extra);
+
+/* Around an ask handler (dispatch.c): a completion inside it leaves the
+ * timer's reference to the dispatcher; _end returns how many to drop. */
+void tri_future_dispatch_begin(tr_future *f);
+uint32_t tri_future_dispatch_end(tr_future *f);
+
+/* Frees the calling thread's cache of future blocks (thread exit). */
+void tri_future_cache_flush(void);
+
+/* The bytes after the struct (extra_len of them). */
+static inline uint8_t *tri_future_extra(tr_future *f) { return (uint8_t *)(f + 1); }
+
+/* Installs `cb` as the first continuation of a future nobody else has seen
+ * yet (plain stores), bound to `owner` (a reference is taken) or to no
+ * endpoint. The continuation's future reference must be among the `refs`
+ * the future was made with. */
+void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoint *owner);
 
 /* Arms the deadline: now + timeout_ns on svc's timer. The armed timer holds
  * one of the references given to tri_future_new. `target` (len bytes) is

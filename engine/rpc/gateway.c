@@ -32,39 +32,64 @@ size_t tri_gateway_put_fence(const tr_gateway *gw, uint8_t *p)
     return 0;
 }
 
-/* A TELL or ASK message with `pre` bytes reserved before the fencing data. */
-static int build_call(tr_gateway *gw, const tr_method_desc *md, unsigned kind, unsigned method,
-                      const void *arg, size_t pre, tr_msg **out)
-{
-    unsigned flags = gw->fence | (gw->encode ? TRI_RF_ENCODED : 0);
-    size_t fence = tri_fence_bytes(flags);
-    tr_buf enc;
-    tr_buf_init(&enc);
+/* The argument part of a call: its size, then writing it. The common case
+ * (a scalar argument, not encoded) is a memcpy. */
+typedef struct call_arg {
+    const tr_type *type;
+    const void *value;
     size_t len;
+    bool flat;
+    tr_buf enc; /* S22: the encoding */
+} call_arg;
+
+static inline int arg_prepare(tr_gateway *gw, const tr_method_desc *md, const void *arg, call_arg *ca)
+{
+    ca->type = md->arg_type;
+    ca->value = arg;
     if (gw->encode) {
-        int rv = tr_encode(md->arg_type, arg, &enc);
-        if (rv) {
-            tr_buf_free(&enc);
-            return rv;
-        }
-        len = enc.len;
-    } else {
-        len = tr_value_deep_size(md->arg_type, arg);
+        ca->flat = false;
+        tr_buf_init(&ca->enc);
+        int rv = tr_encode(ca->type, arg, &ca->enc);
+        ca->len = ca->enc.len;
+        return rv;
     }
-    tr_msg *m = tr_msg_new(tri_rpc_tag(kind, flags, gw->impl_index, method), pre + fence + len);
-    if (!m) {
-        tr_buf_free(&enc);
-        return TR_ENOMEM;
-    }
-    uint8_t *p = tr_msg_data(m);
-    tri_gateway_put_fence(gw, p + pre);
-    if (gw->encode)
-        memcpy(p + pre + fence, enc.data, len);
-    else
-        tri_value_copy_into(md->arg_type, arg, p + pre + fence, len);
-    tr_buf_free(&enc);
-    *out = m;
+    ca->flat = ca->type->kind < TR_KIND_STR;
+    ca->len = !arg ? 0 : ca->flat ? ca->type->size : tr_value_deep_size(ca->type, arg);
     return 0;
+}
+
+static void arg_discard(tr_gateway *gw, call_arg *ca)
+{
+    if (gw->encode)
+        tr_buf_free(&ca->enc);
+}
+
+/* Writes the fencing data then the argument at p. */
+static inline void arg_write(tr_gateway *gw, call_arg *ca, uint8_t *p)
+{
+    if (gw->fence)
+        p += tri_gateway_put_fence(gw, p);
+    if (gw->encode) {
+        if (ca->len)
+            memcpy(p, ca->enc.data, ca->len);
+        tr_buf_free(&ca->enc);
+    } else if (ca->flat) {
+        switch (ca->len) { /* fixed sizes: no call into libc for 8 bytes */
+        case 0: break;
+        case 1: memcpy(p, ca->value, 1); break;
+        case 2: memcpy(p, ca->value, 2); break;
+        case 4: memcpy(p, ca->value, 4); break;
+        case 8: memcpy(p, ca->value, 8); break;
+        default: memcpy(p, ca->value, ca->len);
+        }
+    } else {
+        tri_value_copy_into(ca->type, ca->value, p, ca->len);
+    }
+}
+
+static unsigned call_flags(const tr_gateway *gw)
+{
+    return gw->fence | (gw->encode ? TRI_RF_ENCODED : 0);
 }
 
 /* tr_send failed: the endpoint has terminated (S16), or the service. */
@@ -81,10 +106,17 @@ static int send_failed(tr_gateway *gw)
 
 static int local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg)
 {
-    tr_msg *m;
-    int rv = build_call(gw, md, TRI_RK_TELL, method, arg, 0, &m);
-    if (rv)
-        return rv;
+    call_arg ca;
+    int rv = arg_prepare(gw, md, arg, &ca);
+    unsigned flags = call_flags(gw);
+    tr_msg *m = rv ? NULL
+                   : tr_msg_new(tri_rpc_tag(TRI_RK_TELL, flags, gw->impl_index, method),
+                                tri_fence_bytes(flags) + ca.len);
+    if (!m) {
+        arg_discard(gw, &ca);
+        return rv ? rv : TR_ENOMEM;
+    }
+    arg_write(gw, &ca, tr_msg_data(m));
     if (tr_send(gw->ep->actor, m)) {
         tr_msg_free(m);
         return send_failed(gw);
@@ -92,35 +124,55 @@ static int local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method,
     return 0;
 }
 
+/* The ask message is the future itself (future_impl.h): one allocation. */
 static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
-                     int64_t timeout_ns, tr_future **out)
+                     int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
 {
     tr_endpoint *ep = gw->ep;
-    /* References: the caller's, the message's, the armed timer's. */
-    tr_future *f = tri_future_new(md->result_type, 3);
-    if (!f)
+    call_arg ca;
+    int rv = arg_prepare(gw, md, arg, &ca);
+    if (rv) {
+        arg_discard(gw, &ca);
+        return rv;
+    }
+    unsigned flags = call_flags(gw);
+    /* References: the message's, the armed timer's, and the caller's
+     * handle or the preset continuation's. */
+    tr_future *f = tri_future_new(md->result_type, 3, tri_fence_bytes(flags) + ca.len);
+    if (!f) {
+        arg_discard(gw, &ca);
         return TR_ENOMEM;
+    }
+    tr_msg *m = tri_future_msg(f);
+    m->tag = tri_rpc_tag(TRI_RK_ASK, flags, gw->impl_index, method);
+    arg_write(gw, &ca, tri_future_extra(f));
     f->encode = gw->encode;
-    tr_msg *m;
-    int rv = build_call(gw, md, TRI_RK_ASK, method, arg, sizeof f, &m);
-    if (rv) {
-        tri_future_unref(f, 3);
-        return rv;
-    }
-    memcpy(tr_msg_data(m), &f, sizeof f);
+    if (cb)
+        tri_future_preset_then(f, cb, cb_arg, tri_endpoint_current());
+    /* relaxed: the send publishes it; set before arming so that a deadline
+     * racing the send never takes the message for a free carrier. */
+    atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
     rv = tri_future_arm(f, gw->svc, timeout_ns, gw->desc->name, md->name, ep->id, ep->id_len);
-    if (rv) {
-        tr_msg_free(m);
+    if (!rv && tr_send(ep->actor, m)) {
+        rv = send_failed(gw);
+        if (!tri_timers_cancel(gw->svc->timers, &f->timer)) {
+            /* The deadline fired before the send failed: the ask has
+             * completed (timed out), so it stands as made. Never queued. */
+            atomic_store_explicit(&f->queued, 0, memory_order_release);
+            tri_future_unref(f, 1); /* the message's reference */
+            if (out)
+                *out = f;
+            return 0;
+        }
+    }
+    if (rv) { /* never sent, never completed: undo it all, cb never runs */
+        if (cb && f->inline_cont.ep)
+            tri_endpoint_unref(f->inline_cont.ep);
         tri_future_unref(f, 3);
         return rv;
     }
-    if (tr_send(ep->actor, m)) {
-        tr_msg_free(m);
-        /* Unarm; if the timer already fired it drops its own reference. */
-        tri_future_unref(f, tri_timers_cancel(gw->svc->timers, &f->timer) ? 3 : 2);
-        return send_failed(gw);
-    }
-    *out = f;
+    if (out)
+        *out = f;
     return 0;
 }
 
@@ -237,7 +289,7 @@ bool tr_gateway_is_local(const tr_gateway *gw) { return gw->tp == &local_transpo
 
 /* ---- calls ------------------------------------------------------------------------ */
 
-static int check_call(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
+static inline int check_call(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
                       tr_call_kind kind, const tr_method_desc **md)
 {
     if (!gw)
@@ -254,7 +306,11 @@ int tr_gateway_tell(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method
 {
     const tr_method_desc *md;
     int rv = check_call(gw, desc, method, TR_TELL, &md);
-    return rv ? rv : gw->tp->tell(gw, md, method, arg);
+    if (rv)
+        return rv;
+    /* The local transport called directly: the common case inlined. */
+    return gw->tp == &local_transport ? local_tell(gw, md, method, arg)
+                                      : gw->tp->tell(gw, md, method, arg);
 }
 
 int tr_gateway_ask(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method, const void *arg,
@@ -267,5 +323,19 @@ int tr_gateway_ask(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
     if (rv)
         return rv;
     return gw->tp->ask(gw, md, method, arg, timeout_ns ? timeout_ns : gw->svc->cfg.ask_timeout_ns,
-                       out);
+                       NULL, NULL, out);
+}
+
+int tr_gateway_ask_then(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
+                        const void *arg, int64_t timeout_ns, tr_future_cb *cb, void *cb_arg)
+{
+    const tr_method_desc *md;
+    if (!cb || timeout_ns < 0)
+        return TR_EINVAL;
+    int rv = check_call(gw, desc, method, TR_ASK, &md);
+    if (rv)
+        return rv;
+    int64_t t = timeout_ns ? timeout_ns : gw->svc->cfg.ask_timeout_ns;
+    return gw->tp == &local_transport ? local_ask(gw, md, method, arg, t, cb, cb_arg, NULL)
+                                      : gw->tp->ask(gw, md, method, arg, t, cb, cb_arg, NULL);
 }

@@ -39,18 +39,16 @@ void tri_rcu_ensure_registered(void)
     pthread_setspecific(exit_key, (void *)1);
 }
 
-void tri_rcu_worker_start(void *owner)
+void tri_rcu_worker_start(void)
 {
-    (void)owner;
     if (!registered) {
         rcu_register_thread();
         registered = true;
     }
 }
 
-void tri_rcu_worker_stop(void *owner)
+void tri_rcu_worker_stop(void)
 {
-    (void)owner;
     if (registered && !by_key) {
         rcu_unregister_thread();
         registered = false;

@@ -18,8 +18,8 @@
 /* Registers the calling thread as a reader if it is not one yet. */
 void tri_rcu_ensure_registered(void);
 
-/* The scheduler hooks (tri_sched_config.thread_start / thread_stop). */
-void tri_rcu_worker_start(void *owner);
-void tri_rcu_worker_stop(void *owner);
+/* For the scheduler's thread_start / thread_stop hooks (service.c). */
+void tri_rcu_worker_start(void);
+void tri_rcu_worker_stop(void);
 
 #endif

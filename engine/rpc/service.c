@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "core/actor_impl.h"
 #include "rpc/endpoint_impl.h"
+#include "rpc/future_impl.h"
 #include "rpc/rcu.h"
 #include "rpc/registry.h"
 #include "rpc/timer.h"
@@ -46,6 +47,21 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out)
     return out->bind_address ? 0 : TR_ENOMEM;
 }
 
+/* On each worker thread (tri_sched_config hooks): workers read the
+ * registry, so they are RCU readers; on exit, the future cache goes too. */
+static void worker_start(void *owner)
+{
+    (void)owner;
+    tri_rcu_worker_start();
+}
+
+static void worker_stop(void *owner)
+{
+    (void)owner;
+    tri_future_cache_flush();
+    tri_rcu_worker_stop();
+}
+
 static void free_service(tr_service *svc)
 {
     tri_free((void *)svc->cfg.bind_address, strlen(svc->cfg.bind_address) + 1);
@@ -78,8 +94,8 @@ int tr_service_create(const tr_service_config *cfg, tr_service **out)
         .batch = svc->cfg.batch,
         .msg_alloc = svc->cfg.msg_alloc,
         .owner = svc,
-        .thread_start = tri_rcu_worker_start,
-        .thread_stop = tri_rcu_worker_stop,
+        .thread_start = worker_start,
+        .thread_stop = worker_stop,
     };
     rv = tri_sched_create(&sc, &svc->sched);
     if (rv) {

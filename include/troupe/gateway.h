@@ -12,6 +12,7 @@
  *
  * From that one list come:
  *  - client calls:  calc_add(gw, &arg, timeout_ns, &fut)  (ASK; 0: default)
+ *                   calc_add_then(gw, &arg, timeout_ns, cb, cb_arg)
  *                   calc_reset(gw, &arg)                  (TELL)
  *                   calc_add_result(fut) -> const tr_i64 * (NULL: no value)
  *  - the server side: struct calc_handlers { add, reset } with typed
@@ -87,6 +88,11 @@ typedef struct tr_gateway_impl {
     static inline int g##_##m(tr_gateway *gw, const A *arg, int64_t timeout_ns, tr_future **out) \
     {                                                                         \
         return tr_gateway_ask(gw, &g##_gateway, g##__##m, arg, timeout_ns, out); \
+    }                                                                         \
+    static inline int g##_##m##_then(tr_gateway *gw, const A *arg, int64_t timeout_ns,     \
+                                     tr_future_cb *cb, void *cb_arg)          \
+    {                                                                         \
+        return tr_gateway_ask_then(gw, &g##_gateway, g##__##m, arg, timeout_ns, cb, cb_arg); \
     }                                                                         \
     static inline const R *g##_##m##_result(const tr_future *f)              \
     {                                                                         \
@@ -184,6 +190,17 @@ TR_API int tr_gateway_tell(tr_gateway *gw, const tr_gateway_desc *desc, unsigned
  * TR_ENOMEM. */
 TR_API int tr_gateway_ask(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
                           const void *arg, int64_t timeout_ns, tr_future **out);
+
+/* An ask with its continuation given up front (Flink's ask().thenAccept):
+ * cb(self, f, cb_arg) runs once with the outcome, on the thread future.h
+ * describes (the calling endpoint's main thread when called from inside
+ * one); no future handle is returned. The continuation is in place before
+ * the call leaves, so this costs less than tr_gateway_ask followed by
+ * tr_future_then. The typed form is <gateway>_<method>_then. Errors as
+ * tr_gateway_ask; on error cb never runs. */
+TR_API int tr_gateway_ask_then(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
+                               const void *arg, int64_t timeout_ns, tr_future_cb *cb,
+                               void *cb_arg);
 
 /* ---- running code on the endpoint's main thread (S11-S13) ---------------- */
 
