@@ -33,9 +33,10 @@
 
 typedef struct tri_timers tri_timers;
 
-/* The reason a timer's fire callback runs (tri_timer.fire is typed for the
- * wheel; the service reads it from tri_timers_closing). */
-enum { TRI_TIMER_TICK_NS = 1000000, TRI_TIMER_SLOTS = 4096 };
+/* Ticks of 2^20 ns (~1 ms: arming divides with a shift), 4096 slots a
+ * wheel (~4.3 s a turn; longer deadlines wait a turn or more in place). A
+ * fire callback tells shutdown from a deadline with tri_timers_closing. */
+enum { TRI_TIMER_TICK_NS = 1 << 20, TRI_TIMER_SLOTS = 4096 };
 
 /* A release to run after an RCU grace period, on the timer thread. */
 typedef struct tri_deferred {

@@ -351,3 +351,95 @@ Test(future, large_values, .timeout = 30)
     tr_future_release(p);
     T_LEAK_CHECK();
 }
+
+/* ---- ask_then: the continuation given with the ask ------------------------------ */
+
+typedef struct then_probe {
+    tr_endpoint *expect_self;
+    _Atomic int calls;
+    _Atomic int on_main; /* ran on expect_self's main thread */
+    _Atomic int code;
+    _Atomic int64_t value;
+} then_probe;
+
+static void then_cb(tr_endpoint *self, tr_future *f, void *arg)
+{
+    then_probe *p = arg;
+    atomic_store(&p->on_main, self == p->expect_self &&
+                                  (!self || tr_endpoint_in_main_thread(self)));
+    const tr_i64 *v = tcalc_add_result(f);
+    atomic_store(&p->value, v ? *v : -1);
+    atomic_store(&p->code, tr_future_code(f));
+    atomic_fetch_add(&p->calls, 1);
+}
+
+typedef struct then_req {
+    tr_gateway *to;
+    then_probe *probe;
+    int64_t timeout;
+    tr_i64 later_ms; /* < 0: tcalc.add, else tcalc.later */
+} then_req;
+
+/* From inside an endpoint: the continuation must come back to it. */
+static int ask_then_inside(tr_endpoint *self, void *state, void *arg)
+{
+    (void)state;
+    then_req *r = arg;
+    r->probe->expect_self = self;
+    if (r->later_ms < 0)
+        return tcalc_add_then(r->to, &(t_pair){20, 22}, r->timeout, then_cb, r->probe);
+    return tcalc_later_then(r->to, &r->later_ms, r->timeout, then_cb, r->probe);
+}
+
+static int hold_100ms(tr_endpoint *self, void *state, void *arg)
+{
+    (void)self, (void)state, (void)arg;
+    tc_sleep_us(100000);
+    return 0;
+}
+
+Test(future, ask_then_inside_and_outside, .timeout = 30)
+{
+    tr_service *svc = t_service(2, false);
+    tr_endpoint *server = t_endpoint(svc, "server", true);
+    tr_endpoint *me = t_endpoint(svc, "asker", true);
+    tr_gateway *gw = t_connect(svc, "server");
+    /* Outside any endpoint: self NULL, on the completing thread. */
+    static then_probe out;
+    TC_OK(tcalc_add_then(gw, &(t_pair){1, 2}, 0, then_cb, &out));
+    TC_ASSERT_EVENTUALLY(atomic_load(&out.calls) == 1, 10000);
+    cr_assert(atomic_load(&out.on_main));
+    cr_assert_eq(atomic_load(&out.value), 3);
+    /* Inside: on the asker's main thread, with the value. */
+    static then_probe in;
+    then_req r = {gw, &in, 0, -1};
+    TC_OK(tr_endpoint_run_async(me, ask_then_inside, &r, sizeof r));
+    TC_ASSERT_EVENTUALLY(atomic_load(&in.calls) == 1, 10000);
+    cr_assert(atomic_load(&in.on_main));
+    cr_assert_eq(atomic_load(&in.value), 42);
+    /* Inside, timing out while the ask still waits in the callee's mailbox
+     * (its main thread is held for 100 ms): the continuation travels in a
+     * message of its own and still runs on the asker's main thread, once. */
+    TC_OK(tr_endpoint_run_async(server, hold_100ms, NULL, 0));
+    static then_probe late;
+    then_req r2 = {gw, &late, 5 * 1000000, -1};
+    TC_OK(tr_endpoint_run_async(me, ask_then_inside, &r2, sizeof r2));
+    TC_ASSERT_EVENTUALLY(atomic_load(&late.calls) == 1, 10000);
+    cr_assert_eq(atomic_load(&late.code), TR_ETIMEDOUT);
+    cr_assert(atomic_load(&late.on_main));
+    tc_sleep_us(200000); /* the late answer finds the ask settled */
+    cr_assert_eq(atomic_load(&late.calls), 1);
+    /* An ask_then that fails at once never runs its callback. */
+    static then_probe never;
+    t_terminate(server);
+    TC_ERR(tcalc_add_then(gw, &(t_pair){1, 1}, 0, then_cb, &never), TR_EUNREACHABLE);
+    TC_ERR(tcalc_add_then(gw, &(t_pair){1, 1}, 0, NULL, NULL), TR_EINVAL);
+    tc_sleep_us(20000);
+    cr_assert_eq(atomic_load(&never.calls), 0);
+    tr_gateway_release(gw);
+    t_terminate(me);
+    tr_endpoint_release(server);
+    tr_endpoint_release(me);
+    tr_service_destroy(svc);
+    T_LEAK_CHECK();
+}
