@@ -117,6 +117,8 @@ static void on_answer(tr_endpoint *self, tr_future *f, void *arg)
 
 static int start_asking(tr_endpoint *self, void *state, void *arg)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     (void)self, (void)arg;
     caller *c = *(caller **)state;
     int64_t first = c->m < c->window ? c->m : c->window;
@@ -128,6 +130,8 @@ static int start_asking(tr_endpoint *self, void *state, void *arg)
 
 static int start_telling(tr_endpoint *self, void *state, void *arg)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     (void)self, (void)arg;
     caller *c = *(caller **)state;
     /* One turn sends all m, as fanin's producers do. */

@@ -74,9 +74,12 @@ static void delayed_fire(tri_timer *t)
 {
     delayed *d = (delayed *)((char *)t - offsetof(delayed, timer));
     tr_service *svc = d->ep->svc;
-    /* At shutdown (or if the endpoint is gone) the run is dropped. */
-    if (tri_timers_closing(svc->timers) || tri_endpoint_post(d->ep, d->m))
+    /* At shutdown (or if the endpoint is gone) the run is dropped; its body
+     * hears of it with self == NULL. */
+    if (tri_timers_closing(svc->timers) || tri_endpoint_post(d->ep, d->m)) {
+        tri_dispatch_release_run(d->m);
         tr_msg_free(d->m);
+    }
     tri_endpoint_unref(d->ep);
     tri_free(d, sizeof *d);
 }

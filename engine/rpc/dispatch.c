@@ -101,6 +101,17 @@ static void finish_msg(parsed *p, tr_msg *m)
     tr_msg_free(m);
 }
 
+/* A run_async / call_async body that will never run on its endpoint is
+ * called once with self == NULL, state == NULL (and reply == NULL), so it
+ * can release what its argument holds (gateway.h). */
+static void release_body(parsed *p)
+{
+    if (p->kind == TRI_RK_RUN)
+        ((tr_run_fn *)p->fn)(NULL, NULL, p->arg);
+    else if (p->kind == TRI_RK_CALL)
+        ((tr_call_fn *)p->fn)(NULL, NULL, p->arg, NULL);
+}
+
 void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why)
 {
     parsed p;
@@ -109,7 +120,21 @@ void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why)
     if (p.f)
         tri_future_failf(p.f, code, "endpoint %s %s; %s.%s was not processed", ep->id, why,
                          gw_name(&p), method_name(&p));
+    release_body(&p);
     finish_msg(&p, m);
+}
+
+void tri_dispatch_release_run(tr_msg *m)
+{
+    parsed p;
+    p.kind = tri_rpc_kind_of(m->tag);
+    p.flags = tri_rpc_flags_of(m->tag);
+    uint8_t *d = tr_msg_data(m);
+    memcpy(&p.fn, d, sizeof p.fn);
+    size_t off = 8 + tri_fence_bytes(p.flags);
+    p.arg_len = m->size - off;
+    p.arg = p.arg_len ? d + off : NULL;
+    release_body(&p);
 }
 
 /* A refusal before any handler ran. Returns true when refused. */
@@ -234,6 +259,7 @@ void tri_dispatch_run(tr_endpoint *ep, tr_msg *m)
     parsed p;
     parse(ep, m, &p);
     if (may_refuse(ep, &p) && refuse(ep, &p)) {
+        release_body(&p);
         finish_msg(&p, m);
         return;
     }

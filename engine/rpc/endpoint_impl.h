@@ -118,6 +118,9 @@ void tri_dispatch_call(tr_endpoint *ep, tr_msg *m);
 void tri_dispatch_run(tr_endpoint *ep, tr_msg *m);
 /* A message the endpoint will never process (on_drop): fail its future. */
 void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why);
+/* A delayed run that will never be posted (shutdown, or its endpoint gone):
+ * lets its body release its argument; the caller frees the message. */
+void tri_dispatch_release_run(tr_msg *m);
 /* Counts a refusal. */
 void tri_endpoint_reject(tr_endpoint *ep, tr_reject_reason r);
 

@@ -568,6 +568,11 @@ int tr_future_wait(tr_future *f, int64_t timeout_ns)
         return 0;
     if (tri_worker_current())
         return TR_EDEADLK;
+    return tri_future_block(f, timeout_ns);
+}
+
+int tri_future_block(tr_future *f, int64_t timeout_ns)
+{
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : tri_now_ns() + timeout_ns;
     for (;;) {
         uintptr_t h = state(f);

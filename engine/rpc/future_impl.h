@@ -122,6 +122,11 @@ void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoi
 int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char *gw_name,
                    const char *method_name, const char *target, size_t len);
 
+/* tr_future_wait without the worker check: for shutdown, which may be
+ * called from another service's worker (it blocks that worker, not this
+ * service's). */
+int tri_future_block(tr_future *f, int64_t timeout_ns);
+
 /* Drops references without a public handle (e.g. several at once). */
 void tri_future_unref(tr_future *f, uint32_t n);
 

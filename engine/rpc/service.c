@@ -138,7 +138,7 @@ static void terminate_all(tr_service *svc)
     int64_t deadline = tri_now_ns() + limit;
     for (size_t i = 0; i < n; i++) {
         int64_t left = deadline - tri_now_ns();
-        if (tr_future_wait(eps[i]->termination, left > 0 ? left : 0) == TR_ETIMEDOUT)
+        if (tri_future_block(eps[i]->termination, left > 0 ? left : 0) == TR_ETIMEDOUT)
             TRI_WARN("service",
                      "endpoint %s did not terminate within %lld ms of shutdown (its on_stop "
                      "future is still pending); it is stopped with the workers",
@@ -200,6 +200,8 @@ void tr_service_destroy(tr_service *svc)
 }
 
 unsigned tr_service_workers(const tr_service *svc) { return tri_sched_workers(svc->sched); }
+
+void tr_service_config_get(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
 
 void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out)
 {

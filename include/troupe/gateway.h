@@ -205,16 +205,23 @@ TR_API int tr_gateway_ask_then(tr_gateway *gw, const tr_gateway_desc *desc, unsi
 /* ---- running code on the endpoint's main thread (S11-S13) ---------------- */
 
 /* A body run on the endpoint's main thread, with a copy of the `arg_size`
- * bytes given at scheduling time. A negative return is logged (S11). */
+ * bytes given at scheduling time. A negative return is logged (S11).
+ * A body that will never run on its endpoint (the endpoint terminated or
+ * had not started, the service shut down, or the fencing token changed,
+ * S32) is called once anyway with self == NULL and state == NULL, on the
+ * thread that drops it, so that it can release what `arg` holds. */
 typedef int tr_run_fn(tr_endpoint *self, void *state, void *arg);
 /* A body whose answer goes to a future: answer `reply` like an ASK handler
- * (tr_reply_value, tr_reply_fail, or return a negative code). */
+ * (tr_reply_value, tr_reply_fail, or return a negative code). Dropped, it
+ * is called with self, state and reply NULL (the future fails by itself). */
 typedef int tr_call_fn(tr_endpoint *self, void *state, void *arg, tr_reply *reply);
 
 /* Runs fn on the main thread as soon as it gets there (S11). Any thread.
- * Through a fenced gateway it carries the gateway's token (S32). Never run
- * if the endpoint terminates first. Errors: TR_ENOTLOCAL (remote gateway,
- * S13), TR_EUNREACHABLE, TR_ESTOPPED, TR_EINVAL, TR_ENOMEM. */
+ * Through a fenced gateway it carries the gateway's token (S32). If it
+ * cannot run there, fn is called with self == NULL (see tr_run_fn). On
+ * error fn is never called and the caller keeps what arg refers to.
+ * Errors: TR_ENOTLOCAL (remote gateway, S13), TR_EUNREACHABLE, TR_ESTOPPED,
+ * TR_EINVAL, TR_ENOMEM. */
 TR_API int tr_gateway_run_async(tr_gateway *gw, tr_run_fn *fn, const void *arg, size_t arg_size);
 
 /* Runs fn no earlier than `delay_ns` from now (S11). TR_EINVAL for a

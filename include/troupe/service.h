@@ -61,6 +61,11 @@ TR_API int tr_service_shutdown(tr_service *svc);
  * holds; every tr_actor handle of this service becomes invalid. */
 TR_API void tr_service_destroy(tr_service *svc);
 
+/* The effective configuration (defaults filled in; S23: max_frame_size is
+ * 10 MiB unless set). bind_address points into the service: valid until
+ * tr_service_destroy. Any thread. */
+TR_API void tr_service_config_get(const tr_service *svc, tr_service_config *out);
+
 /* The number of worker threads. */
 TR_API unsigned tr_service_workers(const tr_service *svc);
 

@@ -17,6 +17,8 @@ typedef struct counter {
 
 static int bump(tr_endpoint *self, void *state, void *arg)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     (void)arg;
     counter *c = state;
     t_enter(&c->calc);
@@ -29,6 +31,8 @@ static int bump(tr_endpoint *self, void *state, void *arg)
 
 static int bump_call(tr_endpoint *self, void *state, void *arg, tr_reply *reply)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     bump(self, state, arg);
     tr_i64 n = ((counter *)state)->bodies;
     return tr_reply_value(reply, &tr_i64__type, &n);
@@ -117,6 +121,8 @@ Test(async, s10_assert_main_thread_aborts_elsewhere, .signal = SIGABRT, .timeout
 static _Atomic int g_asserted;
 static int assert_here(tr_endpoint *self, void *state, void *arg)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     (void)state, (void)arg;
     tr_endpoint_assert_main_thread(self);
     atomic_store(&g_asserted, 1);
@@ -285,4 +291,51 @@ Test(async, s13_local_only, .timeout = 30)
     cr_assert_null(f);
     cr_assert_not(tr_gateway_is_local(&gw));
     tr_service_destroy(svc);
+}
+
+/* ---- bodies that never run hear of it (self == NULL) ------------------------------ */
+
+static _Atomic int g_ran, g_dropped;
+static int tracked(tr_endpoint *self, void *state, void *arg)
+{
+    (void)state;
+    int *owned = *(int **)arg; /* a resource the argument carries */
+    if (self)
+        atomic_fetch_add(&g_ran, 1);
+    else
+        atomic_fetch_add(&g_dropped, 1);
+    free(owned); /* released either way: no leak */
+    return 0;
+}
+
+static void post_tracked(tr_endpoint *ep, int64_t delay)
+{
+    int *owned = malloc(sizeof *owned);
+    TC_OK(tr_endpoint_schedule_run_async(ep, tracked, &owned, sizeof owned, delay));
+}
+
+Test(async, dropped_bodies_release_their_argument, .timeout = 30)
+{
+    tr_service *svc = t_service(2, false);
+    /* Before start: refused (S2), released. */
+    tr_endpoint *ep = t_endpoint(svc, "unstarted", false);
+    post_tracked(ep, 0);
+    TC_ASSERT_EVENTUALLY(atomic_load(&g_dropped) == 1, 10000);
+    /* Started: runs. */
+    TC_OK(tr_endpoint_start(ep));
+    post_tracked(ep, 0);
+    TC_ASSERT_EVENTUALLY(atomic_load(&g_ran) == 1, 10000);
+    /* Scheduled far out, then the service shuts down: dropped at close. */
+    post_tracked(ep, 60LL * 1000 * 1000 * 1000);
+    tr_endpoint *other = t_endpoint(svc, "other", true);
+    post_tracked(other, 60LL * 1000 * 1000 * 1000);
+    t_terminate(ep); /* its delayed run waits for its time (or shutdown) */
+    cr_assert_eq(atomic_load(&g_dropped), 1);
+    tr_endpoint_release(ep);
+    tr_endpoint_release(other);
+    TC_OK(tr_service_shutdown(svc));
+    cr_assert_eq(atomic_load(&g_dropped), 3);
+    cr_assert_eq(atomic_load(&g_ran), 1);
+    tr_service_destroy(svc);
+    T_LEAK_CHECK();
 }

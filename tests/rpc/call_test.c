@@ -37,6 +37,43 @@ Test(call, s14_default_timeout_is_10s)
     cr_assert_eq(cfg.max_frame_size, (size_t)10 * 1024 * 1024); /* S23 */
 }
 
+/* S23: max_frame_size defaults to 10 MiB (Flink's pekko.framesize) and is
+ * configurable; a zeroed config gets every documented default. */
+Test(call, s23_max_frame_size_default_and_configurable, .timeout = 30)
+{
+    tr_service_config cfg = {0}, got;
+    cfg.workers = 1;
+    tr_service *svc;
+    TC_OK(tr_service_create(&cfg, &svc));
+    tr_service_config_get(svc, &got);
+    cr_assert_eq(got.max_frame_size, (size_t)10 * 1024 * 1024);
+    cr_assert_eq(got.ask_timeout_ns, 10LL * 1000 * 1000 * 1000);
+    cr_assert_eq(got.lookup_timeout_ns, 10LL * 1000 * 1000 * 1000);
+    cr_assert_eq(got.batch, TR_DEFAULT_BATCH);
+    cr_assert_str_eq(got.bind_address, TR_DEFAULT_BIND_ADDRESS);
+    tr_service_destroy(svc);
+    cfg.max_frame_size = 64 * 1024;
+    cfg.ask_timeout_ns = 250 * 1000000LL;
+    TC_OK(tr_service_create(&cfg, &svc));
+    tr_service_config_get(svc, &got);
+    cr_assert_eq(got.max_frame_size, (size_t)64 * 1024);
+    cr_assert_eq(got.ask_timeout_ns, 250 * 1000000LL);
+    /* S14: an ask without its own timeout gets the service's default. */
+    tr_endpoint *ep = t_endpoint(svc, "sleepy", true);
+    tr_gateway *gw = t_connect(svc, "sleepy");
+    tr_future *f;
+    uint64_t t0 = tc_now_ns();
+    TC_OK(tcalc_later(gw, &(tr_i64){5000}, 0, &f));
+    TC_ERR(tr_future_get(f, WAIT_NS), TR_ETIMEDOUT);
+    cr_assert_geq(tc_now_ns() - t0, 250 * 1000000ull);
+    cr_assert(strstr(tr_future_error(f), "after 250 ms"), "%s", tr_future_error(f));
+    tr_future_release(f);
+    tr_gateway_release(gw);
+    tr_endpoint_release(ep);
+    tr_service_destroy(svc); /* the 5 s answer is dropped with the endpoint */
+    T_LEAK_CHECK();
+}
+
 /* S15: a timeout names the method, the recipient's address and the timeout,
  * and hints at the usual causes. */
 Test(call, s15_timeout_message, .timeout = 30)

@@ -162,6 +162,8 @@ static const tdrive_handlers drive_handlers = {.go = drive_go};
 
 static int poke(tr_endpoint *self, void *state, void *arg)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     (void)arg;
     asker *a = *(asker **)state;
     tc_atomic_max(&a->max_running, atomic_fetch_add(&a->running, 1) + 1);
@@ -383,6 +385,8 @@ typedef struct then_req {
 /* From inside an endpoint: the continuation must come back to it. */
 static int ask_then_inside(tr_endpoint *self, void *state, void *arg)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     (void)state;
     then_req *r = arg;
     r->probe->expect_self = self;
@@ -393,6 +397,8 @@ static int ask_then_inside(tr_endpoint *self, void *state, void *arg)
 
 static int hold_100ms(tr_endpoint *self, void *state, void *arg)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     (void)self, (void)state, (void)arg;
     tc_sleep_us(100000);
     return 0;

@@ -125,6 +125,8 @@ Test(shutdown, s7_terminates_waits_fails_then_stops, .timeout = 60)
 static _Atomic int g_from_worker = 1;
 static int try_shutdown(tr_endpoint *self, void *state, void *arg)
 {
+    if (!self)
+        return 0; /* dropped, never run: nothing to release */
     (void)state, (void)arg;
     atomic_store(&g_from_worker, tr_service_shutdown(tr_endpoint_service(self)));
     return 0;
