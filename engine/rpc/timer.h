@@ -52,10 +52,7 @@ int tri_timers_create(tri_sched *sched, unsigned workers, tri_timers **out);
  * 0, or TR_ESTOPPED after close (t stays unarmed). */
 int tri_timers_arm(tri_timers *ts, tri_timer *t, int64_t deadline_ns);
 
-/* now + timeout_ns on the timer's clock, never before the precise clock's
- * now + timeout_ns. Long timeouts read the coarse clock (a few ns instead of
- * a few tens: every ask computes one) and add its resolution, so they fire
- * up to that much later; short ones (under 100 ms) read the precise one. */
+/* now + timeout_ns on the timer's clock (saturating). */
 int64_t tri_timers_deadline(const tri_timers *ts, int64_t timeout_ns);
 
 /* Unarms `t`. True when it was armed: its fire will not run, and the
