@@ -337,6 +337,11 @@ uint32_t tri_future_dispatch_end(tr_future *f)
  * without a deadline is claimed with a CAS setting CLAIMED. */
 static bool claim(tr_future *f)
 {
+    /* acquire: a future already complete is left alone, and so is its
+     * service, which may be gone by now (the deadline was collected at its
+     * shutdown, before it was freed). */
+    if (atomic_load_explicit(&f->head, memory_order_acquire) & TRI_FUT_DONE)
+        return false;
     if (f->svc) {
         if (!tri_timers_cancel(f->svc->timers, &f->timer))
             return false;

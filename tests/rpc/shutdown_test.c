@@ -269,3 +269,39 @@ Test(shutdown, registry_churn_from_user_threads, .timeout = 60)
     tr_service_destroy(svc); /* a grace period with those threads gone */
     T_LEAK_CHECK();
 }
+
+/* Futures outlive their service: a kept reply answered after destroy is
+ * refused (TR_EBUSY: the shutdown already failed it), nothing touches the
+ * freed service. */
+static tr_reply *g_late;
+static int keep_it(tr_endpoint *self, void *state, const tr_i64 *arg, tr_reply *reply)
+{
+    (void)self, (void)state, (void)arg;
+    g_late = tr_reply_keep(reply);
+    return 0;
+}
+
+Test(shutdown, futures_outlive_the_service, .timeout = 30)
+{
+    tr_service *svc = t_service(2, false);
+    tcalc_handlers h = t_handlers;
+    h.later = keep_it;
+    tr_gateway_impl impls[] = {tcalc_impl(&h)};
+    tr_endpoint *ep;
+    TC_OK(tr_endpoint_create(svc, &(tr_endpoint_opts){.id = "k", .gateways = impls, .ngateways = 1,
+                                                      .state_size = sizeof(t_state)},
+                             &ep));
+    TC_OK(tr_endpoint_start(ep));
+    tr_gateway *gw = t_connect(svc, "k");
+    tr_future *f;
+    TC_OK(tcalc_later(gw, &(tr_i64){1}, 0, &f));
+    TC_ASSERT_EVENTUALLY(g_late != NULL, 10000);
+    tr_gateway_release(gw);
+    tr_endpoint_release(ep);
+    tr_service_destroy(svc);
+    TC_ERR(tcalc_later_reply(g_late, &(tr_i64){7}), TR_EBUSY);
+    tr_reply_release(g_late);
+    TC_ERR(tr_future_get(f, 0), TR_ESTOPPED);
+    tr_future_release(f);
+    T_LEAK_CHECK();
+}
