@@ -390,7 +390,7 @@ int tr_endpoint_start(tr_endpoint *ep)
     if (atomic_exchange_explicit(&ep->start_sent, 1, memory_order_acq_rel))
         return 0;
     int rv = send_control(ep, TRI_RK_START);
-    if (rv == TR_ENOMEM)
+    if (rv == TR_ENOMEM) /* release: undo our claim; pairs with the exchange */
         atomic_store_explicit(&ep->start_sent, 0, memory_order_release);
     return rv;
 }
@@ -399,10 +399,11 @@ int tr_endpoint_terminate(tr_endpoint *ep)
 {
     if (!ep)
         return TR_EINVAL;
+    /* acq_rel: one TERMINATE ever; ordering comes from the mailbox. */
     if (atomic_exchange_explicit(&ep->terminate_sent, 1, memory_order_acq_rel))
         return 0;
     int rv = send_control(ep, TRI_RK_TERMINATE);
-    if (rv == TR_ENOMEM) {
+    if (rv == TR_ENOMEM) { /* release: undo our claim; pairs with the exchange */
         atomic_store_explicit(&ep->terminate_sent, 0, memory_order_release);
         return rv;
     }

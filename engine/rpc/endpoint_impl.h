@@ -16,6 +16,7 @@
 #define TRI_RPC_ENDPOINT_IMPL_H
 
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,6 +75,9 @@ struct tr_endpoint {
     _Atomic uint64_t processed, dropped, handler_errors, decoded;
     _Atomic uint64_t rejected[TR_REJECT_COUNT_];
 };
+
+_Static_assert(offsetof(struct tr_endpoint, refs) % 64 == 0, "senders' fields start a line");
+_Static_assert(offsetof(struct tr_endpoint, life) % 64 == 0, "main-thread fields start a line");
 
 /* Single-writer counter bump (see the top). */
 static inline void tri_count(_Atomic uint64_t *c)

@@ -38,6 +38,8 @@ _Static_assert(sizeof(tr_future) % 8 == 0, "the payload after a future stays 8-a
 #ifdef TROUPE_WITH_JEMALLOC
 #define CACHE_MAX 64u
 
+/* The blocks are linked through their mailbox link (an atomic field, used
+ * with relaxed order: the list is this thread's alone). */
 static _Thread_local struct {
     tr_msg *head;
     uint32_t n;

@@ -194,6 +194,7 @@ int tri_endpoint_post(tr_endpoint *ep, tr_msg *m)
         return 0;
     if (tri_service_check_running(ep->svc))
         return TR_ESTOPPED;
+    /* relaxed: a statistic, bumped by any sender. */
     atomic_fetch_add_explicit(&ep->dropped_at_send, 1, memory_order_relaxed);
     return TR_EUNREACHABLE;
 }

@@ -69,6 +69,7 @@ static void shard_lock(shard *s)
     }
 }
 
+/* release: pairs with shard_lock's acquire. */
 static void shard_unlock(shard *s) { atomic_store_explicit(&s->lock, 0, memory_order_release); }
 
 /* The calling worker's own shard, or the shared last one. */
@@ -128,6 +129,7 @@ bool tri_timers_cancel(tri_timers *ts, tri_timer *t)
 
 void tri_timers_defer(tri_timers *ts, tri_deferred *d)
 {
+    /* relaxed: only a guess for the CAS, which publishes. */
     tri_deferred *head = atomic_load_explicit(&ts->deferred, memory_order_relaxed);
     do {
         d->next = head;
@@ -139,11 +141,13 @@ void tri_timers_defer(tri_timers *ts, tri_deferred *d)
 
 bool tri_timers_closing(const tri_timers *ts)
 {
+    /* acquire: pairs with tri_timers_close's exchange. */
     return atomic_load_explicit(&ts->closing, memory_order_acquire) != 0;
 }
 
 uint64_t tri_timers_wakeups(const tri_timers *ts)
 {
+    /* relaxed: a statistic. */
     return atomic_load_explicit(&ts->wakeups, memory_order_relaxed);
 }
 
@@ -176,6 +180,8 @@ static void *timer_main(void *arg)
 {
     tri_timers *ts = arg;
     for (;;) {
+        /* seq_cst: the sleep protocol at the top of this file; acquire on
+         * stop pairs with tri_timers_close's release. */
         uint32_t seq = atomic_load_explicit(&ts->seq, memory_order_seq_cst);
         if (atomic_load_explicit(&ts->stop, memory_order_acquire))
             break;
@@ -195,6 +201,8 @@ static void *timer_main(void *arg)
         }
         fire_list(due);
         run_deferred(ts);
+        /* seq_cst: publish next_wake and sleeping before re-reading seq
+         * (the protocol at the top). */
         atomic_store_explicit(&ts->next_wake, next, memory_order_seq_cst);
         atomic_store_explicit(&ts->sleeping, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&ts->seq, memory_order_seq_cst) == seq &&
@@ -208,7 +216,7 @@ static void *timer_main(void *arg)
                     tri_futex_wait(&ts->seq, seq, &ts_rel);
                 }
             }
-            atomic_fetch_add_explicit(&ts->wakeups, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&ts->wakeups, 1, memory_order_relaxed); /* statistic */
         }
         atomic_store_explicit(&ts->sleeping, 0, memory_order_seq_cst);
     }
@@ -245,6 +253,7 @@ int tri_timers_create(tri_sched *sched, unsigned workers, tri_timers **out)
 
 void tri_timers_close(tri_timers *ts)
 {
+    /* acq_rel: once; pairs with tri_timers_closing's acquire. */
     if (atomic_exchange_explicit(&ts->closing, 1, memory_order_acq_rel))
         return;
     tri_timer *all = NULL;
@@ -256,7 +265,7 @@ void tri_timers_close(tri_timers *ts)
         shard_unlock(s);
     }
     fire_list(all);
-    atomic_store_explicit(&ts->stop, 1, memory_order_release);
+    atomic_store_explicit(&ts->stop, 1, memory_order_release); /* pairs with timer_main */
     kick(ts);
     if (ts->thread_started) {
         pthread_join(ts->thread, NULL);
