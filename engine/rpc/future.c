@@ -242,10 +242,15 @@ static void cont_dispatch(tr_future *f, tri_cont *c)
     }
     tr_msg *m = carrier_of(f, c);
     m->tag = tri_rpc_tag(c == &f->inline_cont ? TRI_RK_FUTURE : TRI_RK_CONT, 0, 0, 0);
-    /* After a successful send `c` may already be gone: use `ep` only. */
-    if (tr_send(ep->actor, m) != 0)
+    /* The endpoint reference travels with the message and is dropped on
+     * the endpoint's own thread (tri_future_run_posted): its count's cache
+     * line stays with it instead of bouncing to every answering worker. A
+     * send that races the endpoint's stop leaves the message, and so the
+     * endpoint, until the service is destroyed: rare, and bounded. */
+    if (tr_send(ep->actor, m) != 0) {
         cont_run(NULL, f, c); /* its endpoint has terminated */
-    tri_endpoint_unref(ep);
+        tri_endpoint_unref(ep);
+    }
 }
 
 void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoint *owner)
@@ -264,13 +269,17 @@ void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoi
 
 void tri_future_run_posted(tr_endpoint *self, tr_msg *m)
 {
+    tr_endpoint *ep; /* read first: running may free the carrier */
     if (tri_rpc_kind_of(m->tag) == TRI_RK_FUTURE) {
         tr_future *f = tr_msg_data(m);
+        ep = f->inline_cont.ep;
         cont_run(self, f, &f->inline_cont);
     } else {
         tri_cont_msg *cm = tr_msg_data(m);
+        ep = cm->c.ep;
         cont_run(self, cm->f, &cm->c);
     }
+    tri_endpoint_unref(ep); /* the reference the message carried */
 }
 
 int tr_future_then(tr_future *f, tr_future_cb *cb, void *arg)

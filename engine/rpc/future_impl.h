@@ -138,7 +138,8 @@ int tri_future_failf(tr_future *f, int code, const char *fmt, ...)
 int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data, size_t len);
 
 /* The behaviour of an endpoint got a continuation message (kind CONT or
- * FUTURE): run it with self, or (self NULL) for a dropped message. */
+ * FUTURE): run it with self, or (self NULL) for a dropped message; drops
+ * the endpoint reference the message carried. */
 void tri_future_run_posted(tr_endpoint *self, tr_msg *m);
 
 
