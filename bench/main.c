@@ -23,6 +23,8 @@
  * troupe-bench runs the rows marked in_default_run, each of its sets. */
 #define BIG ((int64_t)1 << 40) /* no practical limit */
 
+bench_fn bench_ask_pingpong, bench_ask_fanin, bench_tell_fanin; /* rpc.c */
+
 static const bench_workload workloads[] = {
     {"pingpong", "roundtrips/s", "two actors bounce one message n times",
      {{"n", NULL, 1, BIG}}, {"n=3000000"}, true, true, bench_pingpong},
@@ -41,6 +43,14 @@ static const bench_workload workloads[] = {
     {"big", "msgs/s", "each actor pings k random others one at a time and awaits the pong",
      {{"actors", NULL, 2, 10000000}, {"k", NULL, 1, BIG}}, {"actors=1000,k=3000"}, true, true,
      bench_big},
+    /* RPC through gateways (rpc.c); tell_fanin is fanin with tells, to price a tell. */
+    {"ask_pingpong", "roundtrips/s", "like pingpong, each round trip an ask through a gateway",
+     {{"n", NULL, 1, BIG}}, {"n=3000000"}, true, true, bench_ask_pingpong},
+    {"ask_fanin", "msgs/s", "p callers each make m asks to one endpoint, 64 outstanding each",
+     {{"p", NULL, 1, 1024}, {"m", NULL, 1, BIG}}, {"p=2,m=3000000"}, true, true, bench_ask_fanin},
+    {"tell_fanin", "msgs/s", "like fanin, each message a tell through a gateway",
+     {{"p", NULL, 1, 1024}, {"m", NULL, 1, BIG}}, {"p=1,m=12000000", "p=2,m=6000000"}, false,
+     true, bench_tell_fanin},
     /* Not actor workloads: the mailbox queue candidates, without a service. */
     {"mpsc", "msgs/s",
      "mailbox queues head to head (engine Vyukov vs liburcu wfcq), p threads -> 1, m in all",
@@ -50,8 +60,8 @@ static const bench_workload workloads[] = {
      "one thread pushes `burst` nodes and pops them: cost of an enqueue+dequeue pair",
      {{"n", NULL, 1, BIG}, {"burst", NULL, 1, 1 << 20}}, {"n=20000000,burst=256"}, false, false,
      bench_mpsc_pair},
-    /* ask_pingpong, ask_fanin (RPC gateways) and remote_pingpong,
-     * remote_throughput (two processes) belong here once the RPC layer exists. */
+    /* remote_pingpong, remote_throughput (two processes) belong here once
+     * the remote layer exists. */
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
