@@ -90,13 +90,21 @@ TR_API int tr_endpoint_termination(tr_endpoint *ep, tr_future **out);
 TR_API int tr_endpoint_fail(tr_endpoint *self, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Takes / drops a reference to the handle. Any thread. Releasing does not
+ * terminate the endpoint (tr_endpoint_terminate does); its memory goes
+ * once it has terminated and the last reference is dropped. */
 TR_API void tr_endpoint_retain(tr_endpoint *ep);
 TR_API void tr_endpoint_release(tr_endpoint *ep);
 
+/* The id, and the address "local://<id>" (S30). Valid while a reference
+ * is held. Any thread. */
 TR_API const char *tr_endpoint_id(const tr_endpoint *ep);
-/* "local://<id>" (S30). */
 TR_API const char *tr_endpoint_address(const tr_endpoint *ep);
+/* The state (opts.state_size bytes, 16-aligned). Touch it from the main
+ * thread only, or before tr_endpoint_start, or after its termination
+ * future completed (the endpoint is quiet then). */
 TR_API void *tr_endpoint_state(tr_endpoint *ep);
+/* The service it belongs to. Any thread. */
 TR_API tr_service *tr_endpoint_service(const tr_endpoint *ep);
 
 /* The self gateway (S20): local, never serialized (not even when the
@@ -169,6 +177,7 @@ typedef struct tr_endpoint_stats {
 /* A snapshot (each counter exact, together not atomic). Any thread. */
 TR_API void tr_endpoint_stats_get(const tr_endpoint *ep, tr_endpoint_stats *out);
 
+/* "not_started", "fenced", "no_method", "decode". Any thread. */
 TR_API const char *tr_reject_reason_name(tr_reject_reason r);
 
 #endif

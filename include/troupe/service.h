@@ -1,9 +1,10 @@
 /* troupe: the service, the one runtime object a user holds.
  *
- * A tr_service owns the worker pool that runs actors and endpoints, the
- * timer, the endpoint registry and (for remote calls) the I/O thread. Two
- * services in one process share nothing. Create it from any thread; destroy
- * it from a thread that is not one of its workers. */
+ * A tr_service owns the worker pool that runs actors and endpoints, a timer
+ * thread (ask deadlines, delayed runs, registry reclamation), the endpoint
+ * registry and (for remote calls) the I/O thread. Two services in one
+ * process share nothing. Create it from any thread; destroy it from a
+ * thread that is not one of its workers. */
 #ifndef TROUPE_SERVICE_H
 #define TROUPE_SERVICE_H
 
@@ -50,15 +51,19 @@ TR_API void tr_service_config_init(tr_service_config *cfg);
  * Errors: TR_EINVAL (bad field), TR_ENOMEM, TR_EIO (thread creation). */
 TR_API int tr_service_create(const tr_service_config *cfg, tr_service **out);
 
-/* Stops the service (S7): terminates every endpoint and waits for them, fails
- * every pending future, stops the workers; messages still queued are dropped
- * and freed. Idempotent. Later calls that need a running service fail with
- * TR_ESTOPPED. Must not be called from one of the service's own workers
- * (returns TR_EDEADLK). */
+/* Stops the service (S7): refuses new endpoints and connects, terminates
+ * every endpoint and waits for them (each on_stop future too, up to the ask
+ * timeout in all), fails every pending ask and call_async with TR_ESTOPPED,
+ * drops delayed runs, stops the timer thread and the workers; messages still
+ * queued are dropped and freed. Idempotent. Later calls that need a running
+ * service fail with TR_ESTOPPED. Must not be called from one of the
+ * service's own workers (returns TR_EDEADLK). */
 TR_API int tr_service_shutdown(tr_service *svc);
 
-/* Shuts down if needed, then frees the service and every actor it still
- * holds; every tr_actor handle of this service becomes invalid. */
+/* Shuts down if needed, then frees the service and every actor and endpoint
+ * it still holds; every tr_actor, tr_endpoint and tr_gateway handle of this
+ * service becomes invalid (release gateways before). Futures stay valid
+ * (completed) until released. */
 TR_API void tr_service_destroy(tr_service *svc);
 
 /* The effective configuration (defaults filled in; S23: max_frame_size is
