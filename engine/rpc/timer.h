@@ -16,6 +16,10 @@
  *   tri_timers_close        one, once arm/cancel/defer (arms then fail)
  *   tri_timers_destroy      one       nothing (after close)
  *
+ * A batch of deferred releases waits one RCU grace period on the timer
+ * thread (synchronize_rcu, a few ms), delaying due timers by that much;
+ * batches are rare (one per burst of endpoint terminations).
+ *
  * Why a lock: every ask arms and almost every ask cancels, from whichever
  * thread answers it, so the wheel needs arbitrary-thread unlink in O(1).
  * Handing every arm and cancel to the timer thread instead costs that
