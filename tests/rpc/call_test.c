@@ -29,7 +29,7 @@ Test(call, s14_ask_and_tell, .timeout = 30)
 
 /* S14: the default ask timeout is Flink's 10 s; a per-call one overrides it
  * (S15 checks the message). */
-Test(call, s14_default_timeout_is_10s)
+Test(call, s14_default_timeout_is_10s, .timeout = 10)
 {
     tr_service_config cfg;
     tr_service_config_init(&cfg);

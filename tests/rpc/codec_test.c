@@ -23,7 +23,7 @@ static t_all sample(void)
                    .inner = {.port = 8080, .host = "example.org"}};
 }
 
-Test(codec, scalar_bytes_are_little_endian)
+Test(codec, scalar_bytes_are_little_endian, .timeout = 10)
 {
     tr_buf b = {0};
     TC_OK(tr_encode(&tr_u32__type, &(tr_u32){0x01020304}, &b));
@@ -36,7 +36,7 @@ Test(codec, scalar_bytes_are_little_endian)
     tr_buf_free(&b);
 }
 
-Test(codec, struct_roundtrip)
+Test(codec, struct_roundtrip, .timeout = 10)
 {
     t_all v = sample();
     tr_buf b = {0};
@@ -57,7 +57,7 @@ Test(codec, struct_roundtrip)
     tr_buf_free(&b);
 }
 
-Test(codec, deep_clone_is_independent)
+Test(codec, deep_clone_is_independent, .timeout = 10)
 {
     char name[8] = "abc";
     t_all v = sample();
@@ -71,8 +71,9 @@ Test(codec, deep_clone_is_independent)
     tr_value_free(c, size);
 }
 
-/* S19: empty values are zero bytes and decode to NULL. */
-Test(codec, empty_values)
+/* S19: empty values are zero bytes and decode to NULL. S22: this codec is
+ * what the force switch (and later remote calls) puts on the wire. */
+Test(codec, empty_values, .timeout = 10)
 {
     tr_buf b = {0};
     TC_OK(tr_encode(&t_all__type, NULL, &b));
@@ -89,7 +90,7 @@ Test(codec, empty_values)
 /* Malformed input is refused with TR_EPROTO: truncated at every length,
  * trailing bytes, a bool other than 0/1, a lying string length, a NUL in
  * a string. Nothing is allocated for refused input (LSan). */
-Test(codec, malformed_input)
+Test(codec, malformed_input, .timeout = 10)
 {
     t_all v = sample();
     tr_buf b = {0};
@@ -108,7 +109,7 @@ Test(codec, malformed_input)
     T_LEAK_CHECK();
 }
 
-Test(codec, reader_bounds)
+Test(codec, reader_bounds, .timeout = 10)
 {
     uint8_t bytes[] = {1, 2, 3};
     tr_reader r = tr_reader_of(bytes, sizeof bytes);

@@ -29,7 +29,7 @@ static size_t expire_and_fire(tri_timer_wheel *w, int64_t now)
     return n;
 }
 
-Test(wheel, never_early_and_in_order)
+Test(wheel, never_early_and_in_order, .timeout = 10)
 {
     tri_timer_wheel w;
     TC_OK(tri_wheel_init(&w, 64, MS, 0));
@@ -56,7 +56,7 @@ Test(wheel, never_early_and_in_order)
     tri_wheel_destroy(&w);
 }
 
-Test(wheel, cancel_is_o1_and_exact)
+Test(wheel, cancel_is_o1_and_exact, .timeout = 10)
 {
     tri_timer_wheel w;
     TC_OK(tri_wheel_init(&w, 64, MS, 0));
@@ -80,7 +80,7 @@ Test(wheel, cancel_is_o1_and_exact)
 
 /* Deadlines beyond one revolution wait their turn; a long jump in time
  * collects everything due, once. */
-Test(wheel, rounds_and_jumps)
+Test(wheel, rounds_and_jumps, .timeout = 10)
 {
     tri_timer_wheel w;
     TC_OK(tri_wheel_init(&w, 64, MS, 0));
