@@ -247,8 +247,10 @@ static void cont_dispatch(tr_future *f, tri_cont *c)
      * line stays with it instead of bouncing to every answering worker. A
      * send that races the endpoint's stop leaves the message, and so the
      * endpoint, until the service is destroyed: rare, and bounded. */
-    if (tr_send(ep->actor, m) != 0) {
-        cont_run(NULL, f, c); /* its endpoint has terminated */
+    if (tr_send(ep->actor, m) != 0) { /* its endpoint has terminated */
+        if (c == &f->inline_cont && f->svc && tri_timers_cancel(f->svc->timers, &f->timer))
+            tri_future_unref(f, 1); /* it will not travel: unarm here */
+        cont_run(NULL, f, c);
         tri_endpoint_unref(ep);
     }
 }
@@ -273,6 +275,9 @@ void tri_future_run_posted(tr_endpoint *self, tr_msg *m)
     if (tri_rpc_kind_of(m->tag) == TRI_RK_FUTURE) {
         tr_future *f = tr_msg_data(m);
         ep = f->inline_cont.ep;
+        /* The completer left the deadline to us (unarm()): our shard. */
+        if (f->svc && tri_timers_cancel(f->svc->timers, &f->timer))
+            tri_future_unref(f, 1); /* the continuation's keeps f alive */
         cont_run(self, f, &f->inline_cont);
     } else {
         tri_cont_msg *cm = tr_msg_data(m);
@@ -341,36 +346,48 @@ uint32_t tri_future_dispatch_end(tr_future *f)
     return owed;
 }
 
-/* Exactly one completer wins. An armed future is claimed by unarming its
- * deadline: the unlink happens under the timer shard's lock, so it excludes
- * the timer thread (which claims by collecting it) and every other
- * completer, and the winner inherits the timer's reference. A future
- * without a deadline is claimed with a CAS setting CLAIMED. */
-static bool claim(tr_future *f)
+/* Exactly one completer wins: a CAS setting CLAIMED. Returns the state
+ * word it claimed from (its continuation stack), or 0 when it lost. */
+static uintptr_t claim(tr_future *f)
 {
-    /* acquire: a future already complete is left alone, and so is its
-     * service, which may be gone by now (the deadline was collected at its
-     * shutdown, before it was freed). */
-    if (atomic_load_explicit(&f->head, memory_order_acquire) & TRI_FUT_DONE)
-        return false;
-    if (f->svc) {
-        if (!tri_timers_cancel(f->svc->timers, &f->timer))
-            return false;
+    /* acquire (load and failed CAS): a complete future is left alone, and
+     * so is its service, which may be gone by now; a continuation seen on
+     * the stack is seen whole (pairs with tr_future_then's release). */
+    uintptr_t h = atomic_load_explicit(&f->head, memory_order_acquire);
+    do {
+        if (h & (TRI_FUT_CLAIMED | TRI_FUT_DONE))
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&f->head, &h, h | TRI_FUT_CLAIMED,
+                                                    memory_order_acquire, memory_order_acquire));
+    return h | TRI_FUT_CLAIMED;
+}
+
+/* Whether the future's first continuation is bound to an endpoint, so the
+ * future itself will travel back to that endpoint's mailbox (h: the state
+ * claimed from). */
+static bool travels_home(tr_future *f, uintptr_t h)
+{
+    for (tri_cont *c = (tri_cont *)(h & ~TRI_FUT_FLAGS); c; c = c->next)
+        if (c == &f->inline_cont)
+            return c->ep != NULL;
+    return false;
+}
+
+/* After a claim: unarm the deadline, unless the future travels home, where
+ * the asker's thread unarms it on its own timer shard (tri_future_run_posted)
+ * instead of this (often another) core taking that shard's lock. Until then
+ * the deadline may still fire: it finds the future claimed and only drops
+ * its reference. */
+static void unarm(tr_future *f, uintptr_t h)
+{
+    if (!f->svc || travels_home(f, h))
+        return;
+    if (tri_timers_cancel(f->svc->timers, &f->timer)) {
         if (f == tls_dispatching)
             f->owed++; /* the dispatcher drops it with the message's */
         else
-            tri_future_unref(f, 1); /* ours keeps f alive */
-        return true;
+            tri_future_unref(f, 1); /* the completer's keeps f alive */
     }
-    uintptr_t h = atomic_load_explicit(&f->head, memory_order_relaxed);
-    do {
-        if (h & (TRI_FUT_CLAIMED | TRI_FUT_DONE))
-            return false;
-        /* relaxed: the claim excludes other completers only; the outcome is
-         * published by the exchange in publish(). */
-    } while (!atomic_compare_exchange_weak_explicit(&f->head, &h, h | TRI_FUT_CLAIMED,
-                                                    memory_order_relaxed, memory_order_relaxed));
-    return true;
 }
 
 static uint32_t *futex_word(tr_future *f)
@@ -425,18 +442,22 @@ static void set_error(tr_future *f, int code, const char *fmt, va_list ap)
 
 int tri_future_failv(tr_future *f, int code, const char *fmt, va_list ap)
 {
-    if (!claim(f))
+    uintptr_t h = claim(f);
+    if (!h)
         return TR_EBUSY;
+    unarm(f, h);
     set_error(f, code, fmt, ap);
     publish(f);
     return 0;
 }
 
-/* For the timer thread, which claimed by collecting the deadline. */
-static void fail_claimed(tr_future *f, int code, const char *fmt, ...)
+/* For the timer thread: the deadline is already collected (unarmed). */
+static void fail_from_timer(tr_future *f, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void fail_claimed(tr_future *f, int code, const char *fmt, ...)
+static void fail_from_timer(tr_future *f, int code, const char *fmt, ...)
 {
+    if (!claim(f))
+        return; /* answered first: the deadline only drops its reference */
     va_list ap;
     va_start(ap, fmt);
     set_error(f, code, fmt, ap);
@@ -492,8 +513,10 @@ int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
 {
     if (!f || (!t && value))
         return TR_EINVAL;
-    if (!claim(f))
+    uintptr_t h = claim(f);
+    if (!h)
         return TR_EBUSY;
+    unarm(f, h);
     size_t size = t ? tr_value_deep_size(t, value) : 0;
     if (size) {
         void *dst = value_room(f, size);
@@ -515,8 +538,10 @@ int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data
     int rv = tri_decode_size(t, data, len, &size);
     if (rv)
         return tri_future_failf(f, rv, "cannot decode the %zu-byte %s result", len, t->name);
-    if (!claim(f))
+    uintptr_t h = claim(f);
+    if (!h)
         return TR_EBUSY;
+    unarm(f, h);
     if (size) {
         void *dst = value_room(f, size);
         if (!dst)
@@ -533,8 +558,8 @@ int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data
 
 /* ---- deadlines --------------------------------------------------------- */
 
-/* The timer thread collected the deadline: that was the claim (see
- * claim()); it holds the timer's reference until done. */
+/* The timer thread collected the deadline; it holds the timer's
+ * reference until done. */
 static void on_deadline(tri_timer *t)
 {
     tr_future *f = (tr_future *)((char *)t - offsetof(tr_future, timer));
@@ -542,10 +567,10 @@ static void on_deadline(tri_timer *t)
     tri_service_address(f->svc, f->target, addr, sizeof addr);
     const char *more = f->target_len > TRI_FUT_TARGET_MAX ? "..." : "";
     if (tri_timers_closing(f->svc->timers)) {
-        fail_claimed(f, TR_ESTOPPED, "the service shut down before %s.%s to %s%s was answered",
+        fail_from_timer(f, TR_ESTOPPED, "the service shut down before %s.%s to %s%s was answered",
                      f->gw_name, f->method_name, addr, more);
     } else {
-        fail_claimed(f, TR_ETIMEDOUT,
+        fail_from_timer(f, TR_ETIMEDOUT,
                      "%s.%s to %s%s timed out after %lld ms without an answer. Usual causes: "
                      "the recipient is slow or blocked (a long handler, or one waiting on "
                      "something itself), the message or its reply was lost or too large "

@@ -15,10 +15,12 @@
  *   bit 1 CLAIMED  one completer won; it is writing the outcome
  *   bit 0 WAITERS  a thread sleeps on the word's low half (futex)
  *
- * Completion: claim (exactly one winner: for a future with a deadline, the
- * one that unarms it; otherwise a CAS setting CLAIMED), write the outcome,
- * exchange the word for DONE (which also takes the continuation stack and
- * says whether to wake sleepers). Registering a continuation pushes with a
+ * Completion: a CAS setting CLAIMED (exactly one winner), unarm the
+ * deadline, write the outcome, exchange the word for DONE (which also takes
+ * the continuation stack and says whether to wake sleepers). A future that
+ * travels back to its asker (first continuation bound to an endpoint) is
+ * unarmed there instead, on the asker's own timer shard; a deadline firing
+ * first finds it claimed and only drops its reference. Registering a continuation pushes with a
  * CAS unless DONE is set, in which case it runs it at once. A continuation
  * given with the ask itself (tr_gateway_ask_then) is installed before the
  * message leaves, with plain stores.

@@ -192,9 +192,12 @@ void tr_service_destroy(tr_service *svc)
     tr_service_shutdown(svc);
     /* release: pairs with tri_service_destroying's acquire. */
     atomic_store_explicit(&svc->destroying, 1, memory_order_release);
-    tri_timers_destroy(svc->timers); /* deferred releases: no-ops now */
+    tri_timers_run_deferred(svc->timers); /* they read endpoints: before these go */
     release_endpoints(svc);
+    /* Dropped messages may complete futures whose deadline a continuation
+     * was to unarm: the (closed) timer must still exist. */
     tri_sched_destroy(svc->sched);
+    tri_timers_destroy(svc->timers);
     tri_registry_destroy(svc->registry);
     free_service(svc);
 }

@@ -273,12 +273,14 @@ void tri_timers_close(tri_timers *ts)
     }
 }
 
+void tri_timers_run_deferred(tri_timers *ts) { run_deferred(ts); }
+
 void tri_timers_destroy(tri_timers *ts)
 {
     if (!ts)
         return;
     tri_timers_close(ts);
-    run_deferred(ts);
+    run_deferred(ts); /* nothing is left here when the service destroys */
     for (unsigned i = 0; i < ts->nshards; i++)
         tri_wheel_destroy(&ts->shards[i].wheel);
     tri_free(ts->shards, ts->nshards * sizeof *ts->shards);

@@ -76,7 +76,11 @@ bool tri_timers_closing(const tri_timers *ts);
  * and stops the thread after it ran what was deferred. Idempotent. */
 void tri_timers_close(tri_timers *ts);
 
-/* Runs what was deferred since close (after a grace period) and frees. */
+/* After close: runs what was deferred since (after a grace period). */
+void tri_timers_run_deferred(tri_timers *ts);
+
+/* Frees the timer (closing it first if needed). Deferred releases must have
+ * been run; cancels on its timers are no longer allowed. */
 void tri_timers_destroy(tri_timers *ts);
 
 /* Wake-ups of the timer thread so far (for the idle test). */
