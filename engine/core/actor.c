@@ -2,9 +2,9 @@
  *
  * Scheduling rides on the mailbox's empty mark (core/mpsc.h): a new actor's
  * mailbox starts marked; the send that finds the mark schedules it; a turn
- * that empties the mailbox marks it again. A stopped actor never marks its
- * mailbox again, so no send can schedule it; what still arrives waits for
- * tri_actor_destroy, which hands it to on_drop. */
+ * that empties the mailbox marks it again. A stopped actor's mailbox is
+ * marked too, once drained: a send racing the stop schedules a run that only
+ * hands messages to on_drop, holding a reference of its own meanwhile. */
 #include <stdint.h>
 #include <string.h>
 
@@ -147,6 +147,17 @@ uint64_t tr_actor_mailbox_len(tr_actor *a) { return tri_mq_length(&a->mb_prod, &
 
 /* ---- sending ----------------------------------------------------------- */
 
+/* Our push found the empty mark: we alone schedule the actor. A stopped
+ * actor's mark means "drain me"; the run that drains holds a reference of
+ * its own, taken here while the sender's reference keeps the actor alive.
+ * acquire: the mark was set after `stopped` (release CAS), so it is seen. */
+static void wake(struct tr_actor *to)
+{
+    if (atomic_load_explicit(&to->stopped, memory_order_acquire))
+        tr_actor_retain(to);
+    tri_sched_schedule(to->sched, to);
+}
+
 int tr_send(tr_actor *to, tr_msg *m)
 {
     if (!to || !m)
@@ -174,7 +185,7 @@ int tr_send(tr_actor *to, tr_msg *m)
     if (to->count_mailbox)
         tri_mq_count_push(&to->mb_prod);
     if (tri_mq_push(&to->mb_prod, &m->link_))
-        tri_sched_schedule(to->sched, to);
+        wake(to);
     return 0;
 }
 
@@ -189,7 +200,7 @@ void tri_outbox_flush(tri_worker *w)
     ob->n = 0;
     ob->to = NULL;
     if (tri_mq_push_chain(&to->mb_prod, ob->first, ob->last))
-        tri_sched_schedule(to->sched, to);
+        wake(to);
 }
 
 void tr_actor_stop(tr_actor *self)
@@ -217,17 +228,38 @@ int tr_actor_stop_async(tr_actor *a)
 
 /* ---- the run loop ------------------------------------------------------ */
 
-/* The turn that stopped the actor: refuse new sends, drop what is queued,
- * run on_stop, give up the actor's own reference. */
-static void finish_stop(struct tr_actor *a)
+/* A stopped actor's mailbox: hand everything to on_drop, then mark it empty
+ * again, so that a send racing the stop schedules one more drain instead of
+ * waiting for the actor to be freed (an ask in it fails at once, S16). The
+ * run that marks gives up the reference it held (see tri_actor_run). */
+static enum tri_run_result drain_and_mark(struct tr_actor *a)
 {
-    /* release: pairs with tr_send's acquire. */
-    atomic_store_explicit(&a->stopped, 1, memory_order_release);
-    a->stop_done = 1;
     for (;;) {
         tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
+        if (n == TRI_MPSC_BUSY)
+            return TRI_RUN_BUSY;
+        if (n) {
+            drop_msg(a, (tr_msg *)n);
+            continue;
+        }
+        if (tri_mq_try_mark_empty(&a->mb_prod, &a->mb_cons))
+            return TRI_RUN_DONE;
+    }
+}
+
+/* The turn that stopped the actor: refuse new sends, drop what is queued,
+ * run on_stop, then mark the mailbox and give up the actor's own reference
+ * (or keep it for the rerun when a sender is half-way through a push). */
+static enum tri_run_result finish_stop(struct tr_actor *a)
+{
+    /* release: pairs with tr_send's acquire, and travels with the mark. */
+    atomic_store_explicit(&a->stopped, 1, memory_order_release);
+    a->stop_done = 1;
+    for (;;) { /* drop before on_stop, without marking: nothing may run
+                  beside on_stop */
+        tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
         if (!n || n == TRI_MPSC_BUSY)
-            break; /* a half-pushed message waits for tri_actor_destroy */
+            break;
         drop_msg(a, (tr_msg *)n);
     }
     if (a->on_stop)
@@ -235,11 +267,20 @@ static void finish_stop(struct tr_actor *a)
     tri_worker *w = tri_tls_worker;
     if (w)
         tri_outbox_flush(w); /* what on_drop / on_stop sent */
-    tr_actor_release(a);
+    enum tri_run_result r = drain_and_mark(a);
+    if (r == TRI_RUN_DONE)
+        tr_actor_release(a);
+    return r;
 }
 
 enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
 {
+    if (a->stop_done) { /* scheduled by a send that raced the stop */
+        enum tri_run_result r = drain_and_mark(a);
+        if (r == TRI_RUN_DONE)
+            tr_actor_release(a); /* the reference that run held */
+        return r;
+    }
     for (unsigned i = 0; i < batch; i++) {
         tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
         if (!n) {
@@ -259,10 +300,8 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
             if (w->outbox.n)
                 tri_outbox_flush(w);
         }
-        if (a->stop_requested) {
-            finish_stop(a);
-            return TRI_RUN_DONE;
-        }
+        if (a->stop_requested)
+            return finish_stop(a);
     }
     return TRI_RUN_MORE;
 }
