@@ -256,14 +256,27 @@ static struct tr_actor *find_work(tri_worker *w)
     return steal(w);
 }
 
+/* Stealable work anywhere (an estimate)? */
+static bool work_visible(tri_sched *s)
+{
+    if (inject_maybe_nonempty(s))
+        return true;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (tri_deque_size(&s->workers[i]->deque) > 0)
+            return true;
+    return false;
+}
+
 static void stop_spinning(tri_worker *w)
 {
     if (!w->spinning)
         return;
     w->spinning = false;
     /* seq_cst: part of the parking protocol's total order. The last spinner
-     * to find work wakes one more worker in case there is more. */
-    if (atomic_fetch_sub_explicit(&w->sched->spinners, 1, memory_order_seq_cst) == 1)
+     * to find work wakes one more worker when more work waits, so
+     * parallelism ramps up one worker at a time; one message wakes one. */
+    if (atomic_fetch_sub_explicit(&w->sched->spinners, 1, memory_order_seq_cst) == 1 &&
+        work_visible(w->sched))
         notify(w->sched);
 }
 
