@@ -130,6 +130,14 @@ static void human(char *buf, size_t len, double v)
         snprintf(buf, len, "%.0f", v);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One line per (workload, param): the median rate with min-max over its
+ * repetitions, and the median ns/op. */
 static void print_table(void)
 {
     if (!nrows)
@@ -140,13 +148,31 @@ static void print_table(void)
         pw = pl > pw ? pl : pw;
         ww = wl > ww ? wl : ww;
     }
-    fprintf(stderr, "\n%-*s  %-*s  %10s  %-12s  %10s  %8s\n", ww, "workload", pw, "param", "rate",
-            "unit", "ns/op", "time(s)");
+    fprintf(stderr, "\n%-*s  %-*s  %10s  %-21s  %-12s  %9s  %4s\n", ww, "workload", pw, "param",
+            "median", "(min - max)", "unit", "ns/op", "runs");
+    bool done[MAX_ROWS] = {false};
     for (unsigned i = 0; i < nrows; i++) {
-        char rate[32];
-        human(rate, sizeof rate, rows[i].rate);
-        fprintf(stderr, "%-*s  %-*s  %10s  %-12s  %10.1f  %8.3f\n", ww, rows[i].workload, pw,
-                rows[i].param, rate, rows[i].unit, rows[i].ns_per_op, rows[i].seconds);
+        if (done[i])
+            continue;
+        double rates[MAX_ROWS], nss[MAX_ROWS];
+        unsigned n = 0;
+        for (unsigned j = i; j < nrows; j++) {
+            if (done[j] || strcmp(rows[j].workload, rows[i].workload) ||
+                strcmp(rows[j].param, rows[i].param))
+                continue;
+            done[j] = true;
+            rates[n] = rows[j].rate;
+            nss[n++] = rows[j].ns_per_op;
+        }
+        qsort(rates, n, sizeof rates[0], cmp_double);
+        qsort(nss, n, sizeof nss[0], cmp_double);
+        char med[32], lo[32], hi[32], range[72];
+        human(med, sizeof med, rates[n / 2]);
+        human(lo, sizeof lo, rates[0]);
+        human(hi, sizeof hi, rates[n - 1]);
+        snprintf(range, sizeof range, "(%s - %s)", lo, hi);
+        fprintf(stderr, "%-*s  %-*s  %10s  %-21s  %-12s  %9.1f  %4u\n", ww, rows[i].workload, pw,
+                rows[i].param, med, n > 1 ? range : "", rows[i].unit, nss[n / 2], n);
     }
 }
 
@@ -491,7 +517,8 @@ static void usage(FILE *f)
             "  workers=N   worker threads (default: online CPUs)\n"
             "  alloc=X     message allocator: default, malloc or pool\n"
             "  batch=N     messages per actor turn (default %d)\n"
-            "  reps=N      repeat each run N times, one RESULT line each (default 1)\n"
+            "  reps=N      repeat each run N times, one RESULT line each (default 1;\n"
+            "              5 in the default run, whose table gives median and min-max)\n"
             "  timeout=S   give up (exit 1) when a run has not finished after S s (default 120)\n"
             "\n"
             "stdout: RESULT impl=troupe workload=W param=P rate=R unit=U ns_per_op=X\n"
@@ -517,7 +544,7 @@ int main(int argc, char **argv)
     bench_opts o = {
         .workers = cpus > 0 ? (unsigned)cpus : 1,
         .default_workers = cpus > 0 ? (unsigned)cpus : 1,
-        .reps = 1,
+        .reps = 0, /* unset: 1 for one workload, 5 for the default run */
         .timeout_s = 120,
     };
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -551,6 +578,8 @@ int main(int argc, char **argv)
         if (!parse_arg(argv[i], w, &o, &ov))
             return 2;
 
+    if (!o.reps)
+        o.reps = w ? 1 : 5; /* the default run gives medians, like the peers' */
     bench_note("troupe-bench: workers=%u (online CPUs %ld), alloc=%s, batch=%u, reps=%u",
                o.workers, cpus, alloc_names[o.alloc], o.batch ? o.batch : TR_DEFAULT_BATCH,
                o.reps);
