@@ -195,6 +195,30 @@ static inline void tc_stress_args(int argc, char **argv, uint64_t *seed, double 
            *seconds, argv[0], (unsigned long long)*seed, *seconds);
     fflush(stdout);
 }
+
+/* A stress program's main: rounds of `round` (which adds what it moved to
+ * *count and returns non-zero on a failed check) until the time is up,
+ * stopping at the first failure. Returns the exit status. */
+static inline int tc_stress_main(int argc, char **argv, const char *name, const char *unit,
+                                 int (*round)(tc_rng *rng, uint64_t *count))
+{
+    uint64_t seed, count = 0;
+    double seconds;
+    tc_stress_args(argc, argv, &seed, &seconds);
+    tc_rng rng;
+    tc_rng_seed(&rng, seed);
+    uint64_t end = tc_now_ns() + (uint64_t)(seconds * 1e9);
+    unsigned rounds = 0;
+    do {
+        if (round(&rng, &count)) {
+            printf("%s: FAIL in round %u (seed %llu)\n", name, rounds, (unsigned long long)seed);
+            return 1;
+        }
+        rounds++;
+    } while (tc_now_ns() < end && rounds < 100000);
+    printf("%s: OK %u rounds, %llu %s\n", name, rounds, (unsigned long long)count, unit);
+    return 0;
+}
 #endif
 
 #endif

@@ -123,20 +123,5 @@ static int run_round(tc_rng *rng, uint64_t *items)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed;
-    double seconds;
-    tc_stress_args(argc, argv, &seed, &seconds);
-    tc_rng rng;
-    tc_rng_seed(&rng, seed);
-    uint64_t end = tc_now_ns() + (uint64_t)(seconds * 1e9), items = 0;
-    unsigned rounds = 0;
-    do {
-        if (run_round(&rng, &items)) {
-            printf("stress_deque: FAIL in round %u (seed %llu)\n", rounds, (unsigned long long)seed);
-            return 1;
-        }
-        rounds++;
-    } while (tc_now_ns() < end);
-    printf("stress_deque: OK %u rounds, %llu items\n", rounds, (unsigned long long)items);
-    return 0;
+    return tc_stress_main(argc, argv, "stress_deque", "items", run_round);
 }

@@ -130,7 +130,7 @@ static void *outside(void *p)
     return NULL;
 }
 
-static int run_round(tc_rng *rng)
+static int run_round(tc_rng *rng, uint64_t *count)
 {
     tr_service_config cfg;
     tr_service_config_init(&cfg);
@@ -195,26 +195,11 @@ static int run_round(tc_rng *rng)
     for (int i = 0; i < P; i++)
         tr_actor_release(prod[i]);
     tr_service_destroy(svc);
+    *count += P * m + atomic_load(&g_victim_accepted);
     return fail;
 }
 
 int main(int argc, char **argv)
 {
-    uint64_t seed;
-    double seconds;
-    tc_stress_args(argc, argv, &seed, &seconds);
-    tc_rng rng;
-    tc_rng_seed(&rng, seed);
-    uint64_t end = tc_now_ns() + (uint64_t)(seconds * 1e9);
-    unsigned rounds = 0;
-    do {
-        if (run_round(&rng)) {
-            printf("stress_help_stop: FAIL in round %u (seed %llu)\n", rounds,
-                   (unsigned long long)seed);
-            return 1;
-        }
-        rounds++;
-    } while (tc_now_ns() < end && rounds < 1000);
-    printf("stress_help_stop: OK %u rounds\n", rounds);
-    return 0;
+    return tc_stress_main(argc, argv, "stress_help_stop", "messages", run_round);
 }

@@ -191,20 +191,5 @@ static int run_round(tc_rng *rng, uint64_t *nodes)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed;
-    double seconds;
-    tc_stress_args(argc, argv, &seed, &seconds);
-    tc_rng rng;
-    tc_rng_seed(&rng, seed);
-    uint64_t end = tc_now_ns() + (uint64_t)(seconds * 1e9), nodes = 0;
-    unsigned rounds = 0;
-    do {
-        if (run_round(&rng, &nodes)) {
-            printf("stress_mpsc: FAIL in round %u (seed %llu)\n", rounds, (unsigned long long)seed);
-            return 1;
-        }
-        rounds++;
-    } while (tc_now_ns() < end);
-    printf("stress_mpsc: OK %u rounds, %llu nodes\n", rounds, (unsigned long long)nodes);
-    return 0;
+    return tc_stress_main(argc, argv, "stress_mpsc", "nodes", run_round);
 }

@@ -100,7 +100,7 @@ static void *ext_sender(void *p)
     return NULL;
 }
 
-static int run_round(tc_rng *rng)
+static int run_round(tc_rng *rng, uint64_t *count)
 {
     tr_service_config cfg;
     tr_service_config_init(&cfg);
@@ -187,26 +187,11 @@ static int run_round(tc_rng *rng)
     if (fail)
         fprintf(stderr, "round: batch %u alloc %d sinks %u pairs %u shutdown_first %d\n", cfg.batch,
                 (int)cfg.msg_alloc, nsinks, npairs, shutdown_first);
+    *count += accepted;
     return fail;
 }
 
 int main(int argc, char **argv)
 {
-    uint64_t seed;
-    double seconds;
-    tc_stress_args(argc, argv, &seed, &seconds);
-    tc_rng rng;
-    tc_rng_seed(&rng, seed);
-    uint64_t end = tc_now_ns() + (uint64_t)(seconds * 1e9);
-    unsigned rounds = 0;
-    do {
-        if (run_round(&rng)) {
-            printf("stress_shutdown: FAIL in round %u (seed %llu)\n", rounds,
-                   (unsigned long long)seed);
-            return 1;
-        }
-        rounds++;
-    } while (tc_now_ns() < end);
-    printf("stress_shutdown: OK %u rounds\n", rounds);
-    return 0;
+    return tc_stress_main(argc, argv, "stress_shutdown", "messages", run_round);
 }
