@@ -367,6 +367,103 @@ int tr_encode(const tr_type *t, const void *value, tr_buf *out)
     return rv;
 }
 
+/* The same encoding, into room the caller sized with tri_encoded_size (the
+ * remote layer writes frames straight into its output buffer). */
+static size_t encoded_size(const tr_type *t, const void *v)
+{
+    switch (t->kind) {
+    case TR_KIND_VOID:
+        return 0;
+    case TR_KIND_STR: {
+        const char *s = *(const char *const *)v;
+        return 4 + (s ? strlen(s) : 0);
+    }
+    case TR_KIND_BYTES:
+        return 4 + (size_t)((const tr_bytes *)v)->len;
+    case TR_KIND_STRUCT: {
+        size_t n, sum = 0;
+        const tr_field *f = fields_of(t, &n);
+        for (size_t i = 0; i < n; i++)
+            sum += encoded_size(f[i].type, (const char *)v + f[i].offset);
+        return sum;
+    }
+    default:
+        return scalar_width(t->kind);
+    }
+}
+
+size_t tri_encoded_size(const tr_type *t, const void *value)
+{
+    return value ? encoded_size(t, value) : 0;
+}
+
+static inline uint8_t *put_le_at(uint8_t *p, uint64_t v, unsigned width)
+{
+    for (unsigned i = 0; i < width; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return p + width;
+}
+
+static uint8_t *encode_at(const tr_type *t, const void *v, uint8_t *p)
+{
+    switch (t->kind) {
+    case TR_KIND_VOID:
+        return p;
+    case TR_KIND_STR: {
+        const char *s = *(const char *const *)v;
+        if (!s)
+            return put_le_at(p, NULL_STR_LEN, 4);
+        size_t n = strlen(s);
+        p = put_le_at(p, (uint32_t)n, 4);
+        memcpy(p, s, n);
+        return p + n;
+    }
+    case TR_KIND_BYTES: {
+        const tr_bytes *b = v;
+        p = put_le_at(p, b->len, 4);
+        if (b->len)
+            memcpy(p, b->data, b->len);
+        return p + b->len;
+    }
+    case TR_KIND_STRUCT: {
+        size_t n;
+        const tr_field *f = fields_of(t, &n);
+        for (size_t i = 0; i < n; i++)
+            p = encode_at(f[i].type, (const char *)v + f[i].offset, p);
+        return p;
+    }
+    default:
+        return put_le_at(p, scalar_bits(t, v), scalar_width(t->kind));
+    }
+}
+
+uint8_t *tri_encode_into(const tr_type *t, const void *value, uint8_t *dst)
+{
+    return value ? encode_at(t, value, dst) : dst;
+}
+
+bool tri_encodable(const tr_type *t, const void *value)
+{
+    if (!value)
+        return true;
+    switch (t->kind) {
+    case TR_KIND_STR: {
+        const char *s = *(const char *const *)value;
+        return !s || strlen(s) < NULL_STR_LEN;
+    }
+    case TR_KIND_STRUCT: {
+        size_t n;
+        const tr_field *f = fields_of(t, &n);
+        for (size_t i = 0; i < n; i++)
+            if (!tri_encodable(f[i].type, (const char *)value + f[i].offset))
+                return false;
+        return true;
+    }
+    default:
+        return true;
+    }
+}
+
 /* ---- decoding ---------------------------------------------------------- */
 
 /* Pass 1: validates and adds the variable bytes the value will need. */

@@ -278,7 +278,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
                           tr_endpoint **out)
 {
     size_t id_len = strlen(id);
-    size_t addr_len = strlen(TRI_LOCAL_ADDRESS_PREFIX) + id_len;
+    size_t addr_len = strlen(svc->addr_prefix) + id_len;
     size_t off_impls = align_up(sizeof(tr_endpoint), 16);
     size_t off_id = off_impls + o->ngateways * sizeof(tr_gateway_impl);
     size_t off_addr = off_id + id_len + 1;
@@ -309,7 +309,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     memcpy(base + off_id, id, id_len + 1);
     ep->id = base + off_id;
     ep->id_len = (uint32_t)id_len;
-    snprintf(base + off_addr, addr_len + 1, TRI_LOCAL_ADDRESS_PREFIX "%s", id);
+    snprintf(base + off_addr, addr_len + 1, "%s%s", svc->addr_prefix, id);
     ep->address = base + off_addr;
     ep->id_hash = tri_registry_hash(id, id_len);
     ep->state = base + off_state;

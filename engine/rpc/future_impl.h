@@ -81,6 +81,10 @@ struct tr_future {
     uint32_t error_size;
     uint32_t target_len;
     uint32_t extra_len;        /* payload bytes after the struct in use */
+    /* remote asks (engine/remote/), owned by the I/O thread: the
+     * correlation id on the wire, and the connection (server side) */
+    uint64_t wire_id;
+    uint64_t wire_link;
     /* deadline (svc NULL: none) and what a timeout message names (S15) */
     tr_service *svc;
     const char *gw_name, *method_name;

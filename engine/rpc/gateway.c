@@ -1,9 +1,12 @@
-/* Gateways: connect, the calling side of tell and ask, the transport table.
+/* Gateways: local connect, the calling side of tell and ask, the transport
+ * table.
  *
  * A gateway reaches its endpoint through a transport: a table of a few
- * functions (the local one is below; the remote layer adds one that hands
- * frames to its I/O thread). Local calls copy the argument deep into the
- * message, never serialize it (S22), unless the service forces it. */
+ * functions (the local one is below; remote/transport.c has the one that
+ * hands calls to the I/O thread). Local calls copy the argument deep into
+ * the message, never serialize it (S22), unless the service forces it.
+ * The public tr_service_connect is in remote/node.c: it tells local ids
+ * from remote addresses and comes here for the local ones. */
 #include "rpc/gateway_impl.h"
 
 #include <string.h>
@@ -226,8 +229,8 @@ static int make_local(tr_endpoint *ep, const tr_gateway_desc *desc, unsigned fen
     return 0;
 }
 
-static int connect_local(tr_service *svc, const char *id, const tr_gateway_desc *desc,
-                         const tr_fence_token *token, tr_gateway **out)
+int tri_service_connect_local(tr_service *svc, const char *id, const tr_gateway_desc *desc,
+                              const tr_fence_token *token, tr_gateway **out)
 {
     if (!svc || !id || !desc || !out)
         return TR_EINVAL;
@@ -241,20 +244,6 @@ static int connect_local(tr_service *svc, const char *id, const tr_gateway_desc 
     if (rv)
         tri_endpoint_unref(ep); /* on success the gateway keeps it */
     return rv;
-}
-
-int tr_service_connect(tr_service *svc, const char *id, const tr_gateway_desc *desc,
-                       tr_gateway **out)
-{
-    return connect_local(svc, id, desc, NULL, out);
-}
-
-int tr_service_connect_fenced(tr_service *svc, const char *id, const tr_gateway_desc *desc,
-                              const tr_fence_token *token, tr_gateway **out)
-{
-    if (!token)
-        return TR_EINVAL;
-    return connect_local(svc, id, desc, token, out);
 }
 
 int tr_endpoint_gateway(tr_endpoint *ep, const tr_gateway_desc *desc, tr_gateway **out)
@@ -286,7 +275,7 @@ void tr_gateway_release(tr_gateway *gw)
 
 const char *tr_gateway_address(const tr_gateway *gw) { return gw->tp->address(gw); }
 const tr_gateway_desc *tr_gateway_desc_of(const tr_gateway *gw) { return gw->desc; }
-bool tr_gateway_is_local(const tr_gateway *gw) { return gw->tp == &local_transport; }
+bool tr_gateway_is_local(const tr_gateway *gw) { return gw->tp->local; }
 
 /* ---- calls ------------------------------------------------------------------------ */
 

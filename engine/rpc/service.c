@@ -1,4 +1,9 @@
-/* tr_service: configuration, start-up, shutdown (S7) and destruction. */
+/* tr_service: configuration, start-up, shutdown (S7) and destruction.
+ *
+ * The public tr_service_create is in remote/node.c: it creates the service
+ * here (tri_service_create), then starts the network layer when the
+ * configuration asks it to listen. Shutdown and destroy reach that layer
+ * through the hooks it left in the service (service_impl.h). */
 #include "rpc/service_impl.h"
 
 #include <stdio.h>
@@ -67,10 +72,11 @@ static void free_service(tr_service *svc)
     tri_free((void *)svc->cfg.bind_address, strlen(svc->cfg.bind_address) + 1);
     pthread_mutex_destroy(&svc->shutdown_lock);
     pthread_mutex_destroy(&svc->endpoints_lock);
+    pthread_mutex_destroy(&svc->net_lock);
     tri_free(svc, sizeof *svc);
 }
 
-int tr_service_create(const tr_service_config *cfg, tr_service **out)
+int tri_service_create(const tr_service_config *cfg, tr_service **out)
 {
     if (!out)
         return TR_EINVAL;
@@ -84,6 +90,9 @@ int tr_service_create(const tr_service_config *cfg, tr_service **out)
     }
     pthread_mutex_init(&svc->shutdown_lock, NULL);
     pthread_mutex_init(&svc->endpoints_lock, NULL);
+    pthread_mutex_init(&svc->net_lock, NULL);
+    atomic_init(&svc->net, NULL);
+    snprintf(svc->addr_prefix, sizeof svc->addr_prefix, "%s", TRI_LOCAL_ADDRESS_PREFIX);
     rv = tri_registry_create(&svc->registry);
     if (rv) {
         free_service(svc);
@@ -117,8 +126,7 @@ int tr_service_create(const tr_service_config *cfg, tr_service **out)
 
 void tri_service_address(const tr_service *svc, const char *id, char *buf, size_t len)
 {
-    (void)svc; /* the remote layer will put host:port here */
-    snprintf(buf, len, TRI_LOCAL_ADDRESS_PREFIX "%s", id);
+    snprintf(buf, len, "%s%s", svc->addr_prefix, id);
 }
 
 /* Terminates every registered endpoint and waits for them, each wait
@@ -163,6 +171,9 @@ int tr_service_shutdown(tr_service *svc)
         /* release: pairs with tri_service_check_running's acquire. */
         atomic_store_explicit(&svc->stopped, 1, memory_order_release);
         tri_timers_close(svc->timers); /* fails every pending ask (S7) */
+        /* acquire: pairs with the release store that started it. */
+        if (atomic_load_explicit(&svc->net, memory_order_acquire))
+            svc->net_hooks->stop(svc); /* remote asks, sockets, I/O thread */
         tri_sched_stop(svc->sched);
         svc->shutdown_done = true;
     }
@@ -190,6 +201,8 @@ void tr_service_destroy(tr_service *svc)
     if (!svc)
         return;
     tr_service_shutdown(svc);
+    if (atomic_load_explicit(&svc->net, memory_order_acquire))
+        svc->net_hooks->destroy(svc);
     /* release: pairs with tri_service_destroying's acquire. */
     atomic_store_explicit(&svc->destroying, 1, memory_order_release);
     tri_timers_run_deferred(svc->timers); /* they read endpoints: before these go */

@@ -17,8 +17,22 @@
 
 struct tri_timers;
 struct tri_registry;
+struct tri_net;
 
 #define TRI_LOCAL_ADDRESS_PREFIX "local://"
+#define TRI_ADDRESS_PREFIX_MAX 96 /* "troupe://[v6 host]:port/" fits */
+
+/* What the network layer (engine/remote/) gives the service when it
+ * starts: rpc calls it only through these, knowing nothing of sockets. */
+typedef struct tri_net_hooks {
+    /* During shutdown, after the timers closed (every pending future
+     * failed): fails what the network still holds, closes the sockets,
+     * joins the I/O thread. Idempotent. */
+    void (*stop)(tr_service *svc);
+    /* During destroy, after stop: drops the service's hold on the network
+     * layer (freed once nothing else holds it). */
+    void (*destroy)(tr_service *svc);
+} tri_net_hooks;
 
 struct tr_service {
     tr_service_config cfg;  /* defaults filled in; bind_address owned */
@@ -41,6 +55,16 @@ struct tr_service {
      * even when users still hold handles. Create and free are rare. */
     pthread_mutex_t endpoints_lock;
     struct tr_endpoint *endpoints; /* linked by all_next / all_prev */
+    /* The network layer, started at create (cfg.listen) or by the first
+     * remote connect, under net_lock; read with acquire (release-stored
+     * once). Its hooks are set with it. */
+    pthread_mutex_t net_lock;
+    struct tri_net *_Atomic net;
+    const tri_net_hooks *net_hooks;
+    /* Endpoint addresses start with this (S30): "local://", or
+     * "troupe://host:port/" once listening; set before any endpoint
+     * exists and never changed after. */
+    char addr_prefix[TRI_ADDRESS_PREFIX_MAX];
 };
 
 /* TR_ESTOPPED once shutdown began stopping calls, else 0. Any thread. */
@@ -61,7 +85,11 @@ static inline bool tri_service_destroying(const tr_service *svc)
     return atomic_load_explicit(&svc->destroying, memory_order_acquire) != 0;
 }
 
-/* Writes an endpoint's address ("local://<id>") into buf. */
+/* Writes an endpoint's address (addr_prefix then the id) into buf. */
 void tri_service_address(const tr_service *svc, const char *id, char *buf, size_t len);
+
+/* Creates a service without its network layer (remote/node.c's
+ * tr_service_create adds it). Errors as tr_service_create. */
+int tri_service_create(const tr_service_config *cfg, tr_service **out);
 
 #endif

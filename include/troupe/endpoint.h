@@ -96,7 +96,8 @@ TR_API int tr_endpoint_fail(tr_endpoint *self, int code, const char *fmt, ...)
 TR_API void tr_endpoint_retain(tr_endpoint *ep);
 TR_API void tr_endpoint_release(tr_endpoint *ep);
 
-/* The id, and the address "local://<id>" (S30). Valid while a reference
+/* The id, and the address (S30): "troupe://host:port/<id>" on a service
+ * that listens (host:port as bound), else "local://<id>". Valid while a reference
  * is held. Any thread. */
 TR_API const char *tr_endpoint_id(const tr_endpoint *ep);
 TR_API const char *tr_endpoint_address(const tr_endpoint *ep);

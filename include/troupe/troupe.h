@@ -10,5 +10,7 @@
 #include "troupe/future.h"
 #include "troupe/gateway.h"
 #include "troupe/endpoint.h"
+#include "troupe/remote.h"
+#include "troupe/node.h"
 
 #endif

@@ -1,0 +1,800 @@
+/* The calling side: peers, targets, the backlog, replies (client.h). */
+#include "remote/client.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "remote/address.h"
+#include "remote/handshake.h"
+#include "remote/net.h"
+#include "rpc/codec.h"
+#include "rpc/future_impl.h"
+#include "rpc/msg.h"
+#include "troupe/error.h"
+
+#define RESOLVE_BIT ((uint64_t)1 << 63) /* RESOLVE ids; ask ids never set it */
+/* An open connection with asks outstanding and silent this long gets a
+ * PING; silent for LIVENESS_NS after that, it is declared lost. */
+#define PING_AFTER_NS (1000LL * 1000 * 1000)
+#define LIVENESS_NS (5000LL * 1000 * 1000)
+/* After completing a future, keep polling this long for the caller's next
+ * request: a thread that waited on an answer usually asks again at once. */
+#define EXPECT_NEXT_CALL_NS 20000
+
+/* ---- targets ------------------------------------------------------------------------- */
+
+tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa, socklen_t salen,
+                             const char *id, const tr_gateway_desc *desc)
+{
+    size_t id_len = strlen(id);
+    size_t addr_len = strlen(TRI_REMOTE_SCHEME) + strlen(key) + 1 + id_len;
+    size_t size = sizeof(tri_rtarget) + id_len + 1 + addr_len + 1;
+    tri_rtarget *rt = tri_zalloc(size);
+    if (!rt)
+        return NULL;
+    rt->alloc_size = size;
+    rt->desc = desc;
+    rt->fingerprint = tri_gateway_fingerprint(desc);
+    rt->id = (char *)(rt + 1);
+    memcpy(rt->id, id, id_len + 1);
+    rt->id_len = id_len;
+    rt->address = rt->id + id_len + 1;
+    snprintf(rt->address, addr_len + 1, TRI_REMOTE_SCHEME "%s/%s", key, id);
+    snprintf(rt->key, sizeof rt->key, "%s", key);
+    memcpy(&rt->sa, sa, salen);
+    rt->salen = salen;
+    return rt;
+}
+
+void tri_rtarget_free(tri_rtarget *rt) { tri_free(rt, rt->alloc_size); }
+
+static void rt_unref(tri_net *net, tri_rtarget *rt)
+{
+    if (--rt->io_refs)
+        return;
+    tri_wheel_cancel(&net->wheel, &rt->timer);
+    tri_peer *p = rt->peer;
+    if (rt->prev)
+        rt->prev->next = rt->next;
+    else if (p)
+        p->targets = rt->next;
+    if (rt->next)
+        rt->next->prev = rt->prev;
+    tri_rtarget_free(rt);
+    /* A peer nobody points at any more keeps no connection open; closing
+     * it here could free a connection whose frames are being read, so the
+     * loop does it after this turn (tri_client_sweep). */
+    if (p && !p->targets)
+        net->sweep_peers = true;
+}
+
+void tri_client_sweep(tri_net *net)
+{
+    net->sweep_peers = false;
+    for (tri_peer *p = net->peers; p; p = p->next) {
+        if (p->targets || !p->conn || tri_pending_count(&p->pending) || p->bl_head)
+            continue;
+        if (p->conn->state == TRI_CONN_OPEN)
+            tri_conn_put_error(net, p->conn, TRI_F_CLOSE, 0, 0, "no gateway uses this connection");
+        tri_close_info ci = {.code = 0, .malformed = false};
+        snprintf(ci.why, sizeof ci.why, "no gateway to %s is left", p->key);
+        tri_net_close_conn(net, p->conn, &ci);
+    }
+}
+
+static bool rt_resolved(const tri_rtarget *rt)
+{
+    return rt->peer->ready && rt->slot_gen == rt->peer->gen;
+}
+
+/* ---- requests and what they point at ------------------------------------------------- */
+
+static void ask_timer_fired(tri_timer *t);
+
+static bool is_ask(const tr_msg *m) { return tri_rpc_kind_of(m->tag) == TRI_RK_ASK; }
+static bool is_call(const tr_msg *m)
+{
+    return tri_rpc_kind_of(m->tag) == TRI_RK_ASK || tri_rpc_kind_of(m->tag) == TRI_RK_TELL;
+}
+
+static tri_call_hdr *call_hdr(tr_msg *m)
+{
+    return is_ask(m) ? (tri_call_hdr *)tri_future_extra(tr_msg_data(m)) : tr_msg_data(m);
+}
+
+/* An ask's header, from its future: its tag may say FUTURE by now (a
+ * completed future travels home to its asker's mailbox). */
+static tri_call_hdr *ask_hdr(tr_future *f) { return (tri_call_hdr *)tri_future_extra(f); }
+
+static tri_rtarget *target_of(tr_msg *m)
+{
+    if (is_call(m))
+        return call_hdr(m)->rt;
+    return ((tri_connect_req *)tr_msg_data(m))->rt;
+}
+
+/* ---- failing ------------------------------------------------------------------------- */
+
+static void fail_timeout(tr_future *f, const tri_rtarget *rt);
+
+/* An ask's deadline, on the I/O thread's wheel. */
+static void ask_timer_fired(tri_timer *t)
+{
+    tr_future *f = (tr_future *)((char *)t - offsetof(tr_future, timer));
+    tri_rtarget *rt = ask_hdr(f)->rt;
+    tri_peer *p = rt->peer;
+    tri_net *net = p->net;
+    bool sent;
+    if (tri_pending_take(&p->pending, &net->wheel, f->wire_id, &sent) != f)
+        return;
+    fail_timeout(f, rt);
+    rt_unref(net, rt); /* the pending entry's */
+    if (sent) /* else it still waits in the backlog, which drops it */
+        tri_future_unref(f, 1);
+}
+
+/* S15's words, for a remote recipient. */
+static void fail_timeout(tr_future *f, const tri_rtarget *rt)
+{
+    tri_future_failf(f, TR_ETIMEDOUT,
+                     "%s.%s to %s timed out after %lld ms without an answer. Usual causes: the "
+                     "recipient is slow or blocked (a long handler, or one waiting on something "
+                     "itself), the message or its reply was lost or too large (see "
+                     "max_frame_size), or the timeout is too short for this call",
+                     f->gw_name, f->method_name, rt->address, (long long)(f->timeout_ns / 1000000));
+}
+
+/* A request that will never be sent: fail or drop it, free what it held. */
+static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
+{
+    tri_rtarget *rt = target_of(m);
+    if (is_ask(m)) {
+        tr_future *f = tr_msg_data(m);
+        bool sent;
+        /* Still pending (not timed out): take it out and fail it. */
+        if (rt->peer && tri_pending_take(&rt->peer->pending, &net->wheel, f->wire_id, &sent) == f) {
+            tri_future_failf(f, code, "%s.%s to %s was not sent: %s", f->gw_name, f->method_name,
+                             rt->address, why);
+            rt_unref(net, rt); /* the pending entry's */
+        }
+        tri_future_unref(f, 1);
+    } else if (is_call(m)) {
+        tri_net_add(&net->ctr.tells_dropped, 1);
+        TRI_DEBUG("remote", "a tell to %s was not sent: %s", rt->address, why);
+        tr_msg_free(m);
+    } else {
+        tri_connect_req *req = tr_msg_data(m);
+        tri_future_failf(req->done, code, "%s", why);
+        tr_future_release(req->done);
+        tr_msg_free(m);
+        rt_unref(net, rt); /* the gateway-to-be's: there will be none */
+    }
+    rt_unref(net, rt); /* the backlog entry's */
+}
+
+/* ---- sending -------------------------------------------------------------------------- */
+
+/* Encodes a call for a resolved target onto the connection; frees a
+ * tell's message, keeps an ask (it waits in the pending table). */
+static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
+{
+    tri_call_hdr *ch = call_hdr(m);
+    tri_rtarget *rt = ch->rt;
+    bool ask = is_ask(m);
+    unsigned method = tri_rpc_method_of(m->tag);
+    unsigned flags = tri_rpc_flags_of(m->tag);
+    const tr_method_desc *md = &rt->desc->methods[method];
+    size_t fence = flags & TRI_RF_TOKEN ? TRI_FRAME_TOKEN : 0;
+    size_t body = fence + (ask ? 4 : 0) + ch->enc_size;
+    size_t size = tri_frame_size(body);
+    uint8_t *arg = (uint8_t *)(ch + 1) + fence;
+    tr_future *f = ask ? tr_msg_data(m) : NULL;
+    tri_net_set(&net->ctr.last_request_size, size);
+    if (ask) {
+        /* release: pairs with cont_dispatch's acquire (future.c). Until
+         * now the message was linked in the queue or the backlog, so a
+         * completion (a deadline) used a carrier; from here on nothing
+         * links it and the future may travel home in it. */
+        atomic_store_explicit(&f->queued, 0, memory_order_release);
+    }
+    uint8_t *w = size <= net->max_frame ? tri_conn_reserve(p->conn, size) : NULL;
+    if (!w) {
+        /* The caller checked the size (S24); this is memory, or a limit
+         * that cannot change: either way nothing is sent. */
+        const char *why = size > net->max_frame ? "it exceeds the maximum frame size"
+                                                : "out of memory encoding it";
+        if (ask) {
+            bool sent;
+            if (tri_pending_take(&p->pending, &net->wheel, f->wire_id, &sent) == f) {
+                tri_future_failf(f, size > net->max_frame ? TR_EFRAMESIZE : TR_ENOMEM,
+                                 "%s.%s to %s is %zu bytes: %s (%zu)", f->gw_name, f->method_name,
+                                 rt->address, size, why, net->max_frame);
+                rt_unref(net, rt);
+            }
+            tri_future_unref(f, 1);
+        } else {
+            tri_net_add(&net->ctr.tells_dropped, 1);
+            TRI_WARN("remote", "tell %s.%s to %s (%zu bytes) not sent: %s", rt->desc->name,
+                     md->name, rt->address, size, why);
+            tr_msg_free(m);
+        }
+        return;
+    }
+    tri_frame_put_hdr(w, ask ? TRI_F_ASK : TRI_F_TELL, fence ? TRI_FF_TOKEN : 0, (uint16_t)method,
+                      rt->slot, ask ? f->wire_id : 0, body);
+    uint8_t *q = w + TRI_FRAME_HDR;
+    if (fence) {
+        memcpy(q, ch + 1, fence);
+        q += fence;
+    }
+    if (ask) {
+        int64_t left = ch->deadline_ns - tri_now_ns();
+        int64_t ms = left <= 0 ? 1 : (left + 999999) / 1000000;
+        tri_put_u32(q, ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms);
+        q += 4;
+    }
+    if (ch->enc_size)
+        tri_encode_into(md->arg_type, arg, q);
+    tri_conn_commit(net, p->conn, size);
+    if (ask)
+        tri_pending_mark_sent(&p->pending, f->wire_id);
+    else
+        tr_msg_free(m);
+}
+
+static void start_connect(tri_net *net, tri_peer *p);
+static int start_resolve(tri_net *net, tri_peer *p, tri_rtarget *rt);
+
+/* Handles the head of a resolved request. */
+static void complete_head(tri_net *net, tri_peer *p, tr_msg *m)
+{
+    if (is_call(m)) {
+        if (is_ask(m)) {
+            tr_future *f = tr_msg_data(m);
+            if (tri_pending_get(&p->pending, f->wire_id) != f) {
+                /* Timed out while it waited: the deadline failed it. */
+                tri_rtarget *rt = ask_hdr(f)->rt;
+                tri_future_unref(f, 1);
+                rt_unref(net, rt); /* the backlog entry's */
+                return;
+            }
+        }
+        tri_rtarget *rt = call_hdr(m)->rt;
+        send_call(net, p, m);
+        rt_unref(net, rt); /* the backlog entry's */
+        return;
+    }
+    /* A connect: its target is bound; the caller may make its gateway. */
+    tri_connect_req *req = tr_msg_data(m);
+    tri_rtarget *rt = req->rt;
+    if (tr_future_complete(req->done, NULL, NULL) != 0) {
+        /* The caller gave up waiting (it failed the future itself): the
+         * gateway's reference is ours to drop. */
+        rt_unref(net, rt);
+    }
+    tr_future_release(req->done);
+    tr_msg_free(m);
+    rt_unref(net, rt); /* the backlog entry's */
+}
+
+/* Sends what the backlog holds, in order, as far as targets are resolved;
+ * starts the resolves the next entries need. */
+static void drain_backlog(tri_net *net, tri_peer *p)
+{
+    if (!p->ready)
+        return;
+    while (p->bl_head) {
+        tr_msg *m = p->bl_head;
+        tri_rtarget *rt = target_of(m);
+        if (!rt_resolved(rt)) {
+            if (!rt->resolve_corr && start_resolve(net, p, rt))
+                return; /* out of memory: the deadlines will fail them */
+            return;
+        }
+        p->bl_head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        if (!p->bl_head)
+            p->bl_tail = NULL;
+        p->bl_len--;
+        complete_head(net, p, m);
+    }
+}
+
+static void backlog_push(tri_peer *p, tr_msg *m)
+{
+    atomic_store_explicit(&m->link_.next, NULL, memory_order_relaxed);
+    if (p->bl_tail)
+        atomic_store_explicit(&p->bl_tail->link_.next, &m->link_, memory_order_relaxed);
+    else
+        p->bl_head = m;
+    p->bl_tail = m;
+    p->bl_len++;
+}
+
+/* Fails the backlog entries of one target (its RESOLVE failed), keeping
+ * the others in order. */
+static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int code,
+                                const char *why)
+{
+    tr_msg *keep_head = NULL, *keep_tail = NULL, *m = p->bl_head;
+    uint32_t kept = 0;
+    rt->io_refs++; /* it must outlive the loop */
+    while (m) {
+        tr_msg *next = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        if (target_of(m) == rt) {
+            fail_request(net, m, code, why);
+        } else {
+            atomic_store_explicit(&m->link_.next, NULL, memory_order_relaxed);
+            if (keep_tail)
+                atomic_store_explicit(&keep_tail->link_.next, &m->link_, memory_order_relaxed);
+            else
+                keep_head = m;
+            keep_tail = m;
+            kept++;
+        }
+        m = next;
+    }
+    p->bl_head = keep_head;
+    p->bl_tail = keep_tail;
+    p->bl_len = kept;
+    rt_unref(net, rt);
+}
+
+/* ---- peers and connections ---------------------------------------------------------- */
+
+static tri_peer *find_peer(tri_net *net, const tri_rtarget *rt)
+{
+    for (tri_peer *p = net->peers; p; p = p->next)
+        if (!strcmp(p->key, rt->key))
+            return p;
+    tri_peer *p = tri_zalloc(sizeof *p);
+    if (!p)
+        return NULL;
+    p->net = net;
+    snprintf(p->key, sizeof p->key, "%s", rt->key);
+    memcpy(&p->sa, &rt->sa, rt->salen);
+    p->salen = rt->salen;
+    tri_pending_init(&p->pending);
+    p->next = net->peers;
+    net->peers = p;
+    return p;
+}
+
+static void conn_timer_fired(tri_timer *t);
+
+/* Fails the whole backlog (the connection could not be made or was lost). */
+static void fail_backlog(tri_net *net, tri_peer *p, int code, const char *why)
+{
+    while (p->bl_head) {
+        tr_msg *m = p->bl_head;
+        p->bl_head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        fail_request(net, m, code, why);
+    }
+    p->bl_tail = NULL;
+    p->bl_len = 0;
+}
+
+static void start_connect(tri_net *net, tri_peer *p)
+{
+    if (p->conn)
+        return;
+    char why[200];
+    int fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(why, sizeof why, "cannot create a socket for %s: %s", p->key, strerror(errno));
+        fail_backlog(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rv;
+    do
+        rv = connect(fd, (struct sockaddr *)&p->sa, p->salen);
+    while (rv < 0 && errno == EINTR);
+    if (rv < 0 && errno != EINPROGRESS) {
+        snprintf(why, sizeof why, "cannot connect to %s: %s", p->key, strerror(errno));
+        close(fd);
+        fail_backlog(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
+    tri_conn *c = tri_net_add_conn(net, fd, true, true, p->key);
+    if (!c) {
+        snprintf(why, sizeof why, "out of resources connecting to %s", p->key);
+        fail_backlog(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
+    c->peer = p;
+    p->conn = c;
+    p->gen++;
+    p->ready = false;
+    /* The lookup timeout bounds connect and handshake (S28). */
+    tri_timer_init(&c->timer, conn_timer_fired);
+    tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->lookup_timeout_ns);
+}
+
+enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err)
+        return tri_close_with(ci, TR_EUNREACHABLE, false, "cannot connect to %s: %s", c->name,
+                              strerror(err));
+    c->state = TRI_CONN_HELLO;
+    tri_net_want_out(net, c, false);
+    if (tri_handshake_hello(net, c))
+        return tri_close_with(ci, TR_ENOMEM, false, "out of memory");
+    return TRI_FRAME_OK;
+}
+
+static void conn_timer_fired(tri_timer *t)
+{
+    tri_conn *c = (tri_conn *)((char *)t - offsetof(tri_conn, timer));
+    tri_net *net = c->net;
+    if (c->state != TRI_CONN_OPEN) {
+        tri_close_info ci;
+        tri_close_with(&ci, TR_EUNREACHABLE, false,
+                       "%s did not complete the connection and handshake within the lookup "
+                       "timeout of %lld ms",
+                       c->name, (long long)(net->lookup_timeout_ns / 1000000));
+        tri_net_close_conn(net, c, &ci);
+        return;
+    }
+    tri_client_tick(net, c);
+}
+
+void tri_client_tick(tri_net *net, tri_conn *c)
+{
+    tri_peer *p = c->peer;
+    int64_t now = tri_now_ns(), silent = now - c->last_rx_ns;
+    if (!tri_pending_count(&p->pending)) {
+        c->ping_out = false; /* nothing owed to us: no need to ask */
+    } else if (c->ping_out && silent >= LIVENESS_NS) {
+        tri_close_info ci;
+        tri_close_with(&ci, TR_EUNREACHABLE, false,
+                       "%s has sent nothing for %lld ms, not even a PONG; the connection is "
+                       "considered lost",
+                       c->name, (long long)(silent / 1000000));
+        tri_net_close_conn(net, c, &ci);
+        return;
+    } else if (!c->ping_out && silent >= PING_AFTER_NS) {
+        if (tri_conn_put_frame(net, c, TRI_F_PING, 0, NULL, 0) == 0)
+            c->ping_out = true;
+    }
+    tri_wheel_arm(&net->wheel, &c->timer, now + PING_AFTER_NS / 2);
+}
+
+static enum tri_frame_outcome on_hello_ok(tri_net *net, tri_conn *c, const uint8_t *body,
+                                          size_t len, tri_close_info *ci)
+{
+    if (tri_handshake_hello_ok(net, c, body, len, ci))
+        return TRI_FRAME_CLOSE;
+    tri_peer *p = c->peer;
+    p->ready = true;
+    tri_net_add(&net->ctr.connections_opened, 1);
+    tri_wheel_cancel(&net->wheel, &c->timer);
+    tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + PING_AFTER_NS / 2);
+    for (tri_rtarget *rt = p->targets; rt; rt = rt->next)
+        rt->resolve_corr = 0; /* none is in flight on a new connection */
+    drain_backlog(net, p);
+    return TRI_FRAME_OK;
+}
+
+/* ---- resolving ------------------------------------------------------------------------ */
+
+static void resolve_timer_fired(tri_timer *t)
+{
+    tri_rtarget *rt = (tri_rtarget *)((char *)t - offsetof(tri_rtarget, timer));
+    tri_peer *p = rt->peer;
+    tri_net *net = p->net;
+    char why[320];
+    snprintf(why, sizeof why, "%s did not answer the lookup of endpoint %s within %lld ms",
+             p->key, rt->id, (long long)(net->lookup_timeout_ns / 1000000));
+    rt->resolve_corr = 0;
+    fail_target_backlog(net, p, rt, TR_EUNREACHABLE, why);
+    drain_backlog(net, p);
+}
+
+static int start_resolve(tri_net *net, tri_peer *p, tri_rtarget *rt)
+{
+    uint64_t corr = RESOLVE_BIT | ++p->next_resolve;
+    int rv = tri_handshake_resolve(net, p->conn, rt, corr);
+    if (rv)
+        return rv;
+    rt->resolve_corr = corr;
+    tri_timer_init(&rt->timer, resolve_timer_fired);
+    tri_wheel_arm(&net->wheel, &rt->timer, tri_now_ns() + net->lookup_timeout_ns);
+    return 0;
+}
+
+static tri_rtarget *resolving(tri_peer *p, uint64_t corr)
+{
+    for (tri_rtarget *rt = p->targets; rt; rt = rt->next)
+        if (rt->resolve_corr == corr)
+            return rt;
+    return NULL;
+}
+
+static enum tri_frame_outcome on_resolve_answer(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                                const uint8_t *body, size_t len,
+                                                tri_close_info *ci)
+{
+    tri_peer *p = c->peer;
+    tri_rtarget *rt = resolving(p, h->corr);
+    if (!rt) /* its lookup timed out, or its gateway went: nothing waits */
+        return TRI_FRAME_OK;
+    rt->resolve_corr = 0;
+    tri_wheel_cancel(&net->wheel, &rt->timer);
+    if (h->type == TRI_F_RESOLVE_OK) {
+        if (len != 4)
+            return tri_close_with(ci, TR_EPROTO, true, "a RESOLVE_OK of %zu bytes", len);
+        rt->slot = tri_get_u32(body);
+        rt->slot_gen = p->gen;
+    } else {
+        int32_t code;
+        const char *msg;
+        size_t mlen;
+        if (tri_error_get(body, len, &code, &msg, &mlen) || code == 0)
+            return tri_close_with(ci, TR_EPROTO, true, "a REPLY_ERR that does not parse");
+        char why[600];
+        snprintf(why, sizeof why, "%.*s", (int)mlen, msg);
+        fail_target_backlog(net, p, rt, code, why);
+    }
+    drain_backlog(net, p);
+    return TRI_FRAME_OK;
+}
+
+/* ---- answers ----------------------------------------------------------------------------- */
+
+/* After completing f (which may be on its way home already). */
+static void finish_ask(tri_net *net, tr_future *f, tri_rtarget *rt)
+{
+    rt_unref(net, rt); /* the pending entry's */
+    tri_future_unref(f, 1);
+    tri_net_expect(net, EXPECT_NEXT_CALL_NS);
+}
+
+static enum tri_frame_outcome on_reply(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                       const uint8_t *body, size_t len, tri_close_info *ci)
+{
+    if (h->corr & RESOLVE_BIT)
+        return on_resolve_answer(net, c, h, body, len, ci);
+    int32_t code = 0;
+    const char *msg = NULL;
+    size_t mlen = 0;
+    if (h->type == TRI_F_REPLY_ERR &&
+        (tri_error_get(body, len, &code, &msg, &mlen) || code == 0))
+        return tri_close_with(ci, TR_EPROTO, true, "a REPLY_ERR that does not parse");
+    tri_peer *p = c->peer;
+    tr_future *f = tri_pending_take(&p->pending, &net->wheel, h->corr, NULL);
+    if (!f) { /* S35: its ask timed out (or never was): drop it */
+        tri_net_add(&net->ctr.late_replies, 1);
+        TRI_DEBUG("remote", "dropping a late %s from %s (correlation id %llx)",
+                  tri_frame_type_name(h->type), c->name, (unsigned long long)h->corr);
+        return TRI_FRAME_OK;
+    }
+    tri_rtarget *rt = ask_hdr(f)->rt;
+    if (h->type == TRI_F_REPLY_OK)
+        tri_future_complete_encoded(f, f->type, body, len); /* decode errors fail it (EPROTO) */
+    else
+        tri_future_failf(f, code, "%.*s", (int)mlen, msg); /* S17: as the handler said */
+    finish_ask(net, f, rt);
+    return TRI_FRAME_OK;
+}
+
+enum tri_frame_outcome tri_client_frame(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                        const uint8_t *body, size_t len, tri_close_info *ci)
+{
+    if (c->state != TRI_CONN_OPEN) {
+        if (h->type == TRI_F_HELLO_OK)
+            return on_hello_ok(net, c, body, len, ci);
+        return tri_close_with(ci, TR_EPROTO, true, "%s answered HELLO with a %s frame", c->name,
+                              tri_frame_type_name(h->type));
+    }
+    switch (h->type) {
+    case TRI_F_REPLY_OK:
+    case TRI_F_REPLY_ERR:
+        return on_reply(net, c, h, body, len, ci);
+    case TRI_F_RESOLVE_OK:
+        return on_resolve_answer(net, c, h, body, len, ci);
+    default:
+        return tri_close_with(ci, TR_EPROTO, true, "a %s frame sent to the calling side",
+                              tri_frame_type_name(h->type));
+    }
+}
+
+enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                            uint64_t size, tri_close_info *ci)
+{
+    if (h->type != TRI_F_REPLY_OK && h->type != TRI_F_REPLY_ERR)
+        return tri_close_with(ci, TR_EPROTO, true, "a %llu-byte %s frame",
+                              (unsigned long long)size, tri_frame_type_name(h->type));
+    tr_future *f = (h->corr & RESOLVE_BIT)
+                       ? NULL
+                       : tri_pending_take(&c->peer->pending, &net->wheel, h->corr, NULL);
+    if (!f) {
+        tri_net_add(&net->ctr.late_replies, 1);
+        return TRI_FRAME_OK;
+    }
+    /* S26: the asker hears it now, not at its deadline. */
+    tri_rtarget *rt = ask_hdr(f)->rt;
+    tri_future_failf(f, TR_EFRAMESIZE,
+                     "the reply to %s.%s from %s is %llu bytes, exceeds this service's maximum "
+                     "frame size %zu; it was skipped",
+                     f->gw_name, f->method_name, c->name, (unsigned long long)size,
+                     net->max_frame);
+    finish_ask(net, f, rt);
+    return TRI_FRAME_OK;
+}
+
+/* ---- connection loss (S34) ------------------------------------------------------------ */
+
+typedef struct lost_ctx {
+    tri_net *net;
+    const tri_close_info *ci;
+    const char *key;
+} lost_ctx;
+
+static void fail_lost(tr_future *f, bool sent, void *arg)
+{
+    lost_ctx *x = arg;
+    tri_rtarget *rt = ask_hdr(f)->rt;
+    int code = x->ci->code == TR_EVERSION || x->ci->code == TR_ESTOPPED ? x->ci->code
+                                                                           : TR_EUNREACHABLE;
+    tri_future_failf(f, code, "%s.%s to %s: %s%s", f->gw_name, f->method_name, rt->address,
+                     sent ? "the connection was lost before the answer came: " : "not sent: ",
+                     x->ci->why);
+    rt_unref(x->net, rt); /* the pending entry's */
+    if (sent) /* an unsent one's future is the backlog's to drop */
+        tri_future_unref(f, 1);
+}
+
+void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
+{
+    tri_peer *p = c->peer;
+    if (!p || p->conn != c)
+        return;
+    p->conn = NULL;
+    p->ready = false;
+    lost_ctx x = {net, ci, p->key};
+    tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
+    for (tri_rtarget *rt = p->targets; rt; rt = rt->next) {
+        if (rt->resolve_corr) {
+            rt->resolve_corr = 0;
+            tri_wheel_cancel(&net->wheel, &rt->timer);
+        }
+    }
+    /* Connect requests keep the code that says why (TR_EVERSION, ...). */
+    int code = ci->code && ci->code != TR_EPROTO ? ci->code : TR_EUNREACHABLE;
+    uint32_t lost_tells = 0;
+    for (tr_msg *m = p->bl_head; m;
+         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed))
+        lost_tells += is_call(m) && !is_ask(m);
+    fail_backlog(net, p, code, ci->why);
+    if (lost_tells)
+        TRI_WARN("remote", "%u tells to %s were not sent: %s", lost_tells, p->key, ci->why);
+}
+
+/* ---- requests from the queue ------------------------------------------------------------ */
+
+void tri_client_call(tri_net *net, tr_msg *m)
+{
+    tri_call_hdr *ch = call_hdr(m);
+    tri_rtarget *rt = ch->rt;
+    tri_peer *p = rt->peer;
+    if (is_ask(m)) {
+        tr_future *f = tr_msg_data(m);
+        tri_timer_init(&f->timer, ask_timer_fired);
+        if (tri_pending_add(&p->pending, &net->wheel, f, ch->deadline_ns)) {
+            tri_future_failf(f, TR_ENOMEM, "out of memory sending %s.%s to %s", f->gw_name,
+                             f->method_name, rt->address);
+            tri_future_unref(f, 1);
+            return;
+        }
+        rt->io_refs++; /* the pending entry's */
+    }
+    if (p->ready && !p->bl_head && rt_resolved(rt)) {
+        send_call(net, p, m);
+        return;
+    }
+    rt->io_refs++; /* the backlog entry's */
+    backlog_push(p, m);
+    if (!p->conn)
+        start_connect(net, p);
+    else
+        drain_backlog(net, p);
+}
+
+void tri_client_connect(tri_net *net, tr_msg *m)
+{
+    tri_connect_req *req = tr_msg_data(m);
+    tri_rtarget *rt = req->rt;
+    tri_peer *p = find_peer(net, rt);
+    rt->io_refs = 1; /* the gateway-to-be's */
+    if (!p) {
+        tri_future_failf(req->done, TR_ENOMEM, "out of memory connecting to %s", rt->address);
+        tr_future_release(req->done);
+        tr_msg_free(m);
+        tri_rtarget_free(rt);
+        return;
+    }
+    rt->peer = p;
+    rt->next = p->targets;
+    if (p->targets)
+        p->targets->prev = rt;
+    p->targets = rt;
+    rt->io_refs++; /* the backlog entry's */
+    backlog_push(p, m);
+    if (!p->conn)
+        start_connect(net, p);
+    else
+        drain_backlog(net, p);
+}
+
+void tri_client_release(tri_net *net, tri_rtarget *rt) { rt_unref(net, rt); }
+
+/* ---- the end ----------------------------------------------------------------------------- */
+
+void tri_client_stop(tri_net *net)
+{
+    tri_close_info ci = {.code = TR_ESTOPPED, .malformed = false};
+    snprintf(ci.why, sizeof ci.why, "the service shut down before the answer came");
+    for (tri_peer *p = net->peers; p; p = p->next) {
+        if (p->conn) {
+            tri_conn_put_error(net, p->conn, TRI_F_CLOSE, 0, 0, "the service is shutting down");
+            tri_net_close_conn(net, p->conn, &ci); /* fails pending and backlog */
+        } else {
+            lost_ctx x = {net, &ci, p->key};
+            tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
+            fail_backlog(net, p, TR_ESTOPPED, ci.why);
+        }
+    }
+}
+
+void tri_client_free_all(tri_net *net)
+{
+    while (net->peers) {
+        tri_peer *p = net->peers;
+        net->peers = p->next;
+        while (p->targets) { /* gateways never released: the user's leak, not ours */
+            tri_rtarget *rt = p->targets;
+            p->targets = rt->next;
+            tri_rtarget_free(rt);
+        }
+        tri_pending_destroy(&p->pending);
+        tri_free(p, sizeof *p);
+    }
+}
+
+void tri_client_discard(tr_msg *m)
+{
+    if (is_ask(m)) {
+        tr_future *f = tr_msg_data(m);
+        atomic_store_explicit(&f->queued, 0, memory_order_release);
+        tri_future_failf(f, TR_ESTOPPED, "the service shut down before %s.%s was sent",
+                         f->gw_name, f->method_name);
+        tri_future_unref(f, 1);
+    } else if (is_call(m)) {
+        tr_msg_free(m);
+    } else if (m->tag == TRI_NET_CONNECT) {
+        tri_connect_req *req = tr_msg_data(m);
+        tri_future_failf(req->done, TR_ESTOPPED, "the service is shutting down");
+        tr_future_release(req->done);
+        tri_rtarget_free(req->rt);
+        tr_msg_free(m);
+    } else if (m->tag == TRI_NET_RELEASE) {
+        tri_rtarget *rt;
+        memcpy(&rt, tr_msg_data(m), sizeof rt);
+        if (!rt->peer) /* never linked: nobody else frees it */
+            tri_rtarget_free(rt);
+        tr_msg_free(m);
+    }
+}

@@ -1,0 +1,122 @@
+/* The calling side: peers, remote targets, the backlog, replies.
+ *
+ * A peer is one remote "host:port" this service calls: at most one
+ * outbound connection at a time, its generation (bumped per connection),
+ * the pending-request table of its asks, and a backlog of requests that
+ * wait for the connection or for a target's RESOLVE. A remote target
+ * (tri_rtarget) is what a gateway points at: endpoint id and gateway on a
+ * peer, and the slot the peer's current connection gave it.
+ *
+ * Calls leave in the order they were queued: a call goes straight to the
+ * connection only when the peer is ready, its target resolved for this
+ * connection and the backlog empty; otherwise it joins the backlog, which
+ * drains in order as connection and resolves complete. When a connection
+ * is lost, every ask pending on the peer fails at once with
+ * TR_EUNREACHABLE (S34) and the backlog is failed likewise; the next call
+ * connects again and resolves its target anew.
+ *
+ * I/O thread only, except where a field says otherwise. */
+#ifndef TRI_REMOTE_CLIENT_H
+#define TRI_REMOTE_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "remote/conn.h"
+#include "remote/pending.h"
+#include "troupe/actor.h"
+#include "troupe/gateway.h"
+
+typedef struct tri_rtarget tri_rtarget;
+
+struct tri_peer {
+    tri_peer *next;
+    tri_net *net;
+    char key[80];                  /* "host:port" as addresses name it */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    tri_conn *conn;                /* NULL: none */
+    uint32_t gen;                  /* of conn (0 before the first) */
+    bool ready;                    /* conn's handshake is done */
+    tri_rtarget *targets;          /* linked by next / prev */
+    tr_msg *bl_head, *bl_tail;     /* the backlog, in order */
+    uint32_t bl_len;
+    tri_pending pending;
+    uint64_t next_resolve;         /* RESOLVE correlation ids (top bit set) */
+};
+
+/* Written once by the connecting thread before the CONNECT request, then
+ * read-only for it; everything else belongs to the I/O thread. */
+struct tri_rtarget {
+    /* immutable after connect */
+    const tr_gateway_desc *desc;
+    uint64_t fingerprint;
+    char *id;                      /* NUL-terminated, id_len bytes */
+    size_t id_len;
+    char *address;                 /* "troupe://host:port/id" (S30) */
+    char key[80];                  /* the peer's "host:port" */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    size_t alloc_size;             /* of this block (id and address follow) */
+    /* the I/O thread */
+    tri_peer *peer;
+    tri_rtarget *next, *prev;
+    uint32_t io_refs;              /* the gateway, pending asks, backlog entries */
+    uint32_t slot, slot_gen;       /* valid while slot_gen == peer->gen */
+    uint64_t resolve_corr;         /* a RESOLVE in flight on this connection */
+    tri_timer timer;               /* its deadline */
+};
+
+/* What a call message carries before its fencing data and argument (a
+ * tell's payload, an ask future's extra bytes), 8-aligned. */
+typedef struct tri_call_hdr {
+    tri_rtarget *rt;
+    int64_t deadline_ns;           /* asks: when it times out */
+    uint32_t enc_size;             /* bytes of the argument's encoding */
+    uint32_t deep_size;            /* bytes of its deep copy below */
+} tri_call_hdr;
+
+/* A CONNECT request's payload. */
+typedef struct tri_connect_req {
+    tri_rtarget *rt;
+    tr_future *done;               /* completed with nothing, or failed */
+} tri_connect_req;
+
+/* Allocates a target for `id` on key/sa; the caller fills nothing else.
+ * NULL when out of memory. Any thread. */
+tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa, socklen_t salen,
+                             const char *id, const tr_gateway_desc *desc);
+/* Frees one the I/O thread never saw. Any thread. */
+void tri_rtarget_free(tri_rtarget *rt);
+
+/* Requests from the queue. */
+void tri_client_call(tri_net *net, tr_msg *m);       /* TELL message or ASK future */
+void tri_client_connect(tri_net *net, tr_msg *m);    /* TRI_NET_CONNECT */
+void tri_client_release(tri_net *net, tri_rtarget *rt);
+
+/* An outbound connection finished its TCP connect. */
+enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci);
+/* A frame on an outbound connection (PING, PONG, CLOSE handled before). */
+enum tri_frame_outcome tri_client_frame(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                        const uint8_t *body, size_t len, tri_close_info *ci);
+/* A frame above our limit announced on an outbound connection (S26). */
+enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                            uint64_t size, tri_close_info *ci);
+/* The connection is closing (S34): fail what waited on it. */
+void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci);
+/* A liveness tick of an open outbound connection (its timer fired). */
+void tri_client_tick(tri_net *net, tri_conn *c);
+
+/* Closes the connections of peers no gateway points at any more (after a
+ * loop turn in which a target went). */
+void tri_client_sweep(tri_net *net);
+
+/* Shutdown: every pending ask and backlog entry fails with TR_ESTOPPED. */
+void tri_client_stop(tri_net *net);
+/* Frees every peer and target (the net is going away). */
+void tri_client_free_all(tri_net *net);
+/* Drops a request posted after the I/O thread stopped. */
+void tri_client_discard(tr_msg *m);
+
+#endif

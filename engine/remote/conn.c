@@ -1,0 +1,333 @@
+/* Connections: buffers, the read loop, writing (conn.h). */
+#include "remote/conn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "remote/client.h"
+#include "remote/net.h"
+#include "remote/server.h"
+#include "rpc/endpoint_impl.h"
+#include "troupe/error.h"
+
+/* One read() fills at most this much: ~1,400 small frames per system call
+ * under load, while an idle connection keeps nothing larger. */
+#define RBUF_DEFAULT (128u * 1024)
+/* The write buffer starts at this and is given back above WBUF_KEEP once
+ * drained (after a large frame). */
+#define WBUF_FIRST (64u * 1024)
+#define WBUF_KEEP (1u << 20)
+
+tri_conn *tri_conn_new(int fd, bool outbound, const char *name)
+{
+    tri_conn *c = tri_zalloc(sizeof *c);
+    if (!c)
+        return NULL;
+    c->rbuf = tri_alloc(RBUF_DEFAULT);
+    if (!c->rbuf) {
+        tri_free(c, sizeof *c);
+        return NULL;
+    }
+    c->rcap = RBUF_DEFAULT;
+    c->fd = fd;
+    c->outbound = outbound;
+    c->state = outbound ? TRI_CONN_CONNECTING : TRI_CONN_HELLO;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->last_rx_ns = tri_now_ns();
+    return c;
+}
+
+void tri_conn_free(tri_conn *c)
+{
+    for (uint32_t i = 0; i < c->nslots; i++)
+        tri_endpoint_unref(c->slots[i].ep);
+    tri_free(c->slots, (size_t)c->cap_slots * sizeof *c->slots);
+    tri_free(c->rbuf, c->rcap);
+    tri_free(c->wbuf, c->wcap);
+    if (c->fd >= 0)
+        close(c->fd);
+    tri_free(c, sizeof *c);
+}
+
+enum tri_frame_outcome tri_close_with(tri_close_info *ci, int code, bool malformed,
+                                      const char *fmt, ...)
+{
+    ci->code = code;
+    ci->malformed = malformed;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ci->why, sizeof ci->why, fmt, ap);
+    va_end(ap);
+    return TRI_FRAME_CLOSE;
+}
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+uint8_t *tri_conn_reserve(tri_conn *c, size_t n)
+{
+    if (c->wcap - c->wlen >= n)
+        return c->wbuf + c->wlen;
+    if (c->woff) { /* slide the unwritten rest to the front first */
+        memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+        c->wlen -= c->woff;
+        c->woff = 0;
+        if (c->wcap - c->wlen >= n)
+            return c->wbuf + c->wlen;
+    }
+    size_t cap = c->wcap ? c->wcap : WBUF_FIRST;
+    while (cap - c->wlen < n)
+        cap *= 2;
+    uint8_t *p = tri_realloc(c->wbuf, c->wcap, cap);
+    if (!p)
+        return NULL;
+    c->wbuf = p;
+    c->wcap = cap;
+    return c->wbuf + c->wlen;
+}
+
+void tri_conn_commit(tri_net *net, tri_conn *c, size_t n)
+{
+    c->wlen += n;
+    tri_net_add(&net->ctr.frames_sent, 1);
+    tri_net_max(&net->ctr.largest_sent, n);
+    tri_net_mark_dirty(net, c);
+}
+
+int tri_conn_put_frame(tri_net *net, tri_conn *c, uint8_t type, uint64_t corr, const void *body,
+                       size_t len)
+{
+    uint8_t *p = tri_conn_reserve(c, TRI_FRAME_HDR + len);
+    if (!p)
+        return TR_ENOMEM;
+    tri_frame_put_hdr(p, type, 0, 0, 0, corr, len);
+    if (len)
+        memcpy(p + TRI_FRAME_HDR, body, len);
+    tri_conn_commit(net, c, TRI_FRAME_HDR + len);
+    return 0;
+}
+
+int tri_conn_put_error(tri_net *net, tri_conn *c, uint8_t type, uint64_t corr, int code,
+                       const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+    size_t body = tri_error_size(len);
+    uint8_t *p = tri_conn_reserve(c, TRI_FRAME_HDR + body);
+    if (!p)
+        return TR_ENOMEM;
+    tri_frame_put_hdr(p, type, 0, 0, 0, corr, body);
+    tri_error_put(p + TRI_FRAME_HDR, code, msg, len);
+    tri_conn_commit(net, c, TRI_FRAME_HDR + body);
+    return 0;
+}
+
+enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info *ci)
+{
+    if (c->state == TRI_CONN_CONNECTING || c->woff == c->wlen)
+        return TRI_FRAME_OK;
+    ssize_t n;
+    do /* MSG_NOSIGNAL: a peer gone away is an error here, not SIGPIPE */
+        n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            tri_net_want_out(net, c, true);
+            return TRI_FRAME_OK;
+        }
+        return tri_close_with(ci, TR_EUNREACHABLE, false, "write to %s failed: %s", c->name,
+                              strerror(errno));
+    }
+    tri_net_add(&net->ctr.writes, 1);
+    tri_net_add(&net->ctr.bytes_sent, (uint64_t)n);
+    c->woff += (size_t)n;
+    if (c->woff < c->wlen) { /* the socket is full: the rest when it drains */
+        tri_net_want_out(net, c, true);
+        return TRI_FRAME_OK;
+    }
+    c->woff = c->wlen = 0;
+    if (c->wcap > WBUF_KEEP) { /* after a large frame: give the room back */
+        tri_free(c->wbuf, c->wcap);
+        c->wbuf = NULL;
+        c->wcap = 0;
+    }
+    tri_net_want_out(net, c, false);
+    return TRI_FRAME_OK;
+}
+
+/* ---- reading ------------------------------------------------------------------------- */
+
+/* PING, PONG and CLOSE mean the same on both sides; the rest goes to the
+ * side the connection serves. */
+static enum tri_frame_outcome dispatch(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                       const uint8_t *body, size_t len, tri_close_info *ci)
+{
+    switch (h->type) {
+    case TRI_F_PING:
+        if (c->state != TRI_CONN_OPEN)
+            break;
+        if (len)
+            return tri_close_with(ci, TR_EPROTO, true, "a PING with a %zu-byte body", len);
+        if (tri_conn_put_frame(net, c, TRI_F_PONG, h->corr, NULL, 0))
+            return tri_close_with(ci, TR_ENOMEM, false, "out of memory answering a PING");
+        return TRI_FRAME_OK;
+    case TRI_F_PONG:
+        if (c->state != TRI_CONN_OPEN)
+            break;
+        c->ping_out = false;
+        return TRI_FRAME_OK;
+    case TRI_F_CLOSE: {
+        int32_t code;
+        const char *msg;
+        size_t mlen;
+        if (tri_error_get(body, len, &code, &msg, &mlen))
+            return tri_close_with(ci, TR_EPROTO, true, "a CLOSE frame that does not parse");
+        /* Code 0 is an orderly goodbye; those still waiting hear
+         * "unreachable" either way. */
+        return tri_close_with(ci, code ? code : TR_EUNREACHABLE, false,
+                              "%s closed the connection%s%.*s", c->name, mlen ? ": " : "",
+                              (int)mlen, msg);
+    }
+    default:
+        return c->outbound ? tri_client_frame(net, c, h, body, len, ci)
+                           : tri_server_frame(net, c, h, body, len, ci);
+    }
+    return tri_close_with(ci, TR_EPROTO, true, "a %s frame before the handshake",
+                          tri_frame_type_name(h->type));
+}
+
+/* Makes room for at least `need` bytes from rpos on (a frame that fits
+ * the limit but not the buffer). 0 or TR_ENOMEM. */
+static int make_room(tri_conn *c, size_t need)
+{
+    if (c->rpos) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    if (need <= c->rcap)
+        return 0;
+    uint8_t *p = tri_realloc(c->rbuf, c->rcap, need);
+    if (!p)
+        return TR_ENOMEM;
+    c->rbuf = p;
+    c->rcap = need;
+    return 0;
+}
+
+/* Handles the complete frames in the buffer. */
+static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *ci)
+{
+    for (;;) {
+        if (c->skip) { /* the rest of an oversized frame: discard as it comes */
+            size_t k = c->rlen - c->rpos < c->skip ? c->rlen - c->rpos : (size_t)c->skip;
+            c->rpos += k;
+            c->skip -= k;
+            if (c->skip)
+                return TRI_FRAME_OK;
+        }
+        size_t avail = c->rlen - c->rpos;
+        if (avail < 4)
+            return TRI_FRAME_OK;
+        const uint8_t *p = c->rbuf + c->rpos;
+        uint64_t size = 4 + (uint64_t)tri_frame_peek_length(p);
+        if (size < TRI_FRAME_HDR)
+            return tri_close_with(ci, TR_EPROTO, true,
+                                  "a frame declaring %llu bytes, shorter than its header",
+                                  (unsigned long long)size);
+        bool open = c->state == TRI_CONN_OPEN;
+        uint64_t limit = open ? net->max_frame : TRI_FRAME_PREAUTH_MAX;
+        if (size > limit) {
+            if (!open)
+                return tri_close_with(ci, TR_EPROTO, true,
+                                      "a %llu-byte frame before the handshake (at most %u)",
+                                      (unsigned long long)size, TRI_FRAME_PREAUTH_MAX);
+            if (avail < TRI_FRAME_HDR)
+                return TRI_FRAME_OK; /* the header says whom to tell */
+            tri_frame_hdr h;
+            tri_frame_get_hdr(p, &h);
+            const char *bad = tri_frame_check_hdr(&h);
+            if (bad)
+                return tri_close_with(ci, TR_EPROTO, true, "%s (type %u)", bad, h.type);
+            tri_net_add(&net->ctr.oversized_incoming, 1);
+            tri_net_set(&net->ctr.last_received_size, size);
+            tri_net_max(&net->ctr.largest_received, size);
+            TRI_WARN("remote", "skipping a %llu-byte %s frame from %s: it exceeds this service's "
+                     "maximum frame size of %zu bytes (S26)",
+                     (unsigned long long)size, tri_frame_type_name(h.type), c->name, net->max_frame);
+            enum tri_frame_outcome o = c->outbound ? tri_client_oversized(net, c, &h, size, ci)
+                                                   : tri_server_oversized(net, c, &h, size, ci);
+            if (o != TRI_FRAME_OK)
+                return o;
+            c->skip = size; /* never buffered: the loop drops it as it comes */
+            continue;
+        }
+        if (avail < size) {
+            if (size > c->rcap && make_room(c, (size_t)size))
+                return tri_close_with(ci, TR_ENOMEM, false,
+                                      "out of memory buffering a %llu-byte frame",
+                                      (unsigned long long)size);
+            return TRI_FRAME_OK;
+        }
+        tri_frame_hdr h;
+        tri_frame_get_hdr(p, &h);
+        const char *bad = tri_frame_check_hdr(&h);
+        if (bad)
+            return tri_close_with(ci, TR_EPROTO, true, "%s (type %u)", bad, h.type);
+        tri_net_add(&net->ctr.frames_received, 1);
+        tri_net_set(&net->ctr.last_received_size, size);
+        tri_net_max(&net->ctr.largest_received, size);
+        c->rpos += (size_t)size;
+        enum tri_frame_outcome o = dispatch(net, c, &h, p + TRI_FRAME_HDR, (size_t)size - TRI_FRAME_HDR, ci);
+        if (o != TRI_FRAME_OK)
+            return o;
+    }
+}
+
+enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *ci)
+{
+    if (c->rlen == c->rcap)
+        make_room(c, 0);
+    if (c->rlen == c->rcap) /* parse() leaves room: never a full buffer at rest */
+        return tri_close_with(ci, TR_EPROTO, false, "no room to read from %s", c->name);
+    ssize_t n;
+    do
+        n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return tri_close_with(ci, TR_EUNREACHABLE, false, "%s closed the connection", c->name);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return TRI_FRAME_OK;
+        return tri_close_with(ci, TR_EUNREACHABLE, false, "read from %s failed: %s", c->name,
+                              strerror(errno));
+    }
+    tri_net_add(&net->ctr.reads, 1);
+    tri_net_add(&net->ctr.bytes_received, (uint64_t)n);
+    c->rlen += (size_t)n;
+    c->last_rx_ns = tri_now_ns();
+    enum tri_frame_outcome o = parse(net, c, ci);
+    if (c->rpos == c->rlen) {
+        c->rpos = c->rlen = 0;
+        if (c->rcap > RBUF_DEFAULT) { /* a large frame is done: back to normal */
+            uint8_t *p = tri_realloc(c->rbuf, c->rcap, RBUF_DEFAULT);
+            if (p) {
+                c->rbuf = p;
+                c->rcap = RBUF_DEFAULT;
+            }
+        }
+    } else if (c->rpos && c->rcap - c->rlen < TRI_FRAME_HDR * 64) {
+        make_room(c, 0); /* slide the partial frame to the front */
+    }
+    return o;
+}

@@ -1,0 +1,121 @@
+/* Connections: one TCP socket, its read and write buffers, its state.
+ *
+ * Owned by the I/O thread (net.h): nothing here is touched by any other
+ * thread. A connection is outbound (this service connected: it sends
+ * HELLO, RESOLVE and calls, and gets answers; it belongs to a peer,
+ * client.h) or inbound (accepted by the listener: it answers HELLO and
+ * RESOLVE and serves calls; server.h).
+ *
+ * Reading: one read() per readiness into the read buffer, then every
+ * complete frame in it is handled before the next read. A frame's declared
+ * length is compared with the limit before anything of it is buffered
+ * beyond its header (invariant 6, S26): a larger one is skipped as it
+ * arrives. The buffer grows only for a frame that fits the limit and is
+ * larger than it, and shrinks back once that frame is done.
+ *
+ * Writing: frames are appended to one write buffer (reserve, fill,
+ * commit); the I/O thread flushes every connection that has bytes once per
+ * loop turn, so one write() carries every frame made since the last one.
+ * A short write keeps the rest and asks epoll for EPOLLOUT. */
+#ifndef TRI_REMOTE_CONN_H
+#define TRI_REMOTE_CONN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/timer_wheel.h"
+#include "remote/frame.h"
+#include "troupe/endpoint.h"
+
+typedef struct tri_net tri_net;
+typedef struct tri_peer tri_peer;
+
+enum tri_conn_state {
+    TRI_CONN_CONNECTING, /* outbound: TCP connect in progress */
+    TRI_CONN_HELLO,      /* outbound: HELLO sent; inbound: waiting for HELLO */
+    TRI_CONN_OPEN,       /* handshake done */
+};
+
+/* Server side: what a RESOLVE bound a slot to (the frames' target). */
+typedef struct tri_slot {
+    tr_endpoint *ep;      /* a reference, dropped when the connection closes */
+    uint8_t impl_index;   /* the gateway's index in the endpoint's list */
+    const tr_gateway_desc *desc;
+} tri_slot;
+
+typedef struct tri_conn {
+    tri_net *net;
+    uint64_t id;          /* net's table: generation << 32 | index */
+    int fd;
+    bool outbound;
+    enum tri_conn_state state;
+    tri_peer *peer;       /* outbound: the peer it serves */
+    char name[64];        /* the other side, "127.0.0.1:5000", for messages */
+    uint32_t peer_max_frame; /* from the handshake (informational) */
+
+    /* reading */
+    uint8_t *rbuf;
+    size_t rcap, rlen, rpos;
+    uint64_t skip;        /* bytes of an oversized frame still to discard */
+
+    /* writing */
+    uint8_t *wbuf;
+    size_t wcap, wlen, woff;
+    bool dirty;           /* on the net's flush list */
+    bool want_out;        /* EPOLLOUT is registered */
+    struct tri_conn *next_dirty;
+
+    /* server side */
+    tri_slot *slots;
+    uint32_t nslots, cap_slots;
+
+    /* handshake deadline (both sides), then liveness (outbound) */
+    tri_timer timer;
+    int64_t last_rx_ns;   /* when bytes last arrived */
+    bool ping_out;        /* a PING is unanswered */
+} tri_conn;
+
+/* A connection around `fd` (non-blocking, already registered by the
+ * caller). NULL when out of memory (fd untouched). */
+tri_conn *tri_conn_new(int fd, bool outbound, const char *name);
+
+/* Frees the buffers and the struct, drops the slots' endpoint references
+ * and closes fd. The net unregisters it first. */
+void tri_conn_free(tri_conn *c);
+
+/* Room for n more bytes at the end of the write buffer; NULL when out of
+ * memory. Fill it, then tri_conn_commit(c, n). */
+uint8_t *tri_conn_reserve(tri_conn *c, size_t n);
+void tri_conn_commit(tri_net *net, tri_conn *c, size_t n);
+
+/* Appends a whole frame with a small body. 0 or TR_ENOMEM. */
+int tri_conn_put_frame(tri_net *net, tri_conn *c, uint8_t type, uint64_t corr, const void *body,
+                       size_t len);
+/* Appends REPLY_ERR or CLOSE with code and printf message. 0 or TR_ENOMEM. */
+int tri_conn_put_error(tri_net *net, tri_conn *c, uint8_t type, uint64_t corr, int code,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Why a connection is to be closed: filled by whoever decides it. */
+typedef struct tri_close_info {
+    int code;        /* 0: an orderly end; else a TR_E* code for those waiting */
+    bool malformed;  /* a protocol violation by the other side (S36) */
+    char why[200];
+} tri_close_info;
+
+/* Fills ci and returns TRI_FRAME_CLOSE (for handlers' returns). */
+enum tri_frame_outcome { TRI_FRAME_OK, TRI_FRAME_CLOSE };
+enum tri_frame_outcome tri_close_with(tri_close_info *ci, int code, bool malformed,
+                                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* write()s what is buffered, once. 0, or TRI_FRAME_CLOSE with ci filled
+ * (the connection broke). */
+enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info *ci);
+
+/* read()s once and handles every complete frame. TRI_FRAME_CLOSE with ci
+ * filled when the connection must go (end of stream, an error, a
+ * malformed frame). */
+enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *ci);
+
+#endif

@@ -1,0 +1,704 @@
+/* The I/O thread: epoll, the eventfd, the request queue (net.h).
+ *
+ * One loop turn: handle up to DRAIN_MAX queued requests (calls are encoded
+ * into their connection's write buffer), run due timers, write every
+ * connection that has bytes (one send() each, however many frames), then
+ * wait for sockets. The wait is epoll_wait(0) while there is reason to
+ * expect more work within microseconds (a request just handled, an answer
+ * expected from a worker of this process); otherwise the thread gives the
+ * queue up (sets its empty mark, so the next push rings the eventfd) and
+ * sleeps until a socket, the eventfd or the next deadline wakes it. */
+#include "remote/net.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "remote/address.h"
+#include "remote/client.h"
+#include "remote/server.h"
+#include "rpc/msg.h"
+#include "rpc/service_impl.h"
+#include "troupe/error.h"
+
+#define DRAIN_MAX 4096           /* requests per loop turn, then sockets */
+#define EVENTS_MAX 64
+#define ACCEPT_MAX 32            /* connections accepted per readiness */
+#define WBUF_HIGH (16u << 20)    /* pause the queue while a connection holds this much */
+#define WHEEL_SLOTS 4096
+#define WHEEL_TICK_NS (1 << 20)  /* ~1 ms: epoll_wait's resolution */
+#define LISTEN_BACKLOG 1024
+
+/* epoll data for the two sockets that are not connections (connection ids
+ * have a non-zero generation in their top half). */
+#define ID_EVENTFD 1u
+#define ID_LISTEN 2u
+
+static _Thread_local tri_net *tls_io_net; /* set on an I/O thread */
+
+/* ---- epoll behind a few functions ------------------------------------------------- */
+
+static int ep_add(tri_net *net, int fd, uint32_t events, uint64_t id)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = id};
+    return epoll_ctl(net->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void ep_mod(tri_net *net, int fd, uint32_t events, uint64_t id)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = id};
+    epoll_ctl(net->epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static void ep_del(tri_net *net, int fd)
+{
+    struct epoll_event ev = {0};
+    epoll_ctl(net->epfd, EPOLL_CTL_DEL, fd, &ev);
+}
+
+static int ep_wait(tri_net *net, struct epoll_event *ev, int timeout_ms)
+{
+    int n;
+    do
+        n = epoll_wait(net->epfd, ev, EVENTS_MAX, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? 0 : n;
+}
+
+#define CONN_EVENTS (EPOLLIN | EPOLLRDHUP)
+
+/* ---- the connection table ------------------------------------------------------------ */
+
+tri_conn *tri_net_conn(tri_net *net, uint64_t id)
+{
+    uint32_t i = (uint32_t)id;
+    if (i == 0 || i > net->cap_conns)
+        return NULL;
+    tri_conn_entry *e = &net->conns[i - 1];
+    return e->c && e->gen == (uint32_t)(id >> 32) ? e->c : NULL;
+}
+
+static int conn_slot(tri_net *net, uint32_t *index)
+{
+    if (!net->free_conn) {
+        uint32_t cap = net->cap_conns ? net->cap_conns * 2 : 16;
+        tri_conn_entry *e = tri_realloc(net->conns, (size_t)net->cap_conns * sizeof *e,
+                                        (size_t)cap * sizeof *e);
+        if (!e)
+            return TR_ENOMEM;
+        for (uint32_t i = net->cap_conns; i < cap; i++)
+            e[i] = (tri_conn_entry){NULL, 1, i + 1 < cap ? i + 2 : 0};
+        net->free_conn = net->cap_conns + 1;
+        net->conns = e;
+        net->cap_conns = cap;
+    }
+    *index = net->free_conn - 1;
+    net->free_conn = net->conns[*index].next;
+    return 0;
+}
+
+static void inbound_timer_fired(tri_timer *t);
+
+tri_conn *tri_net_add_conn(tri_net *net, int fd, bool outbound, bool want_out, const char *name)
+{
+    uint32_t i;
+    tri_conn *c = tri_conn_new(fd, outbound, name);
+    if (!c || conn_slot(net, &i)) {
+        if (c)
+            tri_conn_free(c); /* closes fd */
+        else
+            close(fd);
+        return NULL;
+    }
+    tri_conn_entry *e = &net->conns[i];
+    e->c = c;
+    c->net = net;
+    c->id = (uint64_t)e->gen << 32 | (i + 1);
+    c->want_out = want_out;
+    if (ep_add(net, fd, CONN_EVENTS | (want_out ? EPOLLOUT : 0), c->id)) {
+        e->c = NULL;
+        e->next = net->free_conn;
+        net->free_conn = i + 1;
+        tri_conn_free(c);
+        return NULL;
+    }
+    if (!outbound) { /* a stranger gets the lookup timeout to say HELLO */
+        tri_timer_init(&c->timer, inbound_timer_fired);
+        tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->lookup_timeout_ns);
+    }
+    tri_net_add(outbound ? &net->ctr.outbound_open : &net->ctr.inbound_open, 1);
+    return c;
+}
+
+void tri_net_mark_dirty(tri_net *net, tri_conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->next_dirty = net->dirty;
+    net->dirty = c;
+}
+
+void tri_net_want_out(tri_net *net, tri_conn *c, bool on)
+{
+    if (c->want_out == on || c->fd < 0)
+        return;
+    c->want_out = on;
+    ep_mod(net, c->fd, CONN_EVENTS | (on ? EPOLLOUT : 0), c->id);
+}
+
+void tri_net_note_error(tri_net *net, const char *fmt, ...)
+{
+    pthread_mutex_lock(&net->err_lock);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(net->last_error, sizeof net->last_error, fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&net->err_lock);
+}
+
+void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
+{
+    if (c->dirty) { /* off the flush list; try once to send what it holds */
+        for (tri_conn **pp = &net->dirty; *pp; pp = &(*pp)->next_dirty) {
+            if (*pp == c) {
+                *pp = c->next_dirty;
+                break;
+            }
+        }
+        c->dirty = false;
+        tri_close_info ignored;
+        tri_conn_flush(net, c, &ignored);
+    }
+    ep_del(net, c->fd);
+    tri_wheel_cancel(&net->wheel, &c->timer);
+    bool was_open = c->state == TRI_CONN_OPEN;
+    if (ci->malformed) { /* S36: this connection only, and say why */
+        tri_net_add(&net->ctr.malformed, 1);
+        tri_net_note_error(net, "%s: %s", c->name, ci->why);
+        TRI_WARN("remote", "closing the connection with %s: malformed frame: %s", c->name, ci->why);
+    } else if (ci->code && ci->code != TR_ESTOPPED) {
+        tri_net_note_error(net, "%s: %s", c->name, ci->why);
+        if (was_open)
+            TRI_INFO("remote", "connection with %s lost: %s", c->name, ci->why);
+        else
+            TRI_DEBUG("remote", "connection with %s failed: %s", c->name, ci->why);
+    } else {
+        TRI_DEBUG("remote", "connection with %s closed: %s", c->name, ci->why);
+    }
+    if (was_open && ci->code && ci->code != TR_ESTOPPED)
+        tri_net_add(&net->ctr.connections_lost, 1);
+    if (c->outbound)
+        tri_client_lost(net, c, ci);
+    uint32_t i = (uint32_t)c->id - 1;
+    net->conns[i].c = NULL;
+    if (!++net->conns[i].gen)
+        net->conns[i].gen = 1;
+    net->conns[i].next = net->free_conn;
+    net->free_conn = i + 1;
+    tri_net_add(c->outbound ? &net->ctr.outbound_open : &net->ctr.inbound_open, (uint64_t)-1);
+    tri_conn_free(c);
+}
+
+static void inbound_timer_fired(tri_timer *t)
+{
+    tri_conn *c = (tri_conn *)((char *)t - offsetof(tri_conn, timer));
+    tri_close_info ci;
+    tri_close_with(&ci, TR_EPROTO, false, "%s sent no HELLO within %lld ms", c->name,
+                   (long long)(c->net->lookup_timeout_ns / 1000000));
+    tri_net_close_conn(c->net, c, &ci);
+}
+
+void tri_net_expect(tri_net *net, int64_t ns)
+{
+    int64_t until = tri_now_ns() + ns;
+    if (until > net->busy_until_ns)
+        net->busy_until_ns = until;
+}
+
+/* ---- the loop ------------------------------------------------------------------------- */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Clears the queue's empty mark after a sleep, so that pushes while we are
+ * awake ring no bell. A push that already cleared it rang it. */
+static void queue_unmark(tri_net *net)
+{
+    uintptr_t marked = (uintptr_t)&net->qc.stub | TRI_MPSC_EMPTY_MARK;
+    /* acq_rel: as the consumer taking the queue back (pairs with the
+     * producers' exchange, like tri_mq_try_mark_empty). */
+    atomic_compare_exchange_strong_explicit(&net->qp.head, &marked, (uintptr_t)&net->qc.stub,
+                                            memory_order_acq_rel, memory_order_acquire);
+}
+
+static void handle(tri_net *net, tr_msg *m)
+{
+    switch (tri_rpc_kind_of(m->tag)) {
+    case TRI_RK_TELL:
+    case TRI_RK_ASK:
+        tri_client_call(net, m);
+        return;
+    default:
+        break;
+    }
+    switch (m->tag) {
+    case TRI_NET_CONNECT:
+        tri_client_connect(net, m);
+        break;
+    case TRI_NET_RELEASE: {
+        tri_rtarget *rt;
+        memcpy(&rt, tr_msg_data(m), sizeof rt);
+        tr_msg_free(m);
+        tri_client_release(net, rt);
+        break;
+    }
+    case TRI_NET_REPLY:
+    case TRI_NET_REPLY_CARRIED:
+        tri_server_reply(net, m);
+        break;
+    case TRI_NET_STOP:
+        net->stopping = true;
+        tr_msg_free(m);
+        break;
+    default:
+        TRI_ERROR("remote", "unknown request %#x on the I/O queue; dropped", m->tag);
+        tr_msg_free(m);
+    }
+}
+
+static bool wbuf_high(tri_net *net)
+{
+    for (tri_conn *c = net->dirty; c; c = c->next_dirty)
+        if (c->wlen - c->woff > WBUF_HIGH)
+            return true;
+    return false;
+}
+
+/* Handles up to DRAIN_MAX requests. Returns how many; *busy when a
+ * producer was caught half-way through its push. */
+static unsigned drain(tri_net *net, bool *busy)
+{
+    unsigned n = 0;
+    *busy = false;
+    while (n < DRAIN_MAX && !net->stopping) {
+        tri_node *node = tri_mq_pop(&net->qp, &net->qc);
+        if (!node)
+            break;
+        if (node == TRI_MPSC_BUSY) {
+            *busy = true;
+            break;
+        }
+        handle(net, (tr_msg *)node);
+        n++;
+    }
+    return n;
+}
+
+static void flush_all(tri_net *net)
+{
+    while (net->dirty) {
+        tri_conn *c = net->dirty;
+        net->dirty = c->next_dirty;
+        c->dirty = false;
+        tri_close_info ci;
+        if (tri_conn_flush(net, c, &ci) != TRI_FRAME_OK)
+            tri_net_close_conn(net, c, &ci);
+    }
+}
+
+static void run_timers(tri_net *net, int64_t now)
+{
+    tri_timer *due = NULL;
+    if (!tri_wheel_expire(&net->wheel, now, &due))
+        return;
+    while (due) {
+        tri_timer *t = due;
+        due = t->next;
+        t->fire(t);
+    }
+}
+
+static void accept_some(tri_net *net)
+{
+    for (int i = 0; i < ACCEPT_MAX; i++) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+        int fd = accept4(net->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED)
+                TRI_WARN("remote", "accept on %s failed: %s", net->bound, strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char name[64];
+        tri_sockaddr_format((struct sockaddr *)&sa, name, sizeof name);
+        if (!tri_net_add_conn(net, fd, false, false, name))
+            TRI_WARN("remote", "refusing a connection from %s: out of resources", name);
+    }
+}
+
+static void on_event(tri_net *net, const struct epoll_event *ev)
+{
+    if (ev->data.u64 == ID_EVENTFD) {
+        uint64_t v;
+        ssize_t r = read(net->efd, &v, sizeof v); /* reset the bell */
+        (void)r;
+        return;
+    }
+    if (ev->data.u64 == ID_LISTEN) {
+        accept_some(net);
+        return;
+    }
+    tri_conn *c = tri_net_conn(net, ev->data.u64);
+    if (!c)
+        return; /* closed earlier in this batch */
+    tri_close_info ci;
+    if (c->state == TRI_CONN_CONNECTING) {
+        if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            if (tri_client_connected(net, c, &ci) != TRI_FRAME_OK)
+                tri_net_close_conn(net, c, &ci);
+        return;
+    }
+    if (ev->events & EPOLLIN) {
+        if (tri_conn_read(net, c, &ci) != TRI_FRAME_OK) {
+            tri_net_close_conn(net, c, &ci);
+            return;
+        }
+    } else if (ev->events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        tri_close_with(&ci, TR_EUNREACHABLE, false, "connection with %s %s", c->name,
+                       err ? strerror(err) : "hung up");
+        tri_net_close_conn(net, c, &ci);
+        return;
+    }
+    if (ev->events & EPOLLOUT) {
+        if (tri_conn_flush(net, c, &ci) != TRI_FRAME_OK)
+            tri_net_close_conn(net, c, &ci);
+    }
+}
+
+static int timeout_ms(tri_net *net, int64_t now)
+{
+    int64_t due = tri_wheel_next_due(&net->wheel);
+    if (due == INT64_MAX)
+        return -1;
+    int64_t ms = due <= now ? 0 : (due - now + 999999) / 1000000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static uint64_t asks_pending(tri_net *net)
+{
+    uint64_t n = 0;
+    for (tri_peer *p = net->peers; p; p = p->next)
+        n += tri_pending_count(&p->pending);
+    return n;
+}
+
+/* Stop: fail what the calling side holds, say goodbye to the serving
+ * side's clients, send what can be sent without blocking, close. */
+static void shut(tri_net *net)
+{
+    tri_client_stop(net);
+    for (uint32_t i = 0; i < net->cap_conns; i++) {
+        tri_conn *c = net->conns[i].c;
+        if (c && c->state == TRI_CONN_OPEN)
+            tri_conn_put_error(net, c, TRI_F_CLOSE, 0, 0, "the node is shutting down");
+    }
+    flush_all(net);
+    for (uint32_t i = 0; i < net->cap_conns; i++) {
+        tri_conn *c = net->conns[i].c;
+        if (c) {
+            tri_close_info ci = {.code = TR_ESTOPPED, .malformed = false};
+            snprintf(ci.why, sizeof ci.why, "the service shut down");
+            tri_net_close_conn(net, c, &ci);
+        }
+    }
+    if (net->lfd >= 0) {
+        ep_del(net, net->lfd);
+        close(net->lfd);
+        net->lfd = -1;
+    }
+    tri_net_set(&net->ctr.asks_pending, 0);
+}
+
+static void *io_main(void *arg)
+{
+    tri_net *net = arg;
+    tls_io_net = net;
+    struct epoll_event ev[EVENTS_MAX];
+    bool marked = false;
+    for (;;) {
+        bool busy;
+        unsigned handled = wbuf_high(net) ? 0 : drain(net, &busy);
+        if (net->stopping)
+            break;
+        int64_t now = tri_now_ns();
+        run_timers(net, now);
+        if (net->sweep_peers)
+            tri_client_sweep(net);
+        flush_all(net);
+        if (handled)
+            tri_net_set(&net->ctr.asks_pending, asks_pending(net));
+        /* Poll while work is flowing or an answer is due from a worker;
+         * else give the queue up and sleep. */
+        int wait = 0;
+        if (!handled && !busy && now >= net->busy_until_ns) {
+            if (!tri_mq_try_mark_empty(&net->qp, &net->qc))
+                continue; /* a push came in meanwhile */
+            marked = true;
+            wait = timeout_ms(net, now);
+        } else if (busy) {
+            sched_yield(); /* a producer preempted mid-push: let it finish */
+        } else if (!handled) {
+            cpu_relax();
+        }
+        int n = ep_wait(net, ev, wait);
+        if (marked) {
+            queue_unmark(net);
+            marked = false;
+        }
+        for (int i = 0; i < n; i++)
+            on_event(net, &ev[i]);
+        flush_all(net); /* answers to what was just read (PONG, errors) */
+    }
+    shut(net);
+    tls_io_net = NULL;
+    return NULL;
+}
+
+/* ---- start, stop, free ----------------------------------------------------------------- */
+
+static void net_free(tri_net *net)
+{
+    /* What was posted after the I/O thread stopped. */
+    for (;;) {
+        tri_node *node = tri_mq_pop(&net->qp, &net->qc);
+        if (!node)
+            break;
+        if (node == TRI_MPSC_BUSY) { /* impossible with refs at zero; be safe */
+            sched_yield();
+            continue;
+        }
+        tr_msg *m = (tr_msg *)node;
+        if (m->tag == TRI_NET_REPLY || m->tag == TRI_NET_REPLY_CARRIED)
+            tri_server_discard(m);
+        else if (m->tag == TRI_NET_STOP)
+            tr_msg_free(m);
+        else
+            tri_client_discard(m);
+    }
+    tri_client_free_all(net);
+    if (net->stop_msg)
+        tr_msg_free(net->stop_msg);
+    tri_wheel_destroy(&net->wheel);
+    tri_free(net->conns, (size_t)net->cap_conns * sizeof *net->conns);
+    if (net->lfd >= 0)
+        close(net->lfd);
+    if (net->epfd >= 0)
+        close(net->epfd);
+    if (net->efd >= 0)
+        close(net->efd);
+    pthread_mutex_destroy(&net->err_lock);
+    tri_free_aligned(net, sizeof *net, 64);
+}
+
+void tri_net_ref(tri_net *net)
+{
+    /* relaxed: taking a reference needs one already held. */
+    atomic_fetch_add_explicit(&net->refs, 1, memory_order_relaxed);
+}
+
+void tri_net_unref(tri_net *net)
+{
+    /* acq_rel: the last release sees every holder's posts before freeing. */
+    if (atomic_fetch_sub_explicit(&net->refs, 1, memory_order_acq_rel) == 1)
+        net_free(net);
+}
+
+void tri_net_post(tri_net *net, tr_msg *m)
+{
+    if (tri_mq_push(&net->qp, &m->link_)) {
+        /* The queue was marked: the I/O thread sleeps (or is about to);
+         * this push alone rings. */
+        uint64_t one = 1;
+        ssize_t r = write(net->efd, &one, sizeof one);
+        (void)r; /* EAGAIN only at a counter of 2^64-2: it is awake anyway */
+    }
+}
+
+tri_net *tri_net_of(const tr_service *svc)
+{
+    /* acquire: pairs with the release store in tri_net_start. */
+    return atomic_load_explicit(&((tr_service *)svc)->net, memory_order_acquire);
+}
+
+bool tri_net_current(const tri_net *net) { return net && tls_io_net == net; }
+
+static void hook_stop(tr_service *svc)
+{
+    tri_net *net = tri_net_of(svc);
+    if (!net || net->stopped)
+        return;
+    net->stopped = true; /* under the service's shutdown lock */
+    tr_msg *m = net->stop_msg; /* made at start: stopping cannot fail */
+    net->stop_msg = NULL;
+    tri_net_post(net, m);
+    pthread_join(net->io_thread, NULL);
+}
+
+static void hook_destroy(tr_service *svc)
+{
+    tri_net *net = tri_net_of(svc);
+    if (net)
+        tri_net_unref(net);
+}
+
+static const tri_net_hooks hooks = {.stop = hook_stop, .destroy = hook_destroy};
+
+/* Binds and listens on cfg.bind_address. */
+static int open_listener(tri_net *net, const char *bind_address, char *why, size_t why_len)
+{
+    tri_addr a;
+    if (tri_addr_parse_hostport(bind_address, &a)) {
+        snprintf(why, why_len, "bind address \"%s\" is not host:port", bind_address);
+        return TR_EADDR;
+    }
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    if (tri_addr_resolve(&a, &sa, &salen, why, why_len))
+        return TR_EADDR;
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(fd, (struct sockaddr *)&sa, salen) || listen(fd, LISTEN_BACKLOG)) {
+        snprintf(why, why_len, "cannot listen on %s: %s", bind_address, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return TR_EIO;
+    }
+    salen = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &salen);
+    tri_sockaddr_format((struct sockaddr *)&sa, net->bound, sizeof net->bound);
+    net->port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port
+                                              : ((struct sockaddr_in6 *)&sa)->sin6_port);
+    net->lfd = fd;
+    return 0;
+}
+
+static tri_net *net_new(tr_service *svc)
+{
+    tri_net *net = tri_zalloc_aligned(sizeof *net, 64);
+    if (!net)
+        return NULL;
+    atomic_init(&net->refs, 1);
+    atomic_init(&net->oversized_requests, 0);
+    net->svc = svc;
+    net->max_frame = svc->cfg.max_frame_size;
+    net->lookup_timeout_ns = svc->cfg.lookup_timeout_ns;
+    net->efd = net->epfd = net->lfd = -1;
+    pthread_mutex_init(&net->err_lock, NULL);
+    tri_mq_init(&net->qp, &net->qc, false); /* unmarked: the thread starts awake */
+    net->stop_msg = tr_msg_new(TRI_NET_STOP, 0);
+    if (!net->stop_msg) {
+        pthread_mutex_destroy(&net->err_lock);
+        tri_free_aligned(net, sizeof *net, 64);
+        return NULL;
+    }
+    return net;
+}
+
+int tri_net_start(tr_service *svc, tri_net **out, char *why, size_t why_len)
+{
+    why[0] = '\0';
+    pthread_mutex_lock(&svc->net_lock);
+    tri_net *net = tri_net_of(svc);
+    int rv = 0;
+    if (net)
+        goto done;
+    if ((rv = tri_service_check_open(svc))) {
+        snprintf(why, why_len, "the service is shutting down");
+        goto done;
+    }
+    net = net_new(svc);
+    if (!net) {
+        rv = TR_ENOMEM;
+        goto done;
+    }
+    rv = tri_wheel_init(&net->wheel, WHEEL_SLOTS, WHEEL_TICK_NS, tri_now_ns());
+    net->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    net->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (!rv && (net->efd < 0 || net->epfd < 0 || ep_add(net, net->efd, EPOLLIN, ID_EVENTFD))) {
+        snprintf(why, why_len, "cannot create the I/O thread's epoll or eventfd: %s",
+                 strerror(errno));
+        rv = TR_EIO;
+    }
+    if (!rv && svc->cfg.listen) {
+        rv = open_listener(net, svc->cfg.bind_address, why, why_len);
+        if (!rv && ep_add(net, net->lfd, EPOLLIN, ID_LISTEN)) {
+            snprintf(why, why_len, "epoll: %s", strerror(errno));
+            rv = TR_EIO;
+        }
+    }
+    if (!rv) {
+        /* The I/O thread takes no process signals (a program waits for
+         * them elsewhere, as troupe-node does with sigwait). */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        if (pthread_create(&net->io_thread, NULL, io_main, net)) {
+            snprintf(why, why_len, "cannot start the I/O thread");
+            rv = TR_EIO;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (rv) {
+        if (net->wheel.slots)
+            tri_wheel_destroy(&net->wheel);
+        tr_msg_free(net->stop_msg);
+        if (net->lfd >= 0)
+            close(net->lfd);
+        if (net->epfd >= 0)
+            close(net->epfd);
+        if (net->efd >= 0)
+            close(net->efd);
+        pthread_mutex_destroy(&net->err_lock);
+        tri_free_aligned(net, sizeof *net, 64);
+        net = NULL;
+        goto done;
+    }
+    net->started = true;
+    if (svc->cfg.listen)
+        snprintf(svc->addr_prefix, sizeof svc->addr_prefix, TRI_REMOTE_SCHEME "%s/", net->bound);
+    svc->net_hooks = &hooks;
+    /* release: the hooks and the net's fields before the pointer (pairs
+     * with tri_net_of's acquire). */
+    atomic_store_explicit(&svc->net, net, memory_order_release);
+done:
+    pthread_mutex_unlock(&svc->net_lock);
+    *out = net;
+    return rv;
+}

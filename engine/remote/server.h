@@ -1,0 +1,39 @@
+/* The serving side: inbound calls into endpoints, answers back out.
+ *
+ * A TELL or ASK frame on an inbound connection names a slot (its RESOLVE,
+ * handshake.h) and a method. The I/O thread decodes the argument straight
+ * into the message the endpoint will get (a deep value, as a local call
+ * makes: the handler cannot tell the difference) and pushes it into the
+ * endpoint's mailbox. An ASK's message is a future, as for a local ask; its
+ * first continuation, preset here, posts the answered future back to the
+ * I/O thread from whichever thread answered it (usually the worker running
+ * the handler), and the I/O thread encodes the reply (S25: a result larger
+ * than the maximum frame size is refused with TR_EFRAMESIZE instead).
+ *
+ * The inbound ask's deadline is the asker's timeout (carried in the
+ * frame), armed on the service's timer like a local ask's: at shutdown it
+ * fails, so nothing waits forever and a late answer is refused.
+ *
+ * I/O thread only, but for the continuation. */
+#ifndef TRI_REMOTE_SERVER_H
+#define TRI_REMOTE_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "remote/conn.h"
+#include "troupe/actor.h"
+
+/* A frame on an inbound connection (PING, PONG, CLOSE handled before). */
+enum tri_frame_outcome tri_server_frame(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                        const uint8_t *body, size_t len, tri_close_info *ci);
+/* A frame above our limit announced on an inbound connection (S26). */
+enum tri_frame_outcome tri_server_oversized(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
+                                            uint64_t size, tri_close_info *ci);
+/* TRI_NET_REPLY / TRI_NET_REPLY_CARRIED from the queue: send the answer
+ * (or drop it if its connection is gone). */
+void tri_server_reply(tri_net *net, tr_msg *m);
+/* Drops such a request without sending (after stop). */
+void tri_server_discard(tr_msg *m);
+
+#endif
