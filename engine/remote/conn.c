@@ -259,9 +259,10 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
             const char *bad = tri_frame_check_hdr(&h);
             if (bad)
                 return tri_close_with(ci, TR_EPROTO, true, "%s (type %u)", bad, h.type);
+            /* Counted, not "received": largest_received stays what was
+             * buffered, never above the limit (invariant 6). */
             tri_net_add(&net->ctr.oversized_incoming, 1);
             tri_net_set(&net->ctr.last_received_size, size);
-            tri_net_max(&net->ctr.largest_received, size);
             TRI_WARN("remote", "skipping a %llu-byte %s frame from %s: it exceeds this service's "
                      "maximum frame size of %zu bytes (S26)",
                      (unsigned long long)size, tri_frame_type_name(h.type), c->name, net->max_frame);

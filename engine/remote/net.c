@@ -484,6 +484,8 @@ static void *io_main(void *arg)
         for (int i = 0; i < n; i++)
             on_event(net, &ev[i]);
         flush_all(net); /* answers to what was just read (PONG, errors) */
+        if (n)
+            tri_net_set(&net->ctr.asks_pending, asks_pending(net));
     }
     shut(net);
     tls_io_net = NULL;

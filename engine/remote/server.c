@@ -19,6 +19,8 @@
  * few microseconds, and polling then saves waking this thread (a
  * cross-CPU wake-up costs 20-25 us here). */
 #define EXPECT_ANSWER_NS 40000
+/* An inbound ask's deadline is the asker's timeout plus this. */
+#define INBOUND_GRACE_NS (1000LL * 1000 * 1000)
 
 /* ---- the answer's way back -------------------------------------------------------- */
 
@@ -225,8 +227,10 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
     /* relaxed: the send publishes it (as local_ask). */
     atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
     net->inbound_waiting++;
-    int rv = tri_future_arm(f, net->svc, (int64_t)timeout_ms * 1000000, s->desc->name, md->name,
-                            ep->id, ep->id_len);
+    /* A little later than the asker's own deadline, so that the asker
+     * times out by itself (S15) and this one only bounds what we hold. */
+    int rv = tri_future_arm(f, net->svc, (int64_t)timeout_ms * 1000000 + INBOUND_GRACE_NS,
+                            s->desc->name, md->name, ep->id, ep->id_len);
     if (rv) { /* the service is stopping: answer at once */
         atomic_store_explicit(&f->queued, 0, memory_order_relaxed);
         tri_future_failf(f, TR_ESTOPPED, "the service at %s is shutting down; %s.%s was not "

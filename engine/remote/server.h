@@ -11,8 +11,10 @@
  * than the maximum frame size is refused with TR_EFRAMESIZE instead).
  *
  * The inbound ask's deadline is the asker's timeout (carried in the
- * frame), armed on the service's timer like a local ask's: at shutdown it
- * fails, so nothing waits forever and a late answer is refused.
+ * frame) and a second, armed on the service's timer like a local ask's:
+ * the asker times out first and by itself, and this one bounds what the
+ * server holds (at shutdown it fails, so nothing waits forever and a late
+ * answer is refused).
  *
  * I/O thread only, but for the continuation. */
 #ifndef TRI_REMOTE_SERVER_H

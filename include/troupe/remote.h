@@ -68,7 +68,7 @@ typedef struct tr_remote_stats {
     uint64_t last_request_size;         /* the latest TELL or ASK frame, sent or refused */
     uint64_t last_reply_size;           /* the latest REPLY frame, sent or refused */
     uint64_t last_received_size;        /* the latest frame that arrived, skipped or not */
-    uint64_t largest_sent, largest_received;
+    uint64_t largest_sent, largest_received; /* frames written / buffered: never above the limit */
     uint64_t connections_opened;        /* outbound, handshake done */
     uint64_t connections_accepted;      /* inbound, handshake done */
     uint64_t connections_lost;          /* closed by a fault (S34, S36), not by us */
