@@ -174,4 +174,8 @@ static inline double bench_secs(int64_t t0, int64_t t1) { return (double)(t1 - t
 bench_fn bench_pingpong, bench_fanin, bench_ring, bench_spawn, bench_spawn_mem, bench_big;
 bench_fn bench_mpsc, bench_mpsc_pair;
 
+/* ---- remote workloads (remote.c): two processes over loopback */
+
+bench_fn bench_remote_pingpong, bench_remote_throughput;
+
 #endif

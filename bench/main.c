@@ -60,12 +60,58 @@ static const bench_workload workloads[] = {
      "one thread pushes `burst` nodes and pops them: cost of an enqueue+dequeue pair",
      {{"n", NULL, 1, BIG}, {"burst", NULL, 1, 1 << 20}}, {"n=20000000,burst=256"}, false, false,
      bench_mpsc_pair},
-    /* remote_pingpong, remote_throughput (two processes) belong here once
-     * the remote layer exists. */
+    /* Remote (remote.c): two processes over loopback; each run starts
+     * troupe-node by PID unless given peer=HOST:PORT of a running one. Not
+     * in the default run: they start processes and take a few seconds. */
+    {"remote_pingpong", "roundtrips/s",
+     "sequential asks to troupe-node's ping over loopback (1000 warm-up rounds first)",
+     {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}, {"node_workers", NULL, 0, 1024}},
+     {"n=10000,peer=auto,node_workers=0"}, false, true, bench_remote_pingpong},
+    {"remote_throughput", "msgs/s",
+     "m one-way tells with a payload to troupe-node's sink, which answers once after the m-th",
+     {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0},
+      {"node_workers", NULL, 0, 1024}},
+     {"m=300000,payload=64,peer=auto,node_workers=0",
+      "m=5000000,payload=64,peer=auto,node_workers=0"},
+     false, true, bench_remote_throughput},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
 static const char *const alloc_names[] = {"default", "malloc", "pool"};
+
+/* Keys that are not plain integers or choices. TEXT: any value without
+ * spaces or commas (a host:port). HIDDEN: left out of `param`, since it
+ * does not change what is measured (where the peer runs), so results line
+ * up with the peers' rows. A suffix is a unit the integer may carry
+ * ("payload=64B"); `param` always shows it. */
+enum { KEY_TEXT = 1, KEY_HIDDEN = 2 };
+static const struct key_trait {
+    const char *name;
+    unsigned flags;
+    const char *suffix;
+} key_traits[] = {
+    {"peer", KEY_TEXT | KEY_HIDDEN, NULL},
+    {"node_workers", KEY_HIDDEN, NULL},
+    {"payload", 0, "B"},
+};
+
+static const struct key_trait *trait_of(const bench_key *k)
+{
+    for (size_t i = 0; i < sizeof key_traits / sizeof key_traits[0]; i++)
+        if (!strcmp(key_traits[i].name, k->name))
+            return &key_traits[i];
+    return NULL;
+}
+static unsigned key_flags(const bench_key *k)
+{
+    const struct key_trait *t = trait_of(k);
+    return t ? t->flags : 0;
+}
+static const char *key_suffix(const bench_key *k)
+{
+    const struct key_trait *t = trait_of(k);
+    return t && t->suffix ? t->suffix : "";
+}
 
 /* ---------------------------------------------------------------- reporting */
 
@@ -308,11 +354,24 @@ static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     return true;
 }
 
+/* The integer part of v: without the key's unit suffix, if it has one. */
+static void strip_suffix(const bench_key *k, const char *v, char *buf, size_t len)
+{
+    size_t n = strlen(v), sl = strlen(key_suffix(k));
+    if (sl && n > sl && !strcmp(v + n - sl, key_suffix(k)))
+        n -= sl;
+    snprintf(buf, len, "%.*s", (int)n, v);
+}
+
 static bool valid_value(const bench_key *k, const char *v)
 {
+    if (key_flags(k) & KEY_TEXT)
+        return *v && !strpbrk(v, ", \t");
     if (!k->choices) {
         int64_t x;
-        return parse_int(v, k->min, k->max, &x);
+        char num[48];
+        strip_suffix(k, v, num, sizeof num);
+        return parse_int(num, k->min, k->max, &x);
     }
     size_t len = strlen(v);
     for (const char *c = k->choices; *c;) {
@@ -428,8 +487,9 @@ static void build_param(bench_run *r)
     size_t len = 0, cap = sizeof r->param;
     r->param[0] = '\0';
     for (int i = 0; i < BENCH_MAX_KEYS && w->keys[i].name && len < cap; i++)
-        len += (size_t)snprintf(r->param + len, cap - len, "%s%s=%s", i ? "," : "",
-                                w->keys[i].name, r->val[i]);
+        if (!(key_flags(&w->keys[i]) & KEY_HIDDEN))
+            len += (size_t)snprintf(r->param + len, cap - len, "%s%s=%s%s", len ? "," : "",
+                                    w->keys[i].name, r->val[i], key_suffix(&w->keys[i]));
     if (!w->uses_service)
         return;
     if (o->workers != o->default_workers && len < cap)
@@ -456,8 +516,11 @@ static void run_set(const bench_workload *w, const char *set, const overrides *o
             r.val[i] = buf[i];
         else
             r.val[i] = "0"; /* table error: every set names every key */
-        if (!w->keys[i].choices) { /* canonical form in `param`: "p=07" -> "p=7" */
-            long long v = strtoll(r.val[i], NULL, 10);
+        if (!w->keys[i].choices && !(key_flags(&w->keys[i]) & KEY_TEXT)) {
+            /* canonical form in `param`: "p=07" -> "p=7", "payload=64B" -> 64 */
+            char num[48];
+            strip_suffix(&w->keys[i], r.val[i], num, sizeof num);
+            long long v = strtoll(num, NULL, 10);
             snprintf(buf[i], sizeof buf[i], "%lld", v);
             r.val[i] = buf[i];
         }

@@ -452,7 +452,7 @@ static void *io_main(void *arg)
     struct epoll_event ev[EVENTS_MAX];
     bool marked = false;
     for (;;) {
-        bool busy;
+        bool busy = false;
         unsigned handled = wbuf_high(net) ? 0 : drain(net, &busy);
         if (net->stopping)
             break;

@@ -140,8 +140,8 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
                                       const uint8_t *body, size_t len, tri_close_info *ci)
 {
     (void)net;
-    tri_slot *s;
-    const tr_method_desc *md;
+    tri_slot *s = NULL;
+    const tr_method_desc *md = NULL;
     if (call_target(c, h, &s, &md, ci))
         return TRI_FRAME_CLOSE;
     tr_endpoint *ep = s->ep;
@@ -181,8 +181,8 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
 static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
                                      const uint8_t *body, size_t len, tri_close_info *ci)
 {
-    tri_slot *s;
-    const tr_method_desc *md;
+    tri_slot *s = NULL;
+    const tr_method_desc *md = NULL;
     if (call_target(c, h, &s, &md, ci))
         return TRI_FRAME_CLOSE;
     tr_endpoint *ep = s->ep;

@@ -1,0 +1,313 @@
+/* troupe-bench: the remote workloads, two processes over loopback.
+ *
+ *   remote_pingpong    n sequential asks (tnode.ping) from this process's
+ *                      main thread, each waited for, after 1000 warm-up
+ *                      rounds: the round trip through both I/O threads and
+ *                      the node's endpoint
+ *   remote_throughput  m one-way tells (tnode.sink) with a `payload`-byte
+ *                      argument, then one ask (tnode.count) that the node
+ *                      answers once the m-th has arrived; rate = m / time
+ *                      from the first tell to that answer
+ *
+ * The other process is troupe-node, started here by PID (next to this
+ * executable, listening on 127.0.0.1:0, its port read from a port file)
+ * and stopped by PID afterwards; or, with peer=HOST:PORT, a node someone
+ * else started (../shared/peers/run.sh does). Every answer is checked: the
+ * ping values, the node's sink count and byte count. */
+#include "bench.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define WARMUP 1000
+#define NODE_START_S 10 /* troupe-node has this long to publish its port */
+#define NODE_STOP_S 5   /* and this long to stop after SIGTERM */
+
+typedef struct node {
+    pid_t pid;        /* 0: not ours (peer=) */
+    char addr[96];    /* "troupe://host:port/node" */
+    char port_file[128];
+} node;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* troupe-node beside this executable. */
+static int node_path(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    snprintf(buf, len, "%s/troupe-node", self);
+    return access(buf, X_OK);
+}
+
+static void node_stop(const bench_run *r, node *nd)
+{
+    if (nd->pid <= 0)
+        return;
+    kill(nd->pid, SIGTERM);
+    int status = 0;
+    pid_t got = 0;
+    for (int i = 0; i < NODE_STOP_S * 100 && got == 0; i++) {
+        got = waitpid(nd->pid, &status, WNOHANG);
+        if (got == 0)
+            sleep_ms(10);
+    }
+    if (got == 0) {
+        bench_fail(r, "troupe-node (pid %ld) did not stop within %d s of SIGTERM; killed",
+                   (long)nd->pid, NODE_STOP_S);
+        kill(nd->pid, SIGKILL);
+        waitpid(nd->pid, &status, 0);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        bench_note("troupe-node (pid %ld) ended with status %d", (long)nd->pid, status);
+    }
+    unlink(nd->port_file);
+    nd->pid = 0;
+}
+
+/* Starts troupe-node (or takes peer=) and fills nd->addr. */
+static int node_start(const bench_run *r, node *nd)
+{
+    memset(nd, 0, sizeof *nd);
+    const char *peer = bench_str(r, "peer");
+    if (strcmp(peer, "auto") != 0) {
+        snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TR_NODE_ENDPOINT);
+        return BENCH_OK;
+    }
+    char path[PATH_MAX + 16];
+    if (node_path(path, sizeof path)) {
+        bench_fail(r, "cannot run %s (build the troupe-node target, or give peer=HOST:PORT)",
+                   path);
+        return BENCH_FAIL;
+    }
+    snprintf(nd->port_file, sizeof nd->port_file, "/tmp/troupe-bench-%ld.port", (long)getpid());
+    unlink(nd->port_file);
+    char workers[24];
+    snprintf(workers, sizeof workers, "%lld", (long long)bench_int(r, "node_workers"));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        bench_fail(r, "fork: %s", strerror(errno));
+        return BENCH_FAIL;
+    }
+    if (pid == 0) {
+        /* The node's own line ("listening on ...") goes to stderr with our
+         * progress: stdout carries RESULT lines only. */
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        if (bench_int(r, "node_workers") > 0)
+            execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
+                  "--idle-exit", "30", "--workers", workers, (char *)NULL);
+        else
+            execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
+                  "--idle-exit", "30", (char *)NULL);
+        _exit(127);
+    }
+    nd->pid = pid;
+    for (int i = 0; i < NODE_START_S * 100; i++) {
+        FILE *f = fopen(nd->port_file, "r");
+        unsigned port = 0;
+        if (f) {
+            int ok = fscanf(f, "%u", &port);
+            fclose(f);
+            if (ok == 1 && port > 0 && port < 65536) {
+                snprintf(nd->addr, sizeof nd->addr, "troupe://127.0.0.1:%u/%s", port,
+                         TR_NODE_ENDPOINT);
+                return BENCH_OK;
+            }
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            nd->pid = 0;
+            bench_fail(r, "troupe-node exited (status %d) before publishing its port", status);
+            return BENCH_FAIL;
+        }
+        sleep_ms(10);
+    }
+    bench_fail(r, "troupe-node published no port within %d s", NODE_START_S);
+    node_stop(r, nd);
+    return BENCH_FAIL;
+}
+
+/* The client side: a service and a gateway to the node. */
+typedef struct client {
+    node nd;
+    tr_service *svc;
+    tr_gateway *gw;
+} client;
+
+static void client_free(const bench_run *r, client *c)
+{
+    if (c->gw)
+        tr_gateway_release(c->gw);
+    if (c->svc)
+        tr_service_destroy(c->svc); /* closes the connection first */
+    node_stop(r, &c->nd);
+}
+
+static int client_make(const bench_run *r, client *c)
+{
+    memset(c, 0, sizeof *c);
+    if (node_start(r, &c->nd))
+        return BENCH_FAIL;
+    if (bench_service_create(r, &c->svc)) {
+        node_stop(r, &c->nd);
+        return BENCH_FAIL;
+    }
+    int rv = tr_service_connect(c->svc, c->nd.addr, &tnode_gateway, &c->gw);
+    if (rv) {
+        bench_fail(r, "connect %s: %s: %s", c->nd.addr, tr_strerror(rv),
+                   tr_service_connect_error());
+        client_free(r, c);
+        return BENCH_FAIL;
+    }
+    bench_note("connected to %s", c->nd.addr);
+    return BENCH_OK;
+}
+
+/* Waits for an ask made with result rv (f: its future when rv is 0); the
+ * answer's value in *out. */
+static int wait_u64(const bench_run *r, int rv, tr_future *f, const char *what, uint64_t *out)
+{
+    if (rv) {
+        bench_fail(r, "%s: %s", what, tr_strerror(rv));
+        return BENCH_FAIL;
+    }
+    rv = tr_future_get(f, (int64_t)r->opts->timeout_s * 1000000000LL);
+    const tr_u64 *v = tr_future_value(f, &tr_u64__type);
+    if (rv || !v) {
+        bench_fail(r, "%s: %s", what, rv ? tr_future_error(f) ? tr_future_error(f)
+                                                             : tr_strerror(rv)
+                                        : "no value");
+        tr_future_release(f);
+        return BENCH_FAIL;
+    }
+    *out = *v;
+    tr_future_release(f);
+    return BENCH_OK;
+}
+
+/* n sequential pings; each answer must be its own value back. */
+static int pings(const bench_run *r, tr_gateway *gw, int64_t from, int64_t n)
+{
+    int64_t timeout = (int64_t)r->opts->timeout_s * 1000000000LL;
+    for (int64_t i = from; i < from + n; i++) {
+        tr_future *f;
+        int rv = tnode_ping(gw, &i, timeout, &f);
+        if (rv) {
+            bench_fail(r, "ping %lld: %s", (long long)i, tr_strerror(rv));
+            return BENCH_FAIL;
+        }
+        rv = tr_future_get(f, timeout);
+        const tr_i64 *v = tnode_ping_result(f);
+        if (rv || !v || *v != i) {
+            bench_fail(r, "ping %lld: %s", (long long)i,
+                       rv ? tr_future_error(f) : v ? "wrong value" : "no value");
+            tr_future_release(f);
+            return BENCH_FAIL;
+        }
+        tr_future_release(f);
+    }
+    return BENCH_OK;
+}
+
+int bench_remote_pingpong(const bench_run *r)
+{
+    int64_t n = bench_int(r, "n");
+    client c;
+    if (client_make(r, &c))
+        return BENCH_FAIL;
+    int rv = pings(r, c.gw, 0, WARMUP);
+    int64_t t0 = bench_now_ns();
+    if (!rv)
+        rv = pings(r, c.gw, WARMUP, n);
+    double secs = bench_secs(t0, bench_now_ns());
+    if (!rv) {
+        tr_remote_stats st;
+        tr_service_remote_stats(c.svc, &st);
+        bench_note("client: %llu frames out in %llu writes, %llu in in %llu reads",
+                   (unsigned long long)st.frames_sent, (unsigned long long)st.writes,
+                   (unsigned long long)st.frames_received, (unsigned long long)st.reads);
+        bench_report(r, "remote_pingpong", (double)n / secs, "roundtrips/s",
+                     secs * 1e9 / (double)n, secs);
+    }
+    client_free(r, &c);
+    return rv;
+}
+
+int bench_remote_throughput(const bench_run *r)
+{
+    int64_t m = bench_int(r, "m"), payload = bench_int(r, "payload");
+    client c;
+    if (client_make(r, &c))
+        return BENCH_FAIL;
+    uint8_t *buf = calloc(1, payload ? (size_t)payload : 1);
+    if (!buf) {
+        bench_fail(r, "out of memory");
+        client_free(r, &c);
+        return BENCH_FAIL;
+    }
+    memset(buf, 'p', (size_t)payload);
+    tr_bytes msg = {buf, (uint32_t)payload};
+    int64_t timeout = (int64_t)r->opts->timeout_s * 1000000000LL;
+    uint64_t base = 0, bytes0 = 0, count = 0, bytes1 = 0;
+    tr_future *f = NULL;
+    /* Where the node's counters stand (it may have served other runs). */
+    int rv = tnode_count(c.gw, &(tr_u64){0}, timeout, &f);
+    rv = wait_u64(r, rv, f, "count", &base);
+    if (!rv) {
+        rv = tnode_bytes(c.gw, NULL, timeout, &f);
+        rv = wait_u64(r, rv, f, "bytes", &bytes0);
+    }
+    int64_t t0 = bench_now_ns();
+    for (int64_t i = 0; i < m && !rv; i++) {
+        int trv = tnode_sink(c.gw, &msg);
+        if (trv) {
+            bench_fail(r, "tell %lld: %s", (long long)i, tr_strerror(trv));
+            rv = BENCH_FAIL;
+        }
+    }
+    if (!rv) {
+        rv = tnode_count(c.gw, &(tr_u64){base + (uint64_t)m}, timeout, &f);
+        rv = wait_u64(r, rv, f, "count after the last tell", &count);
+    }
+    double secs = bench_secs(t0, bench_now_ns());
+    if (!rv) {
+        rv = tnode_bytes(c.gw, NULL, timeout, &f);
+        rv = wait_u64(r, rv, f, "bytes", &bytes1);
+    }
+    if (!rv && (count != base + (uint64_t)m || bytes1 - bytes0 != (uint64_t)(m * payload))) {
+        bench_fail(r, "the node counted %llu tells and %llu bytes, expected %lld and %lld",
+                   (unsigned long long)(count - base), (unsigned long long)(bytes1 - bytes0),
+                   (long long)m, (long long)(m * payload));
+        rv = BENCH_FAIL;
+    }
+    if (!rv) {
+        tr_remote_stats st;
+        tr_service_remote_stats(c.svc, &st);
+        bench_note("client: %llu frames in %llu writes (%.0f per write), %llu bytes",
+                   (unsigned long long)st.frames_sent, (unsigned long long)st.writes,
+                   st.writes ? (double)st.frames_sent / (double)st.writes : 0.0,
+                   (unsigned long long)st.bytes_sent);
+        bench_report(r, "remote_throughput", (double)m / secs, "msgs/s", secs * 1e9 / (double)m,
+                     secs);
+    }
+    free(buf);
+    client_free(r, &c);
+    return rv;
+}

@@ -1,0 +1,275 @@
+/* troupe-node: a service that listens and serves troupe-node's gateway
+ * (include/troupe/node.h: echo, ping, sink, count, bytes) as endpoint
+ * "node". The remote benchmarks and tests start it as a second process and
+ * stop it by PID.
+ *
+ *   troupe-node --listen 127.0.0.1:0 [--port-file FILE] [--idle-exit SECONDS]
+ *               [--workers N] [--max-frame-size BYTES]
+ *
+ * It prints its bound address on stdout ("listening on 127.0.0.1:41234"),
+ * writes the bound port to FILE when asked (written whole, then renamed
+ * into place, so a reader never sees half of it), and runs until SIGINT or
+ * SIGTERM, or, with --idle-exit, until no client has been connected for
+ * that many seconds. It stops cleanly either way (exit status 0): the
+ * service shuts down, its clients see the connection close. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "troupe/troupe.h"
+
+/* ---- the endpoint ------------------------------------------------------------------ */
+
+#define MAX_WAITERS 64 /* count() asks waiting for the sink to reach them */
+
+typedef struct node_state {
+    uint64_t sunk, sunk_bytes;
+    struct {
+        tr_reply *reply;
+        uint64_t target;
+    } waiters[MAX_WAITERS];
+    unsigned nwaiters;
+} node_state;
+
+static int on_echo(tr_endpoint *self, void *state, const tr_bytes *arg, tr_reply *reply)
+{
+    (void)self, (void)state;
+    return tnode_echo_reply(reply, arg);
+}
+
+static int on_ping(tr_endpoint *self, void *state, const tr_i64 *arg, tr_reply *reply)
+{
+    (void)self, (void)state;
+    return tnode_ping_reply(reply, arg);
+}
+
+/* Answers the count() asks whose target the sink has reached. */
+static void wake_waiters(node_state *s)
+{
+    for (unsigned i = 0; i < s->nwaiters;) {
+        if (s->waiters[i].target > s->sunk) {
+            i++;
+            continue;
+        }
+        tr_u64 n = s->sunk;
+        tnode_count_reply(s->waiters[i].reply, &n); /* TR_EBUSY if it timed out: fine */
+        tr_reply_release(s->waiters[i].reply);
+        s->waiters[i] = s->waiters[--s->nwaiters];
+    }
+}
+
+static int on_sink(tr_endpoint *self, void *state, const tr_bytes *arg)
+{
+    (void)self;
+    node_state *s = state;
+    s->sunk++;
+    s->sunk_bytes += arg ? arg->len : 0;
+    if (s->nwaiters)
+        wake_waiters(s);
+    return 0;
+}
+
+static int on_count(tr_endpoint *self, void *state, const tr_u64 *arg, tr_reply *reply)
+{
+    (void)self;
+    node_state *s = state;
+    uint64_t target = arg ? *arg : 0;
+    if (target <= s->sunk) {
+        tr_u64 n = s->sunk;
+        return tnode_count_reply(reply, &n);
+    }
+    if (s->nwaiters == MAX_WAITERS)
+        return tr_reply_fail(reply, TR_EBUSY, "%d count() asks wait already", MAX_WAITERS);
+    s->waiters[s->nwaiters].reply = tr_reply_keep(reply);
+    s->waiters[s->nwaiters++].target = target;
+    return 0;
+}
+
+static int on_bytes(tr_endpoint *self, void *state, const tr_void *arg, tr_reply *reply)
+{
+    (void)self, (void)arg;
+    tr_u64 n = ((node_state *)state)->sunk_bytes;
+    return tnode_bytes_reply(reply, &n);
+}
+
+static void on_cleanup(tr_endpoint *self, void *state)
+{
+    (void)self;
+    node_state *s = state;
+    for (unsigned i = 0; i < s->nwaiters; i++)
+        tr_reply_release(s->waiters[i].reply); /* fails them: the node stops */
+    s->nwaiters = 0;
+}
+
+static const tnode_handlers handlers = {
+    .echo = on_echo, .ping = on_ping, .sink = on_sink, .count = on_count, .bytes = on_bytes};
+
+/* ---- the program ------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: troupe-node --listen HOST:PORT [--port-file FILE] [--idle-exit SECONDS]\n"
+               "                   [--workers N] [--max-frame-size BYTES]\n"
+               "Serves endpoint \"" TR_NODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
+               "bytes)\non HOST:PORT (port 0: any free port) until SIGINT or SIGTERM.\n");
+}
+
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || v > max || s[0] == '-')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Writes the port to `path` whole: a temporary file renamed into place. */
+static int write_port_file(const char *path, unsigned port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    int ok = fprintf(f, "%u\n", port) > 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen_at = NULL, *port_file = NULL;
+    uint64_t idle_exit = 0, workers = 0, max_frame = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        bool ok = v != NULL;
+        if (!strcmp(a, "--listen"))
+            listen_at = v;
+        else if (!strcmp(a, "--port-file"))
+            port_file = v;
+        else if (!strcmp(a, "--idle-exit"))
+            ok = ok && parse_u64(v, 86400 * 365, &idle_exit) && idle_exit > 0;
+        else if (!strcmp(a, "--workers"))
+            ok = ok && parse_u64(v, 1024, &workers) && workers > 0;
+        else if (!strcmp(a, "--max-frame-size"))
+            ok = ok && parse_u64(v, UINT32_MAX, &max_frame) && max_frame >= 64;
+        else {
+            fprintf(stderr, "troupe-node: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "troupe-node: %s needs a valid value%s%s\n", a, v ? ", not " : "",
+                    v ? v : "");
+            return 2;
+        }
+        i++;
+    }
+    if (!listen_at) {
+        fprintf(stderr, "troupe-node: --listen HOST:PORT is required\n");
+        usage(stderr);
+        return 2;
+    }
+
+    /* Signals are taken by sigtimedwait below; blocked before any thread
+     * starts, so every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    tr_service_config cfg;
+    tr_service_config_init(&cfg);
+    cfg.listen = true;
+    cfg.bind_address = listen_at;
+    cfg.workers = (unsigned)workers;
+    if (max_frame)
+        cfg.max_frame_size = (size_t)max_frame;
+    tr_service *svc;
+    int rv = tr_service_create(&cfg, &svc);
+    if (rv) {
+        fprintf(stderr, "troupe-node: cannot listen on %s: %s\n", listen_at, tr_strerror(rv));
+        return 1;
+    }
+    tr_gateway_impl impls[] = {tnode_impl(&handlers)};
+    tr_endpoint *ep;
+    rv = tr_endpoint_create(svc,
+                            &(tr_endpoint_opts){.id = TR_NODE_ENDPOINT, .gateways = impls,
+                                                .ngateways = 1, .state_size = sizeof(node_state),
+                                                .on_cleanup = on_cleanup},
+                            &ep);
+    if (!rv)
+        rv = tr_endpoint_start(ep);
+    if (rv) {
+        fprintf(stderr, "troupe-node: cannot start the node endpoint: %s\n", tr_strerror(rv));
+        tr_service_destroy(svc);
+        return 1;
+    }
+    char bound[80];
+    tr_service_listen_address(svc, bound, sizeof bound);
+    printf("troupe-node: listening on %s (endpoint %s, pid %ld)\n", bound, tr_endpoint_address(ep),
+           (long)getpid());
+    fflush(stdout);
+    if (port_file && write_port_file(port_file, tr_service_port(svc))) {
+        fprintf(stderr, "troupe-node: cannot write %s: %s\n", port_file, strerror(errno));
+        tr_endpoint_release(ep);
+        tr_service_destroy(svc);
+        return 1;
+    }
+
+    const char *why = "a signal";
+    double idle_since = now_s();
+    for (;;) {
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig > 0) {
+            why = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+            break;
+        }
+        if (!idle_exit)
+            continue;
+        tr_remote_stats st;
+        tr_service_remote_stats(svc, &st);
+        double now = now_s();
+        if (st.inbound_open)
+            idle_since = now;
+        else if (now - idle_since >= (double)idle_exit) {
+            why = "idle";
+            break;
+        }
+    }
+    tr_remote_stats st;
+    tr_service_remote_stats(svc, &st);
+    tr_endpoint_release(ep);
+    tr_service_destroy(svc);
+    fprintf(stderr,
+            "troupe-node: stopped (%s); %llu frames in, %llu out, %llu connections served\n", why,
+            (unsigned long long)st.frames_received, (unsigned long long)st.frames_sent,
+            (unsigned long long)st.connections_accepted);
+    return 0;
+}
