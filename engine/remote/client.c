@@ -26,7 +26,10 @@
 #define PING_AFTER_NS (1000LL * 1000 * 1000)
 #define LIVENESS_NS (5000LL * 1000 * 1000)
 /* After completing a future, keep polling this long for the caller's next
- * request: a thread that waited on an answer usually asks again at once. */
+ * request: a thread that waited on an answer usually asks again at once,
+ * and finding its request by polling saves it the eventfd write and this
+ * thread the wake-up (20-25 us across CPUs here). Measured with
+ * remote_pingpong: 10 and 40 us were slower, 0 much slower. */
 #define EXPECT_NEXT_CALL_NS 20000
 
 /* ---- targets ------------------------------------------------------------------------- */
@@ -703,6 +706,10 @@ void tri_client_call(tri_net *net, tr_msg *m)
     }
     if (p->ready && !p->bl_head && rt_resolved(rt)) {
         send_call(net, p, m);
+        /* The call is on its way: the answer comes by socket, so stop
+         * polling and leave the CPU to the peer (on two cores, likely
+         * this one's). */
+        tri_net_expect(net, 0);
         return;
     }
     rt->io_refs++; /* the backlog entry's */

@@ -5,29 +5,6 @@
 
 #include "troupe/error.h"
 
-void tri_frame_put_hdr(uint8_t *p, uint8_t type, uint8_t flags, uint16_t method, uint32_t target,
-                       uint64_t corr, size_t body)
-{
-    tri_put_u32(p, (uint32_t)(TRI_FRAME_HDR - 4 + body));
-    p[4] = type;
-    p[5] = flags;
-    tri_put_u16(p + 6, method);
-    tri_put_u32(p + 8, target);
-    tri_put_u64(p + 12, corr);
-}
-
-void tri_frame_get_hdr(const uint8_t *p, tri_frame_hdr *h)
-{
-    h->length = tri_get_u32(p);
-    h->type = p[4];
-    h->flags = p[5];
-    h->method = tri_get_u16(p + 6);
-    h->target = tri_get_u32(p + 8);
-    h->corr = tri_get_u64(p + 12);
-}
-
-uint32_t tri_frame_peek_length(const uint8_t *p) { return tri_get_u32(p); }
-
 const char *tri_frame_check_hdr(const tri_frame_hdr *h)
 {
     if (h->length < TRI_FRAME_HDR - 4)

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "troupe/gateway.h"
 
@@ -35,6 +36,37 @@
 #define TRI_FRAME_PREAUTH_MAX 256u
 /* Identifiers in RESOLVE: an endpoint id or a gateway name. */
 #define TRI_FRAME_NAME_MAX 256u
+
+/* Little-endian scalars at p (any alignment). On a little-endian host
+ * they are plain unaligned loads and stores. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TRI_LE_(bits)                                                         \
+    static inline void tri_put_u##bits(uint8_t *p, uint##bits##_t v) { memcpy(p, &v, sizeof v); } \
+    static inline uint##bits##_t tri_get_u##bits(const uint8_t *p)            \
+    {                                                                         \
+        uint##bits##_t v;                                                     \
+        memcpy(&v, p, sizeof v);                                              \
+        return v;                                                             \
+    }
+#else
+#define TRI_LE_(bits)                                                         \
+    static inline void tri_put_u##bits(uint8_t *p, uint##bits##_t v)          \
+    {                                                                         \
+        for (unsigned i = 0; i < (bits) / 8; i++)                             \
+            p[i] = (uint8_t)(v >> (8 * i));                                   \
+    }                                                                         \
+    static inline uint##bits##_t tri_get_u##bits(const uint8_t *p)            \
+    {                                                                         \
+        uint##bits##_t v = 0;                                                 \
+        for (unsigned i = 0; i < (bits) / 8; i++)                             \
+            v |= (uint##bits##_t)p[i] << (8 * i);                             \
+        return v;                                                             \
+    }
+#endif
+TRI_LE_(16)
+TRI_LE_(32)
+TRI_LE_(64)
+#undef TRI_LE_
 
 enum tri_frame_type {
     TRI_F_HELLO = 1,   /* client -> server: magic, version, max frame size */
@@ -65,42 +97,38 @@ typedef struct tri_frame_hdr {
 /* The frame size on the wire for a body of `body` bytes. */
 static inline size_t tri_frame_size(size_t body) { return TRI_FRAME_HDR + body; }
 
+
 /* Writes the header of a frame with `body` bytes at p (TRI_FRAME_HDR). */
-void tri_frame_put_hdr(uint8_t *p, uint8_t type, uint8_t flags, uint16_t method, uint32_t target,
-                       uint64_t corr, size_t body);
+static inline void tri_frame_put_hdr(uint8_t *p, uint8_t type, uint8_t flags, uint16_t method,
+                                     uint32_t target, uint64_t corr, size_t body)
+{
+    tri_put_u32(p, (uint32_t)(TRI_FRAME_HDR - 4 + body));
+    p[4] = type;
+    p[5] = flags;
+    tri_put_u16(p + 6, method);
+    tri_put_u32(p + 8, target);
+    tri_put_u64(p + 12, corr);
+}
 
 /* Reads the header at p (TRI_FRAME_HDR bytes available). */
-void tri_frame_get_hdr(const uint8_t *p, tri_frame_hdr *h);
+static inline void tri_frame_get_hdr(const uint8_t *p, tri_frame_hdr *h)
+{
+    h->length = tri_get_u32(p);
+    h->type = p[4];
+    h->flags = p[5];
+    h->method = tri_get_u16(p + 6);
+    h->target = tri_get_u32(p + 8);
+    h->corr = tri_get_u64(p + 12);
+}
 
 /* The declared length alone (4 bytes at p): enough to decide whether the
  * frame may be buffered. */
-uint32_t tri_frame_peek_length(const uint8_t *p);
+static inline uint32_t tri_frame_peek_length(const uint8_t *p) { return tri_get_u32(p); }
 
 /* Structural checks that need only the header: NULL when it may be a
  * frame, else why not (a sentence for the log). */
 const char *tri_frame_check_hdr(const tri_frame_hdr *h);
 
-/* Little-endian scalars at p. */
-static inline void tri_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
-static inline void tri_put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void tri_put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint16_t tri_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static inline uint32_t tri_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t tri_get_u64(const uint8_t *p)
-{
-    return (uint64_t)tri_get_u32(p) | (uint64_t)tri_get_u32(p + 4) << 32;
-}
 
 /* ---- bodies ------------------------------------------------------------- */
 

@@ -224,21 +224,16 @@ static void inbound_timer_fired(tri_timer *t)
 
 void tri_net_expect(tri_net *net, int64_t ns)
 {
+    if (ns <= 0) {
+        net->busy_until_ns = 0;
+        return;
+    }
     int64_t until = tri_now_ns() + ns;
     if (until > net->busy_until_ns)
         net->busy_until_ns = until;
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
 
 /* Clears the queue's empty mark after a sleep, so that pushes while we are
  * awake ring no bell. A push that already cleared it rang it. */
@@ -442,6 +437,7 @@ static void shut(tri_net *net)
         close(net->lfd);
         net->lfd = -1;
     }
+    tri_server_stop(net);
     tri_net_set(&net->ctr.asks_pending, 0);
 }
 
@@ -474,7 +470,11 @@ static void *io_main(void *arg)
         } else if (busy) {
             sched_yield(); /* a producer preempted mid-push: let it finish */
         } else if (!handled) {
-            cpu_relax();
+            /* Polling for an expected answer: give the CPU to whoever is
+             * runnable here, most likely the thread that will answer
+             * (two cores: a spin that does not yield can hold that
+             * thread off for a whole time slice). */
+            sched_yield();
         }
         int n = ep_wait(net, ev, wait);
         if (marked) {

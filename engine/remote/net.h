@@ -168,8 +168,10 @@ static inline void tri_net_max(_Atomic uint64_t *c, uint64_t v)
         atomic_store_explicit(c, v, memory_order_relaxed);
 }
 
-/* Keep polling instead of sleeping for the next `ns` (an answer is
- * expected soon from a thread in this process). */
+/* Keep polling instead of sleeping for the next `ns` (something is
+ * expected soon from a thread in this process: the answer of an inbound
+ * ask, or the next call of a thread whose answer just came); 0: stop
+ * (it came). */
 void tri_net_expect(tri_net *net, int64_t ns);
 
 #endif

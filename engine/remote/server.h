@@ -11,10 +11,10 @@
  * than the maximum frame size is refused with TR_EFRAMESIZE instead).
  *
  * The inbound ask's deadline is the asker's timeout (carried in the
- * frame) and a second, armed on the service's timer like a local ask's:
- * the asker times out first and by itself, and this one bounds what the
- * server holds (at shutdown it fails, so nothing waits forever and a late
- * answer is refused).
+ * frame) and a second, on the I/O thread's wheel: the asker times out
+ * first and by itself, and this one bounds what the server holds. At
+ * shutdown the I/O thread fails those still open (tri_server_stop), so
+ * nothing waits forever and a late answer is refused.
  *
  * I/O thread only, but for the continuation. */
 #ifndef TRI_REMOTE_SERVER_H
@@ -37,5 +37,8 @@ enum tri_frame_outcome tri_server_oversized(tri_net *net, tri_conn *c, const tri
 void tri_server_reply(tri_net *net, tr_msg *m);
 /* Drops such a request without sending (after stop). */
 void tri_server_discard(tr_msg *m);
+/* At stop, after the connections closed: fails every inbound ask still
+ * unanswered (TR_ESTOPPED). */
+void tri_server_stop(tri_net *net);
 
 #endif

@@ -40,10 +40,20 @@ static int plan_call(tr_gateway *gw, tri_net *net, const tr_method_desc *md, con
                      bool ask, call_plan *cp)
 {
     const tr_type *t = md->arg_type;
-    if (arg && !tri_encodable(t, arg))
-        return TR_EINVAL;
-    cp->enc = tri_encoded_size(t, arg);
-    cp->deep = !arg ? 0 : t->kind < TR_KIND_STR ? t->size : tr_value_deep_size(t, arg);
+    if (!arg) {
+        cp->enc = cp->deep = 0;
+    } else if (t->kind == TR_KIND_BYTES) { /* the common payload: no walks */
+        cp->enc = 4 + (size_t)((const tr_bytes *)arg)->len;
+        cp->deep = sizeof(tr_bytes) + (size_t)((const tr_bytes *)arg)->len;
+    } else if (t->kind < TR_KIND_STR) { /* a scalar */
+        cp->enc = tri_encoded_size(t, arg);
+        cp->deep = t->size;
+    } else {
+        if (!tri_encodable(t, arg))
+            return TR_EINVAL;
+        cp->enc = tri_encoded_size(t, arg);
+        cp->deep = tr_value_deep_size(t, arg);
+    }
     cp->fence = gw->fence ? TRI_FRAME_TOKEN : 0;
     cp->frame = tri_frame_size(cp->fence + (ask ? 4 : 0) + cp->enc);
     if (cp->frame > net->max_frame) {

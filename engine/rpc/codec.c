@@ -590,6 +590,16 @@ int tri_decode_size(const tr_type *t, const void *data, size_t len, size_t *size
         return 0;
     if (t->kind == TR_KIND_VOID)
         return TR_EPROTO;
+    if (t->kind == TR_KIND_BYTES) { /* the common remote payload, without a reader */
+        if (len < 4)
+            return TR_EPROTO;
+        uint32_t n = (uint32_t)((const uint8_t *)data)[0] | (uint32_t)((const uint8_t *)data)[1] << 8 |
+            (uint32_t)((const uint8_t *)data)[2] << 16 | (uint32_t)((const uint8_t *)data)[3] << 24;
+        if (len - 4 != n)
+            return TR_EPROTO;
+        *size = sizeof(tr_bytes) + n;
+        return 0;
+    }
     tr_reader r = tr_reader_of(data, len);
     size_t var = 0;
     int rv = measure(t, &r, &var);
@@ -605,6 +615,14 @@ void tri_decode_into(const tr_type *t, const void *data, size_t len, void *dst, 
 {
     if (!size)
         return;
+    if (t->kind == TR_KIND_BYTES) { /* validated by tri_decode_size */
+        tr_bytes *b = dst;
+        b->len = (uint32_t)(len - 4);
+        b->data = b->len ? (uint8_t *)dst + sizeof *b : NULL;
+        if (b->len)
+            memcpy((uint8_t *)dst + sizeof *b, (const uint8_t *)data + 4, b->len);
+        return;
+    }
     memset(dst, 0, t->size);
     tr_reader r = tr_reader_of(data, len);
     char *cursor = (char *)dst + t->size;
