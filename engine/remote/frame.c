@@ -136,8 +136,9 @@ static void fnv_type(fnv *f, const tr_type *t, unsigned depth)
     fnv_str(f, t->name);
     size_t n = 0;
     const tr_field *fs = t->fields(&n);
-    uint32_t n32 = (uint32_t)n;
-    fnv_bytes(f, &n32, sizeof n32);
+    uint8_t n32[4]; /* little-endian on every host: the fingerprint is on the wire */
+    tri_put_u32(n32, (uint32_t)n);
+    fnv_bytes(f, n32, sizeof n32);
     for (size_t i = 0; i < n; i++) {
         fnv_str(f, fs[i].name);
         fnv_type(f, fs[i].type, depth + 1);
