@@ -21,9 +21,9 @@
  * under load, while an idle connection keeps nothing larger. */
 #define RBUF_DEFAULT (128u * 1024)
 /* The write buffer starts at this and is given back above WBUF_KEEP once
- * drained (after a large frame). */
+ * drained (after a large frame); below it, it stays for the next burst. */
 #define WBUF_FIRST (64u * 1024)
-#define WBUF_KEEP (1u << 20)
+#define WBUF_KEEP (8u << 20)
 
 tri_conn *tri_conn_new(int fd, bool outbound, const char *name)
 {
@@ -49,6 +49,7 @@ void tri_conn_free(tri_conn *c)
     for (uint32_t i = 0; i < c->nslots; i++)
         tri_endpoint_unref(c->slots[i].ep);
     tri_free(c->slots, (size_t)c->cap_slots * sizeof *c->slots);
+    tri_free(c->batch, c->batch_cap);
     tri_free(c->rbuf, c->rcap);
     tri_free(c->wbuf, c->wcap);
     if (c->fd >= 0)
@@ -74,7 +75,9 @@ uint8_t *tri_conn_reserve(tri_conn *c, size_t n)
 {
     if (c->wcap - c->wlen >= n)
         return c->wbuf + c->wlen;
-    if (c->woff) { /* slide the unwritten rest to the front first */
+    if (c->woff && c->woff >= c->wcap / 2) {
+        /* Slide the unwritten rest to the front; at least half the buffer
+         * was written since, so each byte moves O(1) times on average. */
         memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
         c->wlen -= c->woff;
         c->woff = 0;
@@ -95,6 +98,7 @@ uint8_t *tri_conn_reserve(tri_conn *c, size_t n)
 void tri_conn_commit(tri_net *net, tri_conn *c, size_t n)
 {
     c->wlen += n;
+    net->unsent += n;
     tri_net_add(&net->ctr.frames_sent, 1);
     tri_net_max(&net->ctr.largest_sent, n);
     tri_net_mark_dirty(net, c);
@@ -151,6 +155,7 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
     tri_net_add(&net->ctr.writes, 1);
     tri_net_add(&net->ctr.bytes_sent, (uint64_t)n);
     c->woff += (size_t)n;
+    net->unsent -= (size_t)n;
     if (c->woff < c->wlen) { /* the socket is full: the rest when it drains */
         tri_net_want_out(net, c, true);
         return TRI_FRAME_OK;
@@ -318,6 +323,8 @@ enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *
     c->rlen += (size_t)n;
     c->last_rx_ns = tri_now_ns();
     enum tri_frame_outcome o = parse(net, c, ci);
+    if (!c->outbound)
+        tri_server_flush(net, c); /* the tells of this read go in one message */
     if (c->rpos == c->rlen) {
         c->rpos = c->rlen = 0;
         if (c->rcap > RBUF_DEFAULT) { /* a large frame is done: back to normal */

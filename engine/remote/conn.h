@@ -70,6 +70,11 @@ typedef struct tri_conn {
     /* server side */
     tri_slot *slots;
     uint32_t nslots, cap_slots;
+    /* tells to one slot gathered from one read, handed over as one
+     * message (rpc/msg.h's BATCH) when the run ends (server.c) */
+    uint8_t *batch;
+    size_t batch_cap, batch_len;
+    uint32_t batch_slot, batch_count;
 
     /* handshake deadline (both sides), then liveness (outbound) */
     tri_timer timer;

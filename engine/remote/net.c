@@ -37,7 +37,7 @@
 #define DRAIN_MAX 4096           /* requests per loop turn, then sockets */
 #define EVENTS_MAX 64
 #define ACCEPT_MAX 32            /* connections accepted per readiness */
-#define WBUF_HIGH (16u << 20)    /* pause the queue while a connection holds this much */
+#define WBUF_HIGH (4u << 20)     /* pause the queue while this much waits for sockets */
 #define WHEEL_SLOTS 4096
 #define WHEEL_TICK_NS (1 << 20)  /* ~1 ms: epoll_wait's resolution */
 #define LISTEN_BACKLOG 1024
@@ -172,6 +172,8 @@ void tri_net_note_error(tri_net *net, const char *fmt, ...)
 
 void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
 {
+    if (!c->outbound)
+        tri_server_flush(net, c); /* tells that arrived whole are delivered */
     if (c->dirty) { /* off the flush list; try once to send what it holds */
         for (tri_conn **pp = &net->dirty; *pp; pp = &(*pp)->next_dirty) {
             if (*pp == c) {
@@ -185,6 +187,7 @@ void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
     }
     ep_del(net, c->fd);
     tri_wheel_cancel(&net->wheel, &c->timer);
+    net->unsent -= c->wlen - c->woff;
     bool was_open = c->state == TRI_CONN_OPEN;
     if (ci->malformed) { /* S36: this connection only, and say why */
         tri_net_add(&net->ctr.malformed, 1);
@@ -281,13 +284,6 @@ static void handle(tri_net *net, tr_msg *m)
     }
 }
 
-static bool wbuf_high(tri_net *net)
-{
-    for (tri_conn *c = net->dirty; c; c = c->next_dirty)
-        if (c->wlen - c->woff > WBUF_HIGH)
-            return true;
-    return false;
-}
 
 /* Handles up to DRAIN_MAX requests. Returns how many; *busy when a
  * producer was caught half-way through its push. */
@@ -449,7 +445,12 @@ static void *io_main(void *arg)
     bool marked = false;
     for (;;) {
         bool busy = false;
-        unsigned handled = wbuf_high(net) ? 0 : drain(net, &busy);
+        /* Sockets full: leave requests queued until the peer catches up
+         * (encoding more would only grow the write buffers). */
+        bool paused = net->unsent > WBUF_HIGH &&
+                      /* acquire: pairs with hook_stop's release */
+                      !atomic_load_explicit(&net->stop_req, memory_order_acquire);
+        unsigned handled = paused ? 0 : drain(net, &busy);
         if (net->stopping)
             break;
         int64_t now = tri_now_ns();
@@ -462,7 +463,9 @@ static void *io_main(void *arg)
         /* Poll while work is flowing or an answer is due from a worker;
          * else give the queue up and sleep. */
         int wait = 0;
-        if (!handled && !busy && now >= net->busy_until_ns) {
+        if (paused) {
+            wait = timeout_ms(net, now); /* for EPOLLOUT; the queue stays ours */
+        } else if (!handled && !busy && now >= net->busy_until_ns) {
             if (!tri_mq_try_mark_empty(&net->qp, &net->qc))
                 continue; /* a push came in meanwhile */
             marked = true;
@@ -568,7 +571,13 @@ static void hook_stop(tr_service *svc)
     net->stopped = true; /* under the service's shutdown lock */
     tr_msg *m = net->stop_msg; /* made at start: stopping cannot fail */
     net->stop_msg = NULL;
+    /* release: pairs with the loop's acquire; a loop paused for full
+     * sockets drains the queue again, up to this STOP. */
+    atomic_store_explicit(&net->stop_req, 1, memory_order_release);
     tri_net_post(net, m);
+    uint64_t one = 1; /* wake it even if the queue was not marked (paused) */
+    ssize_t r = write(net->efd, &one, sizeof one);
+    (void)r;
     pthread_join(net->io_thread, NULL);
 }
 
@@ -617,6 +626,7 @@ static tri_net *net_new(tr_service *svc)
     if (!net)
         return NULL;
     atomic_init(&net->refs, 1);
+    atomic_init(&net->stop_req, 0);
     atomic_init(&net->oversized_requests, 0);
     net->svc = svc;
     net->max_frame = svc->cfg.max_frame_size;

@@ -88,6 +88,7 @@ typedef struct tri_net {
     _Atomic uint64_t oversized_requests; /* S24, counted by callers (add) */
     pthread_t io_thread;
     tr_msg *stop_msg;                /* TRI_NET_STOP, made at start */
+    _Atomic uint32_t stop_req;       /* stop asked: drain even when paused */
     bool stopped;                    /* stop was requested (shutdown's lock) */
     /* last protocol error, for stats: written under err_lock (rare) */
     pthread_mutex_t err_lock;
@@ -102,6 +103,7 @@ typedef struct tri_net {
     tri_conn_entry *conns;
     uint32_t cap_conns, free_conn;
     tri_conn *dirty;                 /* connections with bytes to write */
+    size_t unsent;                   /* bytes in write buffers, not yet written */
     tri_peer *peers;
     uint64_t inbound_waiting;        /* inbound asks handed to endpoints, unanswered */
     bool sweep_peers;                /* a target went: tri_client_sweep after this turn */

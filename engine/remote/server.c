@@ -166,19 +166,62 @@ static enum tri_frame_outcome call_target(tri_conn *c, const tri_frame_hdr *h, t
     return TRI_FRAME_OK;
 }
 
+/* ---- tells, gathered -------------------------------------------------------------------- */
+
+#define BATCH_BYTES (16u * 1024) /* a batch's records, at most (unless one is larger) */
+#define BATCH_MAX 64u            /* tells per batch: bounds one endpoint turn's work */
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+void tri_server_flush(tri_net *net, tri_conn *c)
+{
+    (void)net;
+    if (!c->batch_count)
+        return;
+    tri_slot *s = &c->slots[c->batch_slot];
+    tr_msg *m;
+    if (c->batch_count == 1) { /* a single tell goes as itself */
+        uint32_t size, tag;
+        memcpy(&size, c->batch, 4);
+        memcpy(&tag, c->batch + 4, 4);
+        m = tr_msg_new(tag, size);
+        if (m)
+            memcpy(tr_msg_data(m), c->batch + TRI_BATCH_RECORD_HDR, size);
+    } else {
+        m = tr_msg_new(tri_rpc_tag(TRI_RK_BATCH, 0, s->impl_index, 0), c->batch_len);
+        if (m)
+            memcpy(tr_msg_data(m), c->batch, c->batch_len);
+    }
+    uint32_t n = c->batch_count;
+    c->batch_count = 0;
+    c->batch_len = 0;
+    if (c->batch_cap > BATCH_BYTES) { /* after a large tell: give the room back */
+        tri_free(c->batch, c->batch_cap);
+        c->batch = NULL;
+        c->batch_cap = 0;
+    }
+    if (!m) {
+        TRI_ERROR("remote", "out of memory receiving %u tells to %s from %s; they are lost", n,
+                  s->ep->id, c->name);
+        return;
+    }
+    if (tr_send(s->ep->actor, m)) { /* terminated (S16): counted like local drops */
+        tr_msg_free(m);
+        atomic_fetch_add_explicit(&s->ep->dropped_at_send, n, memory_order_relaxed);
+    }
+}
+
 static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
                                       const uint8_t *body, size_t len, tri_close_info *ci)
 {
-    (void)net;
     tri_slot *s = NULL;
     const tr_method_desc *md = NULL;
     if (call_target(c, h, &s, &md, ci))
         return TRI_FRAME_CLOSE;
-    tr_endpoint *ep = s->ep;
     if (!md) { /* S18: nobody to tell; counted as the endpoint would */
         TRI_DEBUG("remote", "%s sent a tell to method #%u of %s, which has %zu", c->name,
                   h->method, s->desc->name, s->desc->nmethods);
-        atomic_fetch_add_explicit(&ep->dropped_at_send, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->ep->dropped_at_send, 1, memory_order_relaxed);
         return TRI_FRAME_OK;
     }
     size_t fence = h->flags & TRI_FF_TOKEN ? TRI_FRAME_TOKEN : 0;
@@ -189,22 +232,33 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
         return tri_close_with(ci, TR_EPROTO, true,
                               "the %zu-byte argument of %s.%s does not decode as %s",
                               len - fence, s->desc->name, md->name, md->arg_type->name);
-    tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_TELL, fence ? TRI_RF_TOKEN : 0, s->impl_index,
-                                       h->method),
-                           fence + deep);
-    if (!m) {
-        TRI_ERROR("remote", "out of memory receiving %s.%s from %s; the tell is lost",
-                  s->desc->name, md->name, c->name);
-        return TRI_FRAME_OK;
+    size_t payload = align8(fence + deep), rec = TRI_BATCH_RECORD_HDR + payload;
+    if (c->batch_count && (c->batch_slot != h->target || c->batch_len + rec > BATCH_BYTES))
+        tri_server_flush(net, c);
+    if (c->batch_cap < c->batch_len + rec) {
+        size_t cap = rec > BATCH_BYTES ? rec : BATCH_BYTES;
+        uint8_t *p = tri_realloc(c->batch, c->batch_cap, cap);
+        if (!p) {
+            TRI_ERROR("remote", "out of memory receiving %s.%s from %s; the tell is lost",
+                      s->desc->name, md->name, c->name);
+            return TRI_FRAME_OK;
+        }
+        c->batch = p;
+        c->batch_cap = cap;
     }
-    uint8_t *p = tr_msg_data(m);
+    uint8_t *r = c->batch + c->batch_len;
+    uint32_t size32 = (uint32_t)payload;
+    uint32_t tag = tri_rpc_tag(TRI_RK_TELL, fence ? TRI_RF_TOKEN : 0, s->impl_index, h->method);
+    memcpy(r, &size32, 4);
+    memcpy(r + 4, &tag, 4);
     if (fence)
-        memcpy(p, body, fence);
-    tri_decode_into(md->arg_type, body + fence, len - fence, p + fence, deep);
-    if (tr_send(ep->actor, m)) { /* terminated (S16): counted like a local drop */
-        tr_msg_free(m);
-        atomic_fetch_add_explicit(&ep->dropped_at_send, 1, memory_order_relaxed);
-    }
+        memcpy(r + TRI_BATCH_RECORD_HDR, body, fence);
+    tri_decode_into(md->arg_type, body + fence, len - fence, r + TRI_BATCH_RECORD_HDR + fence,
+                    deep);
+    c->batch_len += rec;
+    c->batch_slot = h->target;
+    if (++c->batch_count == BATCH_MAX)
+        tri_server_flush(net, c);
     return TRI_FRAME_OK;
 }
 
@@ -293,6 +347,8 @@ enum tri_frame_outcome tri_server_frame(tri_net *net, tri_conn *c, const tri_fra
         return tri_close_with(ci, TR_EPROTO, true, "a %s frame before HELLO",
                               tri_frame_type_name(h->type));
     }
+    if (c->batch_count && (h->type != TRI_F_TELL || h->target != c->batch_slot))
+        tri_server_flush(net, c); /* what came before goes before */
     switch (h->type) {
     case TRI_F_TELL:
         return on_tell(net, c, h, body, len, ci);

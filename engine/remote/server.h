@@ -1,10 +1,13 @@
 /* The serving side: inbound calls into endpoints, answers back out.
  *
  * A TELL or ASK frame on an inbound connection names a slot (its RESOLVE,
- * handshake.h) and a method. The I/O thread decodes the argument straight
- * into the message the endpoint will get (a deep value, as a local call
- * makes: the handler cannot tell the difference) and pushes it into the
- * endpoint's mailbox. An ASK's message is a future, as for a local ask; its
+ * handshake.h) and a method. The I/O thread decodes the argument into the
+ * message the endpoint will get (a deep value, as a local call makes: the
+ * handler cannot tell the difference) and pushes it into the endpoint's
+ * mailbox. Consecutive tells to one slot in one read become one BATCH
+ * message (rpc/msg.h): a burst of tells costs the endpoint one mailbox
+ * push and one allocation, not one per tell, and order is kept (anything
+ * else to the endpoint flushes the batch first). An ASK's message is a future, as for a local ask; its
  * first continuation, preset here, posts the answered future back to the
  * I/O thread from whichever thread answered it (usually the worker running
  * the handler), and the I/O thread encodes the reply (S25: a result larger
@@ -25,6 +28,11 @@
 
 #include "remote/conn.h"
 #include "troupe/actor.h"
+
+/* Hands the tells gathered from the last read to their endpoint (one
+ * message for all of them). After every read, and before anything else
+ * that must come after them. */
+void tri_server_flush(tri_net *net, tri_conn *c);
 
 /* A frame on an inbound connection (PING, PONG, CLOSE handled before). */
 enum tri_frame_outcome tri_server_frame(tri_net *net, tri_conn *c, const tri_frame_hdr *h,

@@ -5,6 +5,7 @@
  *   ASK    [struct tr_future][fencing data][argument] (the future itself)
  *   RUN    [tr_run_fn *][fencing data][argument bytes]
  *   CALL   [tr_call_fn *][tr_future *][fencing data][argument bytes]
+ *   BATCH  records of tells (msg.h), each run as a TELL message would be
  * The argument is a deep copy (pointers into the message) or, with
  * TRI_RF_ENCODED, its encoding. Every part is a multiple of 8 bytes. */
 #include <stdalign.h>
@@ -30,10 +31,10 @@ typedef struct parsed {
     const tr_method_desc *md;
 } parsed;
 
-static inline void parse(tr_endpoint *ep, tr_msg *m, parsed *p)
+/* The parts of a call with tag `tag` whose payload is `d`, `size` bytes
+ * (a message's, or a record's in a batch). */
+static inline void parse_parts(tr_endpoint *ep, uint32_t tag, uint8_t *d, size_t size, parsed *p)
 {
-    uint32_t tag = m->tag;
-    uint8_t *d = tr_msg_data(m);
     size_t off = 0;
     p->kind = tri_rpc_kind_of(tag);
     p->flags = tri_rpc_flags_of(tag);
@@ -58,7 +59,7 @@ static inline void parse(tr_endpoint *ep, tr_msg *m, parsed *p)
     p->fence = d + off;
     off += tri_fence_bytes(p->flags);
     /* An ask's block may be roomier than its argument (future.c's cache). */
-    p->arg_len = p->kind == TRI_RK_ASK ? sizeof(tr_future) + p->f->extra_len - off : m->size - off;
+    p->arg_len = p->kind == TRI_RK_ASK ? sizeof(tr_future) + p->f->extra_len - off : size - off;
     p->arg = p->arg_len ? d + off : NULL;
     if (p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) {
         unsigned gi = tri_rpc_gw_of(tag);
@@ -69,6 +70,11 @@ static inline void parse(tr_endpoint *ep, tr_msg *m, parsed *p)
                 p->md = &p->impl->desc->methods[p->method];
         }
     }
+}
+
+static inline void parse(tr_endpoint *ep, tr_msg *m, parsed *p)
+{
+    parse_parts(ep, m->tag, tr_msg_data(m), m->size, p);
 }
 
 /* For messages: what the call was. */
@@ -114,6 +120,16 @@ static void release_body(parsed *p)
 
 void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why)
 {
+    if (tri_rpc_kind_of(m->tag) == TRI_RK_BATCH) { /* tells: counted, no one to tell */
+        for (uint8_t *d = tr_msg_data(m), *end = d + m->size; end - d >= 8;) {
+            uint32_t size;
+            memcpy(&size, d, 4);
+            tri_count(&ep->dropped);
+            d += 8 + size;
+        }
+        tr_msg_free(m);
+        return;
+    }
     parsed p;
     parse(ep, m, &p);
     tri_count(&ep->dropped);
@@ -194,64 +210,84 @@ static inline bool may_refuse(const tr_endpoint *ep, const parsed *p)
            ((p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) && !p->md);
 }
 
-void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
+/* Refusal checks, decoding, the handler, the answer: everything but
+ * freeing the message (a batch's records share one). */
+static void run_call(tr_endpoint *ep, parsed *p)
 {
-    parsed p;
-    parse(ep, m, &p);
-    if (may_refuse(ep, &p) && refuse(ep, &p)) {
-        finish_msg(&p, m);
+    if (may_refuse(ep, p) && refuse(ep, p))
         return;
-    }
-    const void *arg = p.arg;
+    const void *arg = p->arg;
     void *decoded = NULL;
     size_t dsize = 0;
     alignas(16) unsigned char small[256];
-    if (p.flags & TRI_RF_ENCODED) { /* S22: decode as a remote peer would */
-        int rv = tri_decode_size(p.md->arg_type, p.arg, p.arg_len, &dsize);
+    if (p->flags & TRI_RF_ENCODED) { /* S22: decode as a remote peer would */
+        int rv = tri_decode_size(p->md->arg_type, p->arg, p->arg_len, &dsize);
         if (rv) {
             tri_endpoint_reject(ep, TR_REJECT_DECODE);
-            if (p.f)
-                tri_future_failf(p.f, rv, "endpoint %s cannot decode the %zu-byte %s argument of %s.%s",
-                                 ep->id, p.arg_len, p.md->arg_type->name, gw_name(&p), method_name(&p));
-            finish_msg(&p, m);
+            if (p->f)
+                tri_future_failf(p->f, rv, "endpoint %s cannot decode the %zu-byte %s argument of %s.%s",
+                                 ep->id, p->arg_len, p->md->arg_type->name, gw_name(p), method_name(p));
             return;
         }
         decoded = dsize <= sizeof small ? small : tri_alloc(dsize);
         if (dsize && !decoded) {
-            if (p.f)
-                tri_future_failf(p.f, TR_ENOMEM, "out of memory decoding %s.%s", gw_name(&p),
-                                 method_name(&p));
-            finish_msg(&p, m);
+            if (p->f)
+                tri_future_failf(p->f, TR_ENOMEM, "out of memory decoding %s.%s", gw_name(p),
+                                 method_name(p));
             return;
         }
-        tri_decode_into(p.md->arg_type, p.arg, p.arg_len, decoded, dsize);
+        tri_decode_into(p->md->arg_type, p->arg, p->arg_len, decoded, dsize);
         tri_count(&ep->decoded);
         arg = dsize ? decoded : NULL;
     }
-    if (p.f)
-        tri_future_dispatch_begin(p.f);
-    int rv = p.md->invoke(p.impl->handlers, ep, ep->state, arg, p.f ? tri_future_reply(p.f) : NULL);
+    if (p->f)
+        tri_future_dispatch_begin(p->f);
+    int rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, p->f ? tri_future_reply(p->f) : NULL);
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
-        if (p.f)
-            tri_future_failf(p.f, TR_ENOMETHOD, "endpoint %s does not handle %s.%s", ep->id,
-                             gw_name(&p), method_name(&p));
+        if (p->f)
+            tri_future_failf(p->f, TR_ENOMETHOD, "endpoint %s does not handle %s.%s", ep->id,
+                             gw_name(p), method_name(p));
     } else {
         tri_count(&ep->processed);
-        if (p.f) {
-            settle_reply(ep, &p, rv);
+        if (p->f) {
+            settle_reply(ep, p, rv);
         } else if (rv < 0) {
             tri_count(&ep->handler_errors);
-            TRI_WARN("endpoint", "tell %s.%s on endpoint %s failed: %s", gw_name(&p), method_name(&p),
+            TRI_WARN("endpoint", "tell %s.%s on endpoint %s failed: %s", gw_name(p), method_name(p),
                      ep->id, tr_strerror(rv));
         }
     }
     if (decoded && decoded != small)
         tri_free(decoded, dsize);
+}
+
+void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
+{
+    parsed p;
+    parse(ep, m, &p);
+    run_call(ep, &p);
     if (p.f) /* with the message's reference, the timer's if we completed it */
         tri_future_unref(p.f, 1 + tri_future_dispatch_end(p.f));
     else
         tr_msg_free(m);
+}
+
+/* A batch (msg.h): each record is a tell, run in order as if it had its
+ * own message. */
+void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
+{
+    uint8_t *d = tr_msg_data(m), *end = d + m->size;
+    while (end - d >= 8) {
+        uint32_t size, tag;
+        memcpy(&size, d, 4);
+        memcpy(&tag, d + 4, 4);
+        parsed p;
+        parse_parts(ep, tag, d + 8, size, &p);
+        run_call(ep, &p);
+        d += 8 + size;
+    }
+    tr_msg_free(m);
 }
 
 void tri_dispatch_run(tr_endpoint *ep, tr_msg *m)

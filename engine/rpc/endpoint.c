@@ -175,6 +175,9 @@ static void ep_behavior(tr_actor *a, void *state, tr_msg *m)
     case TRI_RK_ASK:
         tri_dispatch_call(ep, m);
         break;
+    case TRI_RK_BATCH:
+        tri_dispatch_batch(ep, m);
+        break;
     case TRI_RK_RUN:
     case TRI_RK_CALL:
         tri_dispatch_run(ep, m);
@@ -213,6 +216,7 @@ static void ep_on_drop(tr_actor *a, void *state, tr_msg *m)
     case TRI_RK_ASK:
     case TRI_RK_RUN:
     case TRI_RK_CALL:
+    case TRI_RK_BATCH:
         tri_dispatch_drop(ep, m, TR_EUNREACHABLE, "has terminated");
         break;
     default:

@@ -119,6 +119,7 @@ void tri_fence_format(const tr_fence_token *t, char out[33]);
 
 /* Message handling (dispatch.c, async.c), on the main thread. */
 void tri_dispatch_call(tr_endpoint *ep, tr_msg *m);
+void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m);
 void tri_dispatch_run(tr_endpoint *ep, tr_msg *m);
 /* A message the endpoint will never process (on_drop): fail its future. */
 void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why);

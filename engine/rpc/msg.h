@@ -24,7 +24,16 @@ enum tri_rpc_kind {
     TRI_RK_FUTURE,    /* a future carrying its first continuation */
     TRI_RK_START,
     TRI_RK_TERMINATE,
+    TRI_RK_BATCH,     /* several tells in one message (below) */
 };
+
+/* A BATCH message's payload is a run of records, each a tell as its own
+ * message would carry it: u32 size (of what follows the record header, a
+ * multiple of 8), u32 tag (a TELL tag), then [fencing data][argument].
+ * The endpoint runs them in order, one handler call each, in one turn.
+ * The remote layer makes them from the tells that arrive together for one
+ * endpoint, so a burst costs one mailbox push and one allocation. */
+#define TRI_BATCH_RECORD_HDR 8u
 
 enum tri_rpc_flag {
     TRI_RF_ENCODED = 1,  /* argument bytes are encoded (S22 force switch) */

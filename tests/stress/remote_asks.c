@@ -10,7 +10,8 @@
  *
  * A third service C is the outside world: THREADS user threads call A's
  * and B's nodes through it (ask_then, OUTSTANDING at most each, a few with
- * deadlines short enough to race the answer, and ordered tells), and C
+ * deadlines short enough to race the answer, and bursts of ordered tells,
+ * which the serving side hands to the endpoint in batches), and C
  * reaches A through a TCP proxy that cuts the connection once per round:
  * asks in flight then fail with TR_EUNREACHABLE and later ones reconnect.
  *
@@ -29,7 +30,8 @@
 #include "remote/proxy.h"
 #include "troupe/troupe.h"
 
-enum { NODES = 3, THREADS = 2, ASKS = 1500, OUTSTANDING = 64, TELL_EVERY = 8, MAX_HOPS = 3 };
+enum { NODES = 3, THREADS = 2, ASKS = 1500, OUTSTANDING = 64, TELL_EVERY = 8, TELL_BURST = 24,
+       MAX_HOPS = 3 };
 
 #define HOPS_FIELDS(F) F(tr_u32, hops) F(tr_u32, tag)
 TR_STRUCT(hops_arg, HOPS_FIELDS)
@@ -150,6 +152,7 @@ typedef struct caller {
     _Atomic uint8_t *seen;     /* per ask: completions */
     _Atomic uint32_t inflight;
     _Atomic uint64_t ok, unreachable, timedout, wrong;
+    uint32_t notes;            /* tells sent (to B's first node, never cut) */
     tc_rng rng;
 } caller;
 
@@ -189,6 +192,7 @@ static void *caller_main(void *arg)
     caller *c = arg;
     uint32_t notes = 0;
     for (uint32_t i = 0; i < ASKS; i++) {
+        c->notes = notes;
         uint64_t dl = tc_deadline_ms(30000);
         while (atomic_load(&c->inflight) >= OUTSTANDING && tc_now_ns() < dl)
             tc_sleep_us(50);
@@ -212,11 +216,15 @@ static void *caller_main(void *arg)
             free(a);
         }
         if (i % TELL_EVERY == 0) {
-            tr_u64 v = (uint64_t)c->index << 32 | notes++;
-            if (rs_note(c->to[NODES], &v)) /* B's first node: never cut */
-                fail_note("%s %lld", "tell refused", 0);
+            /* A burst: the server hands runs of them over as one batch. */
+            for (int k = 0; k < TELL_BURST; k++) {
+                tr_u64 v = (uint64_t)c->index << 32 | notes++;
+                if (rs_note(c->to[NODES], &v)) /* B's first node: never cut */
+                    fail_note("%s %lld", "tell refused", 0);
+            }
         }
     }
+    c->notes = notes;
     return NULL;
 }
 
@@ -295,6 +303,14 @@ static int round_run(tc_rng *rng, uint64_t *count)
     for (unsigned t = 0; t < THREADS; t++)
         while (atomic_load(&cs[t].inflight) && tc_poll(dl)) {
         }
+    /* A last ask after each caller's tells, on the same gateway: answered
+     * only once the endpoint has run every tell before it. */
+    for (unsigned t = 0; t < THREADS; t++) {
+        tr_future *f;
+        TC_OK(rs_hop(cs[t].to[NODES], &(hops_arg){0, 1}, 0, &f));
+        TC_OK(tr_future_get(f, 30000000000LL));
+        tr_future_release(f);
+    }
     int failed = atomic_load(&g_errors) != 0;
     for (unsigned t = 0; t < THREADS; t++) {
         caller *c = &cs[t];
@@ -316,7 +332,10 @@ static int round_run(tc_rng *rng, uint64_t *count)
             tr_gateway_release(c->to[k]);
         free(c->seen);
     }
-    tr_service_destroy(outside);
+    uint64_t notes_sent = 0, notes_received = 0;
+    for (unsigned t = 0; t < THREADS; t++)
+        notes_sent += cs[t].notes;
+    tr_service_destroy(outside); /* closes its connections after what it sent */
     for (int s = 0; s < 2; s++)
         for (unsigned k = 0; k < NODES; k++)
             TC_OK(tr_endpoint_terminate(eps[s][k]));
@@ -327,6 +346,8 @@ static int round_run(tc_rng *rng, uint64_t *count)
             TC_OK(tr_future_wait(term, 30000000000LL));
             tr_future_release(term);
             node *n = tr_endpoint_state(eps[s][k]); /* quiet now */
+            if (s == 1 && k == 0)
+                notes_received = n->notes;
             for (unsigned j = 0; j < NODES; j++)
                 tr_gateway_release(n->other[j]);
             tr_endpoint_release(eps[s][k]);
@@ -335,6 +356,11 @@ static int round_run(tc_rng *rng, uint64_t *count)
     tr_service_destroy(svc[0]);
     tr_service_destroy(svc[1]);
     r_proxy_stop(&proxy);
+    if (notes_received != notes_sent) {
+        fprintf(stderr, "remote_asks: %llu tells sent, %llu arrived\n",
+                (unsigned long long)notes_sent, (unsigned long long)notes_received);
+        failed = 1;
+    }
     return failed;
 }
 
