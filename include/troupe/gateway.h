@@ -145,12 +145,22 @@ typedef struct tr_gateway_impl {
 
 /* ---- connecting --------------------------------------------------------- */
 
-/* Connects to the endpoint registered as `id` on `svc`, through gateway
- * `desc`. Any thread. Works before the endpoint starts (S1; calls then fail
- * with TR_ENOTSTARTED). On 0, *out is a handle the caller owns
- * (tr_gateway_release). Errors: TR_ENOENDPOINT (no such id), TR_EGATEWAY
- * (the endpoint does not implement `desc`, S20), TR_ESTOPPED, TR_EINVAL,
- * TR_ENOMEM. */
+/* Connects to an endpoint through gateway `desc`. `id` is the id of an
+ * endpoint of `svc` (or "local://<id>"), or the address of one anywhere:
+ * "troupe://host:port/<id>" (S30; remote.h). The same call serves both; an
+ * address naming svc's own listener connects locally. Local gateways never
+ * serialize (S22). Works before the endpoint starts (S1, S29; calls then
+ * fail with TR_ENOTSTARTED). A remote connect blocks the calling thread
+ * while the I/O thread connects, handshakes and resolves (S28), at most the
+ * lookup timeout; then calls through the handle never block.
+ * On 0, *out is a handle the caller owns (tr_gateway_release). Errors:
+ * TR_ENOENDPOINT (no such id), TR_EGATEWAY (the endpoint does not implement
+ * `desc`, or declares it differently, S20), TR_EADDR (a malformed address),
+ * TR_EVERSION (the remote speaks another protocol version),
+ * TR_EUNREACHABLE (refused, unresolvable, or no answer within the lookup
+ * timeout), TR_EDEADLK (a remote connect from the service's own I/O
+ * thread), TR_ESTOPPED, TR_EINVAL, TR_ENOMEM. tr_service_connect_error()
+ * then says what failed, in a sentence. Any thread. */
 TR_API int tr_service_connect(tr_service *svc, const char *id, const tr_gateway_desc *desc,
                               tr_gateway **out);
 
@@ -165,8 +175,9 @@ TR_API int tr_service_connect_fenced(tr_service *svc, const char *id, const tr_g
 TR_API void tr_gateway_retain(tr_gateway *gw);
 TR_API void tr_gateway_release(tr_gateway *gw);
 
-/* The recipient's address ("local://<id>" for a local endpoint; S30); valid
- * while the handle is held. Any thread. */
+/* The recipient's address (S30): its endpoint's address, "local://<id>"
+ * or "troupe://host:port/<id>"; valid while the handle is held. Any
+ * thread. */
 TR_API const char *tr_gateway_address(const tr_gateway *gw);
 /* The gateway declaration the handle was connected with. Any thread. */
 TR_API const tr_gateway_desc *tr_gateway_desc_of(const tr_gateway *gw);

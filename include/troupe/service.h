@@ -38,24 +38,29 @@ typedef struct tr_service_config {
     int64_t ask_timeout_ns;    /* 0: 10 s (Flink's default) */
     int64_t lookup_timeout_ns; /* 0: 10 s */
     size_t max_frame_size;     /* 0: 10 MiB (Flink's pekko.framesize) */
-    const char *bind_address;  /* NULL: "127.0.0.1:0"; copied */
+    const char *bind_address;  /* NULL: "127.0.0.1:0" (port 0: any free one); copied */
     bool force_serialization;  /* S22: encode local calls too (codec tests) */
-    bool listen;               /* start the I/O thread listening on bind_address */
+    bool listen;               /* accept remote calls on bind_address (remote.h);
+                                  the bound address: tr_service_listen_address */
 } tr_service_config;
 
 /* Fills `cfg` with the defaults. */
 TR_API void tr_service_config_init(tr_service_config *cfg);
 
-/* Creates a service and starts its workers. `cfg` may be NULL (defaults).
+/* Creates a service and starts its workers, and with cfg->listen its I/O
+ * thread listening on cfg->bind_address. `cfg` may be NULL (defaults).
  * On 0, *out holds a service the caller owns (free with tr_service_destroy).
- * Errors: TR_EINVAL (bad field), TR_ENOMEM, TR_EIO (thread creation). */
+ * Errors: TR_EINVAL (bad field), TR_ENOMEM, TR_EIO (thread creation, or
+ * the address cannot be bound), TR_EADDR (bind_address is not host:port). */
 TR_API int tr_service_create(const tr_service_config *cfg, tr_service **out);
 
 /* Stops the service (S7): refuses new endpoints and connects, terminates
  * every endpoint and waits for them (each on_stop future too, up to the ask
- * timeout in all), fails every pending ask and call_async with TR_ESTOPPED,
- * drops delayed runs, stops the timer thread and the workers; messages still
- * queued are dropped and freed. Idempotent. Later calls that need a running
+ * timeout in all), fails every pending ask and call_async with TR_ESTOPPED
+ * (remote ones too, and inbound remote asks still unanswered), drops
+ * delayed runs, then stops the I/O thread (its connections get a CLOSE and
+ * what can be written without waiting), the timer thread and the workers;
+ * messages still queued are dropped and freed. Idempotent. Later calls that need a running
  * service fail with TR_ESTOPPED. Must not be called from one of the
  * service's own workers (returns TR_EDEADLK). */
 TR_API int tr_service_shutdown(tr_service *svc);
