@@ -197,11 +197,10 @@ static enum tri_frame_outcome dispatch(tri_net *net, tri_conn *c, const tri_fram
         size_t mlen;
         if (tri_error_get(body, len, &code, &msg, &mlen))
             return tri_close_with(ci, TR_EPROTO, true, "a CLOSE frame that does not parse");
-        /* Code 0 is an orderly goodbye; those still waiting hear
-         * "unreachable" either way. */
-        return tri_close_with(ci, code ? code : TR_EUNREACHABLE, false,
-                              "%s closed the connection%s%.*s", c->name, mlen ? ": " : "",
-                              (int)mlen, msg);
+        /* Code 0 is an orderly goodbye (not counted as lost); asks still
+         * waiting hear TR_EUNREACHABLE either way (client.c). */
+        return tri_close_with(ci, code, false, "%s closed the connection%s%.*s", c->name,
+                              mlen ? ": " : "", (int)mlen, msg);
     }
     default:
         return c->outbound ? tri_client_frame(net, c, h, body, len, ci)

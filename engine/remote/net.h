@@ -35,6 +35,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/mpsc.h"
@@ -109,6 +110,9 @@ typedef struct tri_net {
     bool sweep_peers;                /* a target went: tri_client_sweep after this turn */
     int64_t busy_until_ns;           /* spin (poll) rather than sleep until then */
 } tri_net;
+
+_Static_assert(offsetof(tri_net, qp) % 64 == 0, "the producers' half starts a line");
+_Static_assert(offsetof(tri_net, qc) % 64 == 0, "the I/O thread's half starts a line");
 
 /* Starts the network layer of `svc` (listening when cfg.listen), once;
  * later calls return the running one. Any thread, under svc->net_lock.

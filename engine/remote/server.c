@@ -207,6 +207,7 @@ void tri_server_flush(tri_net *net, tri_conn *c)
     }
     if (tr_send(s->ep->actor, m)) { /* terminated (S16): counted like local drops */
         tr_msg_free(m);
+        /* relaxed: a statistic, bumped by any sender (as gateway.c). */
         atomic_fetch_add_explicit(&s->ep->dropped_at_send, n, memory_order_relaxed);
     }
 }
@@ -221,6 +222,7 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
     if (!md) { /* S18: nobody to tell; counted as the endpoint would */
         TRI_DEBUG("remote", "%s sent a tell to method #%u of %s, which has %zu", c->name,
                   h->method, s->desc->name, s->desc->nmethods);
+        /* relaxed: a statistic, bumped by any sender (as gateway.c). */
         atomic_fetch_add_explicit(&s->ep->dropped_at_send, 1, memory_order_relaxed);
         return TRI_FRAME_OK;
     }
@@ -327,7 +329,9 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
     atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
     if (tr_send(ep->actor, m)) {
         /* Terminated (S16): the answer says so, through on_answered. */
+        /* relaxed: never queued, nobody else has seen it. */
         atomic_store_explicit(&f->queued, 0, memory_order_relaxed);
+        /* relaxed: a statistic, bumped by any sender (as gateway.c). */
         atomic_fetch_add_explicit(&ep->dropped_at_send, 1, memory_order_relaxed);
         tri_future_failf(f, TR_EUNREACHABLE, "endpoint %s has terminated; %s.%s was not processed",
                          ep->id, s->desc->name, md->name);
