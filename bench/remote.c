@@ -98,8 +98,6 @@ static int node_start(const bench_run *r, node *nd)
     }
     snprintf(nd->port_file, sizeof nd->port_file, "/tmp/troupe-bench-%ld.port", (long)getpid());
     unlink(nd->port_file);
-    char workers[24];
-    snprintf(workers, sizeof workers, "%lld", (long long)bench_int(r, "node_workers"));
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -110,12 +108,8 @@ static int node_start(const bench_run *r, node *nd)
         /* The node's own line ("listening on ...") goes to stderr with our
          * progress: stdout carries RESULT lines only. */
         dup2(STDERR_FILENO, STDOUT_FILENO);
-        if (bench_int(r, "node_workers") > 0)
-            execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
-                  "--idle-exit", "30", "--workers", workers, (char *)NULL);
-        else
-            execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
-                  "--idle-exit", "30", (char *)NULL);
+        execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
+              "--idle-exit", "30", (char *)NULL);
         _exit(127);
     }
     nd->pid = pid;

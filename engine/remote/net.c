@@ -441,6 +441,7 @@ static void *io_main(void *arg)
 {
     tri_net *net = arg;
     tls_io_net = net;
+    pthread_setname_np(pthread_self(), "troupe-io"); /* for top, perf, gdb */
     struct epoll_event ev[EVENTS_MAX];
     bool marked = false;
     for (;;) {
