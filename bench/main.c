@@ -453,7 +453,10 @@ static bool parse_arg(const char *arg, const bench_workload *w, bench_opts *o, o
         }
         if (!valid_value(&w->keys[ki], v)) {
             const bench_key *k = &w->keys[ki];
-            if (k->choices)
+            if (key_flags(k) & KEY_TEXT)
+                fprintf(stderr, "troupe-bench: bad value in '%s' (no spaces or commas, e.g. "
+                        "peer=127.0.0.1:4711)\n", arg);
+            else if (k->choices)
                 fprintf(stderr, "troupe-bench: bad value in '%s' (one of: %s)\n", arg,
                         k->choices);
             else
