@@ -271,3 +271,48 @@ Test(loopback, one_connection_per_peer, .timeout = 30)
     cr_assert_eq(r_stats(p.client).connections_opened, 1);
     pair_down(&p);
 }
+
+/* Tells and asks made on a worker (inside an endpoint's turn): their
+ * messages come from the worker's pool and are freed by the I/O thread. */
+typedef struct teller {
+    tr_gateway *to;
+    int64_t n;
+} teller;
+
+static int tell_burst(tr_endpoint *self, void *state, void *arg)
+{
+    (void)self, (void)state;
+    teller *t = *(teller **)arg;
+    for (int64_t i = 1; i <= t->n; i++)
+        if (tcalc_note(t->to, &i))
+            return TR_EFAILED;
+    return 0;
+}
+
+/* The endpoint's sum of notes, asked for through the gateway. */
+static int64_t remote_total(tr_gateway *gw)
+{
+    tr_future *f;
+    TC_OK(tcalc_total(gw, NULL, 0, &f));
+    TC_OK(tr_future_get(f, WAIT_NS));
+    int64_t v = *tcalc_total_result(f);
+    tr_future_release(f);
+    return v;
+}
+
+Test(loopback, tells_from_an_endpoint, .timeout = 30)
+{
+    pair p = pair_up("calc", true);
+    tr_endpoint *sender = t_endpoint(p.client, "sender", true);
+    teller t = {p.gw, 5000}, *tp = &t;
+    TC_OK(tr_endpoint_run_async(sender, tell_burst, &tp, sizeof tp));
+    TC_ASSERT_EVENTUALLY(remote_total(p.gw) == 5000 * 5001 / 2, 10000);
+    t_terminate(p.ep);
+    t_state *s = tr_endpoint_state(p.ep); /* quiet now */
+    cr_assert_eq(s->order_errors, 0);
+    cr_assert_eq(s->total, 5000 * 5001 / 2);
+    t_terminate(sender);
+    tr_endpoint_release(sender);
+    pair_down(&p);
+    T_LEAK_CHECK();
+}
