@@ -46,8 +46,10 @@ tri_conn *tri_conn_new(int fd, bool outbound, const char *name)
 
 void tri_conn_free(tri_conn *c)
 {
-    for (uint32_t i = 0; i < c->nslots; i++)
-        tri_endpoint_unref(c->slots[i].ep);
+    for (uint32_t i = 0; i < c->nslots; i++) {
+        tri_slot_release(&c->slots[i]);
+        tri_free(c->slots[i].id, strlen(c->slots[i].id) + 1);
+    }
     tri_free(c->slots, (size_t)c->cap_slots * sizeof *c->slots);
     tri_free(c->batch, c->batch_cap);
     tri_free(c->rbuf, c->rcap);
@@ -55,6 +57,13 @@ void tri_conn_free(tri_conn *c)
     if (c->fd >= 0)
         close(c->fd);
     tri_free(c, sizeof *c);
+}
+
+void tri_slot_release(tri_slot *s)
+{
+    if (s->ep)
+        tri_endpoint_unref(s->ep);
+    s->ep = NULL;
 }
 
 enum tri_frame_outcome tri_close_with(tri_close_info *ci, int code, bool malformed,

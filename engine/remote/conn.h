@@ -40,10 +40,17 @@ enum tri_conn_state {
 
 /* Server side: what a RESOLVE bound a slot to (the frames' target). */
 typedef struct tri_slot {
-    tr_endpoint *ep;      /* a reference, dropped when the connection closes */
+    tr_endpoint *ep;      /* a reference, dropped when the connection closes or
+                             the endpoint is found terminated (then NULL: the
+                             slot stays dead, never given again) */
     uint8_t impl_index;   /* the gateway's index in the endpoint's list */
     const tr_gateway_desc *desc;
+    char *id;             /* the endpoint's id, for messages once it is gone */
 } tri_slot;
+
+/* Drops a slot's endpoint (found terminated): later calls to the slot fail
+ * at once (S16) without holding the endpoint's memory. */
+void tri_slot_release(tri_slot *s);
 
 typedef struct tri_conn {
     tri_net *net;

@@ -95,8 +95,9 @@ enum tri_frame_outcome tri_handshake_on_hello(tri_net *net, tri_conn *c, const u
     return TRI_FRAME_OK;
 }
 
-/* The slot for (ep, impl index): an existing one, or a new one that takes
- * the reference the lookup gave. */
+/* The slot for (ep, impl index): an existing live one, or a new one that
+ * takes the reference the lookup gave (a dead slot is never given again:
+ * a client may still be sending to it). */
 static int bind_slot(tri_conn *c, tr_endpoint *ep, unsigned idx, uint32_t *slot)
 {
     for (uint32_t i = 0; i < c->nslots; i++) {
@@ -108,15 +109,20 @@ static int bind_slot(tri_conn *c, tr_endpoint *ep, unsigned idx, uint32_t *slot)
     }
     if (c->nslots == MAX_SLOTS)
         return TR_EBUSY;
+    char *id = tri_strdup(ep->id);
+    if (!id)
+        return TR_ENOMEM;
     if (c->nslots == c->cap_slots) {
         uint32_t cap = c->cap_slots ? c->cap_slots * 2 : 8;
         tri_slot *s = tri_realloc(c->slots, (size_t)c->cap_slots * sizeof *s, (size_t)cap * sizeof *s);
-        if (!s)
+        if (!s) {
+            tri_free(id, strlen(id) + 1);
             return TR_ENOMEM;
+        }
         c->slots = s;
         c->cap_slots = cap;
     }
-    c->slots[c->nslots] = (tri_slot){ep, (uint8_t)idx, ep->impls[idx].desc};
+    c->slots[c->nslots] = (tri_slot){ep, (uint8_t)idx, ep->impls[idx].desc, id};
     *slot = c->nslots++;
     return 0;
 }

@@ -209,6 +209,7 @@ void tri_server_flush(tri_net *net, tri_conn *c)
         tr_msg_free(m);
         /* relaxed: a statistic, bumped by any sender (as gateway.c). */
         atomic_fetch_add_explicit(&s->ep->dropped_at_send, n, memory_order_relaxed);
+        tri_slot_release(s);
     }
 }
 
@@ -219,6 +220,10 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
     const tr_method_desc *md = NULL;
     if (call_target(c, h, &s, &md, ci))
         return TRI_FRAME_CLOSE;
+    if (!s->ep) { /* its endpoint terminated (S16): dropped, counted here */
+        tri_net_add(&net->ctr.tells_dropped, 1);
+        return TRI_FRAME_OK;
+    }
     if (!md) { /* S18: nobody to tell; counted as the endpoint would */
         TRI_DEBUG("remote", "%s sent a tell to method #%u of %s, which has %zu", c->name,
                   h->method, s->desc->name, s->desc->nmethods);
@@ -272,6 +277,12 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
     if (call_target(c, h, &s, &md, ci))
         return TRI_FRAME_CLOSE;
     tr_endpoint *ep = s->ep;
+    if (!ep) { /* S16: it terminated; the slot no longer holds it */
+        int rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, TR_EUNREACHABLE,
+                                    "endpoint %s at %s has terminated; %s.%s was not processed",
+                                    s->id, net->bound, s->desc->name, md ? md->name : "?");
+        return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
+    }
     if (!md) { /* S18 */
         int rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, TR_ENOMETHOD,
                                     "endpoint %s has no method #%u in gateway %s", ep->id,
@@ -336,6 +347,7 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
         tri_future_failf(f, TR_EUNREACHABLE, "endpoint %s has terminated; %s.%s was not processed",
                          ep->id, s->desc->name, md->name);
         tri_future_unref(f, 1); /* the message's */
+        tri_slot_release(s);
         return TRI_FRAME_OK;
     }
     tri_net_expect(net, EXPECT_ANSWER_NS);

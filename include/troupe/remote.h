@@ -74,7 +74,8 @@ typedef struct tr_remote_stats {
     uint64_t connections_lost;          /* closed by a fault (S34, S36), not by us */
     uint64_t malformed;                 /* connections closed for a malformed frame (S36) */
     uint64_t late_replies;              /* S35: answers to asks no longer pending */
-    uint64_t tells_dropped;             /* tells lost with their connection */
+    uint64_t tells_dropped;             /* tells lost with their connection, or sent to
+                                           an endpoint that had terminated */
     uint64_t inbound_open, outbound_open; /* connections open now */
     uint64_t asks_pending;              /* remote asks waiting for an answer now */
     char last_error[160];               /* the latest protocol error, "" if none */

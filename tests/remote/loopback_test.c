@@ -316,3 +316,34 @@ Test(loopback, tells_from_an_endpoint, .timeout = 30)
     pair_down(&p);
     T_LEAK_CHECK();
 }
+
+/* S16 across processes: calls to an endpoint that terminated fail at once
+ * with TR_EUNREACHABLE, and the connection no longer holds the endpoint
+ * (its memory goes while the connection stays). */
+Test(loopback, s16_terminated_endpoint, .timeout = 30)
+{
+    pair p = pair_up("gone", true);
+    tr_future *f;
+    TC_OK(tcalc_add(p.gw, &(t_pair){1, 1}, 0, &f));
+    TC_OK(tr_future_get(f, WAIT_NS));
+    tr_future_release(f);
+    uint64_t live = tr_service_live_actors(p.server);
+    t_terminate(p.ep);
+    tr_endpoint_release(p.ep);
+    p.ep = NULL;
+    for (int i = 0; i < 3; i++) {
+        TC_OK(tcalc_add(p.gw, &(t_pair){1, 1}, 0, &f));
+        TC_ERR(tr_future_get(f, WAIT_NS), TR_EUNREACHABLE);
+        cr_assert(strstr(tr_future_error(f), "gone") && strstr(tr_future_error(f), "terminated"),
+                  "%s", tr_future_error(f));
+        tr_future_release(f);
+        TC_OK(tcalc_note(p.gw, &(tr_i64){1}));
+    }
+    TC_ASSERT_EVENTUALLY(tr_service_live_actors(p.server) == live - 1, 5000);
+    TC_ASSERT_EVENTUALLY(r_stats(p.server).tells_dropped >= 2, 5000);
+    cr_assert_eq(r_stats(p.client).connections_opened, 1);
+    tr_gateway_release(p.gw);
+    tr_service_destroy(p.client);
+    tr_service_destroy(p.server);
+    T_LEAK_CHECK();
+}
