@@ -348,3 +348,70 @@ Test(faults, hundred_thousand_asks_cut_midway, .timeout = 120)
     world_free(&w);
     free(t);
 }
+
+/* S34 without a closed socket: a peer that stops answering at all (here a
+ * fake that takes the ask and then says nothing, not even PONG) is
+ * declared lost after 5 s of silence, once a PING went unanswered. */
+typedef struct mute_server {
+    int lfd;
+    _Atomic int pings;
+} mute_server;
+
+static void *mute_serve(void *arg)
+{
+    mute_server *ms = arg;
+    int fd = accept(ms->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    uint8_t b[512], h[20];
+    if (r_read_n(fd, b, 32, 5000) == 32) {
+        r_write_all(fd, b, r_hello(b, 2, TR_PROTOCOL_VERSION));
+        if (r_read_n(fd, h, 20, 5000) == 20) { /* RESOLVE: slot 0 */
+            uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8;
+            r_read_n(fd, b, len - 16, 5000);
+            uint64_t corr;
+            memcpy(&corr, h + 12, 8);
+            size_t n = r_put_hdr(b, 4, 0, 0, 0, corr, 4);
+            memset(b + n, 0, 4);
+            r_write_all(fd, b, n + 4);
+        }
+        /* From here on: read everything, answer nothing; count PINGs. */
+        while (r_read_n(fd, h, 20, 15000) == 20) {
+            uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16;
+            if (h[4] == 9)
+                atomic_fetch_add(&ms->pings, 1);
+            if (len > 16 && len - 16 <= sizeof b)
+                r_read_n(fd, b, len - 16, 5000);
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+Test(faults, s34_silent_peer_found_by_ping, .timeout = 30)
+{
+    uint16_t port;
+    mute_server ms = {.lfd = r_listen(&port)};
+    pthread_t t;
+    pthread_create(&t, NULL, mute_serve, &ms);
+    tr_service *client = r_client(1, 0, 0);
+    char a[96];
+    snprintf(a, sizeof a, "troupe://127.0.0.1:%u/calc", (unsigned)port);
+    tr_gateway *gw;
+    TC_OK(tr_service_connect(client, a, &tcalc_gateway, &gw));
+    tr_future *f;
+    uint64_t t0 = tc_now_ns();
+    TC_OK(tcalc_add(gw, &(t_pair){1, 2}, 20 * 1000000000LL, &f));
+    TC_ERR(tr_future_get(f, WAIT_NS), TR_EUNREACHABLE);
+    uint64_t took = tc_now_ns() - t0;
+    cr_assert_geq(took, 4500000000ull);
+    cr_assert_lt(took, 8000000000ull, "took %llu ms", (unsigned long long)(took / 1000000));
+    cr_assert(strstr(tr_future_error(f), "not even a PONG"), "%s", tr_future_error(f));
+    cr_assert_geq(atomic_load(&ms.pings), 1);
+    tr_future_release(f);
+    tr_gateway_release(gw);
+    tr_service_destroy(client);
+    pthread_join(t, NULL);
+    close(ms.lfd);
+    T_LEAK_CHECK();
+}

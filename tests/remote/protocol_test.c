@@ -151,3 +151,22 @@ Test(protocol, server_answers_the_document, .timeout = 30)
     tr_endpoint_release(ep);
     tr_service_destroy(server);
 }
+
+/* PING is answered with a PONG carrying the same correlation id. */
+Test(protocol, ping_pong, .timeout = 30)
+{
+    tr_service *server = r_server(1, 0);
+    int fd = r_dial(tr_service_port(server));
+    r_write_all(fd, doc_hello, sizeof doc_hello);
+    uint8_t b[64];
+    cr_assert_eq(r_read_n(fd, b, 32, 5000), 32);
+    size_t n = r_put_hdr(b, 9, 0, 0, 0, 0x1122334455667788ull, 0);
+    r_write_all(fd, b, n);
+    cr_assert_eq(r_read_n(fd, b, 20, 5000), 20);
+    cr_assert_eq(b[4], 10); /* PONG */
+    uint64_t corr;
+    memcpy(&corr, b + 12, 8);
+    cr_assert_eq(corr, 0x1122334455667788ull);
+    close(fd);
+    tr_service_destroy(server);
+}
