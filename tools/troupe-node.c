@@ -249,8 +249,10 @@ int main(int argc, char **argv)
     const char *why = "a signal";
     double idle_since = now_s();
     for (;;) {
+        /* Without --idle-exit nothing needs checking: wait for a signal
+         * only (no wake-ups while idle). */
         struct timespec tick = {0, 100 * 1000 * 1000};
-        int sig = sigtimedwait(&sigs, NULL, &tick);
+        int sig = idle_exit ? sigtimedwait(&sigs, NULL, &tick) : sigwaitinfo(&sigs, NULL);
         if (sig > 0) {
             why = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
             break;
