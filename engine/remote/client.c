@@ -288,6 +288,9 @@ static void complete_head(tri_net *net, tri_peer *p, tr_msg *m)
     rt_unref(net, rt); /* the backlog entry's */
 }
 
+static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int code,
+                                const char *why);
+
 /* Sends what the backlog holds, in order, as far as targets are resolved;
  * starts the resolves the next entries need. */
 static void drain_backlog(tri_net *net, tri_peer *p)
@@ -298,9 +301,10 @@ static void drain_backlog(tri_net *net, tri_peer *p)
         tr_msg *m = p->bl_head;
         tri_rtarget *rt = target_of(m);
         if (!rt_resolved(rt)) {
-            if (!rt->resolve_corr && start_resolve(net, p, rt))
-                return; /* out of memory: the deadlines will fail them */
-            return;
+            if (rt->resolve_corr || !start_resolve(net, p, rt))
+                return; /* its RESOLVE is on the way: the answer drains on */
+            fail_target_backlog(net, p, rt, TR_ENOMEM, "out of memory resolving it");
+            continue;
         }
         p->bl_head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
         if (!p->bl_head)
