@@ -1,4 +1,6 @@
-/* The calling side: peers, targets, the backlog, replies (client.h). */
+/* The calling side's calls: targets, requests from the queue, the backlog,
+ * RESOLVE, answers and deadlines (client.h). The peers and their
+ * connections are peer.c's. */
 #include "remote/client.h"
 
 #include <errno.h>
@@ -21,10 +23,6 @@
 #include "troupe/error.h"
 
 #define RESOLVE_BIT ((uint64_t)1 << 63) /* RESOLVE ids; ask ids never set it */
-/* An open connection with asks outstanding and silent this long gets a
- * PING; silent for LIVENESS_NS after that, it is declared lost. */
-#define PING_AFTER_NS (1000LL * 1000 * 1000)
-#define LIVENESS_NS (5000LL * 1000 * 1000)
 /* After completing a future, keep polling this long for the caller's next
  * request: a thread that waited on an answer usually asks again at once,
  * and finding its request by polling saves it the eventfd write and this
@@ -59,7 +57,7 @@ tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa,
 
 void tri_rtarget_free(tri_rtarget *rt) { tri_free(rt, rt->alloc_size); }
 
-static void rt_unref(tri_net *net, tri_rtarget *rt)
+void tri_rtarget_unref(tri_net *net, tri_rtarget *rt)
 {
     if (--rt->io_refs)
         return;
@@ -77,20 +75,6 @@ static void rt_unref(tri_net *net, tri_rtarget *rt)
      * loop does it after this turn (tri_client_sweep). */
     if (p && !p->targets)
         net->sweep_peers = true;
-}
-
-void tri_client_sweep(tri_net *net)
-{
-    net->sweep_peers = false;
-    for (tri_peer *p = net->peers; p; p = p->next) {
-        if (p->targets || !p->conn || tri_pending_count(&p->pending) || p->bl_head)
-            continue;
-        if (p->conn->state == TRI_CONN_OPEN)
-            tri_conn_put_error(net, p->conn, TRI_F_CLOSE, 0, 0, "no gateway uses this connection");
-        tri_close_info ci = {.code = 0, .malformed = false};
-        snprintf(ci.why, sizeof ci.why, "no gateway to %s is left", p->key);
-        tri_net_close_conn(net, p->conn, &ci);
-    }
 }
 
 static bool rt_resolved(const tri_rtarget *rt)
@@ -117,6 +101,8 @@ static tri_call_hdr *call_hdr(tr_msg *m)
  * completed future travels home to its asker's mailbox). */
 static tri_call_hdr *ask_hdr(tr_future *f) { return (tri_call_hdr *)tri_future_extra(f); }
 
+tri_rtarget *tri_ask_target(tr_future *f) { return ask_hdr(f)->rt; }
+
 static tri_rtarget *target_of(tr_msg *m)
 {
     if (is_call(m))
@@ -139,7 +125,7 @@ static void ask_timer_fired(tri_timer *t)
     if (tri_pending_take(&p->pending, &net->wheel, f->wire_id, &sent) != f)
         return;
     fail_timeout(f, rt);
-    rt_unref(net, rt); /* the pending entry's */
+    tri_rtarget_unref(net, rt); /* the pending entry's */
     if (sent) /* else it still waits in the backlog, which drops it */
         tri_future_unref(f, 1);
 }
@@ -166,7 +152,7 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
         if (rt->peer && tri_pending_take(&rt->peer->pending, &net->wheel, f->wire_id, &sent) == f) {
             tri_future_failf(f, code, "%s.%s to %s was not sent: %s", f->gw_name, f->method_name,
                              rt->address, why);
-            rt_unref(net, rt); /* the pending entry's */
+            tri_rtarget_unref(net, rt); /* the pending entry's */
         }
         tri_future_unref(f, 1);
     } else if (is_call(m)) {
@@ -178,9 +164,9 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
         tri_future_failf(req->done, code, "%s", why);
         tr_future_release(req->done);
         tr_msg_free(m);
-        rt_unref(net, rt); /* the gateway-to-be's: there will be none */
+        tri_rtarget_unref(net, rt); /* the gateway-to-be's: there will be none */
     }
-    rt_unref(net, rt); /* the backlog entry's */
+    tri_rtarget_unref(net, rt); /* the backlog entry's */
 }
 
 /* ---- sending -------------------------------------------------------------------------- */
@@ -220,7 +206,7 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
                 tri_future_failf(f, size > net->max_frame ? TR_EFRAMESIZE : TR_ENOMEM,
                                  "%s.%s to %s is %zu bytes: %s (%zu)", f->gw_name, f->method_name,
                                  rt->address, size, why, net->max_frame);
-                rt_unref(net, rt);
+                tri_rtarget_unref(net, rt);
             }
             tri_future_unref(f, 1);
         } else {
@@ -253,7 +239,6 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
         tr_msg_free(m);
 }
 
-static void start_connect(tri_net *net, tri_peer *p);
 static int start_resolve(tri_net *net, tri_peer *p, tri_rtarget *rt);
 
 /* Handles the head of a resolved request. */
@@ -266,13 +251,13 @@ static void complete_head(tri_net *net, tri_peer *p, tr_msg *m)
                 /* Timed out while it waited: the deadline failed it. */
                 tri_rtarget *rt = ask_hdr(f)->rt;
                 tri_future_unref(f, 1);
-                rt_unref(net, rt); /* the backlog entry's */
+                tri_rtarget_unref(net, rt); /* the backlog entry's */
                 return;
             }
         }
         tri_rtarget *rt = call_hdr(m)->rt;
         send_call(net, p, m);
-        rt_unref(net, rt); /* the backlog entry's */
+        tri_rtarget_unref(net, rt); /* the backlog entry's */
         return;
     }
     /* A connect: its target is bound; the caller may make its gateway. */
@@ -281,11 +266,11 @@ static void complete_head(tri_net *net, tri_peer *p, tr_msg *m)
     if (tr_future_complete(req->done, NULL, NULL) != 0) {
         /* The caller gave up waiting (it failed the future itself): the
          * gateway's reference is ours to drop. */
-        rt_unref(net, rt);
+        tri_rtarget_unref(net, rt);
     }
     tr_future_release(req->done);
     tr_msg_free(m);
-    rt_unref(net, rt); /* the backlog entry's */
+    tri_rtarget_unref(net, rt); /* the backlog entry's */
 }
 
 static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int code,
@@ -293,7 +278,7 @@ static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int 
 
 /* Sends what the backlog holds, in order, as far as targets are resolved;
  * starts the resolves the next entries need. */
-static void drain_backlog(tri_net *net, tri_peer *p)
+void tri_client_drain(tri_net *net, tri_peer *p)
 {
     if (!p->ready)
         return;
@@ -351,33 +336,11 @@ static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int 
     p->bl_head = keep_head;
     p->bl_tail = keep_tail;
     p->bl_len = kept;
-    rt_unref(net, rt);
+    tri_rtarget_unref(net, rt);
 }
-
-/* ---- peers and connections ---------------------------------------------------------- */
-
-static tri_peer *find_peer(tri_net *net, const tri_rtarget *rt)
-{
-    for (tri_peer *p = net->peers; p; p = p->next)
-        if (!strcmp(p->key, rt->key))
-            return p;
-    tri_peer *p = tri_zalloc(sizeof *p);
-    if (!p)
-        return NULL;
-    p->net = net;
-    snprintf(p->key, sizeof p->key, "%s", rt->key);
-    memcpy(&p->sa, &rt->sa, rt->salen);
-    p->salen = rt->salen;
-    tri_pending_init(&p->pending);
-    p->next = net->peers;
-    net->peers = p;
-    return p;
-}
-
-static void conn_timer_fired(tri_timer *t);
 
 /* Fails the whole backlog (the connection could not be made or was lost). */
-static void fail_backlog(tri_net *net, tri_peer *p, int code, const char *why)
+void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *why)
 {
     while (p->bl_head) {
         tr_msg *m = p->bl_head;
@@ -386,113 +349,6 @@ static void fail_backlog(tri_net *net, tri_peer *p, int code, const char *why)
     }
     p->bl_tail = NULL;
     p->bl_len = 0;
-}
-
-static void start_connect(tri_net *net, tri_peer *p)
-{
-    if (p->conn)
-        return;
-    char why[200];
-    int fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(why, sizeof why, "cannot create a socket for %s: %s", p->key, strerror(errno));
-        fail_backlog(net, p, TR_EUNREACHABLE, why);
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int rv;
-    do
-        rv = connect(fd, (struct sockaddr *)&p->sa, p->salen);
-    while (rv < 0 && errno == EINTR);
-    if (rv < 0 && errno != EINPROGRESS) {
-        snprintf(why, sizeof why, "cannot connect to %s: %s", p->key, strerror(errno));
-        close(fd);
-        fail_backlog(net, p, TR_EUNREACHABLE, why);
-        return;
-    }
-    tri_conn *c = tri_net_add_conn(net, fd, true, true, p->key);
-    if (!c) {
-        snprintf(why, sizeof why, "out of resources connecting to %s", p->key);
-        fail_backlog(net, p, TR_EUNREACHABLE, why);
-        return;
-    }
-    c->peer = p;
-    p->conn = c;
-    p->gen++;
-    p->ready = false;
-    /* The lookup timeout bounds connect and handshake (S28). */
-    tri_timer_init(&c->timer, conn_timer_fired);
-    tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->lookup_timeout_ns);
-}
-
-enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci)
-{
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err)
-        return tri_close_with(ci, TR_EUNREACHABLE, false, "cannot connect to %s: %s", c->name,
-                              strerror(err));
-    c->state = TRI_CONN_HELLO;
-    tri_net_want_out(net, c, false);
-    if (tri_handshake_hello(net, c))
-        return tri_close_with(ci, TR_ENOMEM, false, "out of memory");
-    return TRI_FRAME_OK;
-}
-
-static void conn_timer_fired(tri_timer *t)
-{
-    tri_conn *c = (tri_conn *)((char *)t - offsetof(tri_conn, timer));
-    tri_net *net = c->net;
-    if (c->state != TRI_CONN_OPEN) {
-        tri_close_info ci;
-        tri_close_with(&ci, TR_EUNREACHABLE, false,
-                       "%s did not complete the connection and handshake within the lookup "
-                       "timeout of %lld ms",
-                       c->name, (long long)(net->lookup_timeout_ns / 1000000));
-        tri_net_close_conn(net, c, &ci);
-        return;
-    }
-    tri_client_tick(net, c);
-}
-
-void tri_client_tick(tri_net *net, tri_conn *c)
-{
-    tri_peer *p = c->peer;
-    int64_t now = tri_now_ns(), silent = now - c->last_rx_ns;
-    if (!tri_pending_count(&p->pending)) {
-        c->ping_out = false; /* nothing owed to us: no need to ask */
-    } else if (c->ping_out && silent >= LIVENESS_NS) {
-        tri_close_info ci;
-        tri_close_with(&ci, TR_EUNREACHABLE, false,
-                       "%s has sent nothing for %lld ms, not even a PONG; the connection is "
-                       "considered lost",
-                       c->name, (long long)(silent / 1000000));
-        tri_net_close_conn(net, c, &ci);
-        return;
-    } else if (!c->ping_out && silent >= PING_AFTER_NS) {
-        if (tri_conn_put_frame(net, c, TRI_F_PING, 0, NULL, 0) == 0)
-            c->ping_out = true;
-    }
-    tri_wheel_arm(&net->wheel, &c->timer, now + PING_AFTER_NS / 2);
-}
-
-static enum tri_frame_outcome on_hello_ok(tri_net *net, tri_conn *c, const uint8_t *body,
-                                          size_t len, tri_close_info *ci)
-{
-    if (tri_handshake_hello_ok(net, c, body, len, ci))
-        return TRI_FRAME_CLOSE;
-    tri_peer *p = c->peer;
-    p->ready = true;
-    tri_net_add(&net->ctr.connections_opened, 1);
-    tri_wheel_cancel(&net->wheel, &c->timer);
-    tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + PING_AFTER_NS / 2);
-    for (tri_rtarget *rt = p->targets; rt; rt = rt->next)
-        rt->resolve_corr = 0; /* none is in flight on a new connection */
-    drain_backlog(net, p);
-    return TRI_FRAME_OK;
 }
 
 /* ---- resolving ------------------------------------------------------------------------ */
@@ -507,7 +363,7 @@ static void resolve_timer_fired(tri_timer *t)
              p->key, rt->id, (long long)(net->lookup_timeout_ns / 1000000));
     rt->resolve_corr = 0;
     fail_target_backlog(net, p, rt, TR_EUNREACHABLE, why);
-    drain_backlog(net, p);
+    tri_client_drain(net, p);
 }
 
 static int start_resolve(tri_net *net, tri_peer *p, tri_rtarget *rt)
@@ -555,7 +411,7 @@ static enum tri_frame_outcome on_resolve_answer(tri_net *net, tri_conn *c, const
         snprintf(why, sizeof why, "%.*s", (int)mlen, msg);
         fail_target_backlog(net, p, rt, code, why);
     }
-    drain_backlog(net, p);
+    tri_client_drain(net, p);
     return TRI_FRAME_OK;
 }
 
@@ -564,7 +420,7 @@ static enum tri_frame_outcome on_resolve_answer(tri_net *net, tri_conn *c, const
 /* After completing f (which may be on its way home already). */
 static void finish_ask(tri_net *net, tr_future *f, tri_rtarget *rt)
 {
-    rt_unref(net, rt); /* the pending entry's */
+    tri_rtarget_unref(net, rt); /* the pending entry's */
     tri_future_unref(f, 1);
     tri_net_expect(net, EXPECT_NEXT_CALL_NS);
 }
@@ -602,7 +458,7 @@ enum tri_frame_outcome tri_client_frame(tri_net *net, tri_conn *c, const tri_fra
 {
     if (c->state != TRI_CONN_OPEN) {
         if (h->type == TRI_F_HELLO_OK)
-            return on_hello_ok(net, c, body, len, ci);
+            return tri_peer_hello_ok(net, c, body, len, ci);
         return tri_close_with(ci, TR_EPROTO, true, "%s answered HELLO with a %s frame", c->name,
                               tri_frame_type_name(h->type));
     }
@@ -642,54 +498,6 @@ enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri
     return TRI_FRAME_OK;
 }
 
-/* ---- connection loss (S34) ------------------------------------------------------------ */
-
-typedef struct lost_ctx {
-    tri_net *net;
-    const tri_close_info *ci;
-    const char *key;
-} lost_ctx;
-
-static void fail_lost(tr_future *f, bool sent, void *arg)
-{
-    lost_ctx *x = arg;
-    tri_rtarget *rt = ask_hdr(f)->rt;
-    int code = x->ci->code == TR_EVERSION || x->ci->code == TR_ESTOPPED ? x->ci->code
-                                                                           : TR_EUNREACHABLE;
-    tri_future_failf(f, code, "%s.%s to %s: %s%s", f->gw_name, f->method_name, rt->address,
-                     sent ? "the connection was lost before the answer came: " : "not sent: ",
-                     x->ci->why);
-    rt_unref(x->net, rt); /* the pending entry's */
-    if (sent) /* an unsent one's future is the backlog's to drop */
-        tri_future_unref(f, 1);
-}
-
-void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
-{
-    tri_peer *p = c->peer;
-    if (!p || p->conn != c)
-        return;
-    p->conn = NULL;
-    p->ready = false;
-    lost_ctx x = {net, ci, p->key};
-    tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
-    for (tri_rtarget *rt = p->targets; rt; rt = rt->next) {
-        if (rt->resolve_corr) {
-            rt->resolve_corr = 0;
-            tri_wheel_cancel(&net->wheel, &rt->timer);
-        }
-    }
-    /* Connect requests keep the code that says why (TR_EVERSION, ...). */
-    int code = ci->code && ci->code != TR_EPROTO ? ci->code : TR_EUNREACHABLE;
-    uint32_t lost_tells = 0;
-    for (tr_msg *m = p->bl_head; m;
-         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed))
-        lost_tells += is_call(m) && !is_ask(m);
-    fail_backlog(net, p, code, ci->why);
-    if (lost_tells)
-        TRI_WARN("remote", "%u tells to %s were not sent: %s", lost_tells, p->key, ci->why);
-}
-
 /* ---- requests from the queue ------------------------------------------------------------ */
 
 void tri_client_call(tri_net *net, tr_msg *m)
@@ -719,16 +527,16 @@ void tri_client_call(tri_net *net, tr_msg *m)
     rt->io_refs++; /* the backlog entry's */
     backlog_push(p, m);
     if (!p->conn)
-        start_connect(net, p);
+        tri_peer_connect(net, p);
     else
-        drain_backlog(net, p);
+        tri_client_drain(net, p);
 }
 
 void tri_client_connect(tri_net *net, tr_msg *m)
 {
     tri_connect_req *req = tr_msg_data(m);
     tri_rtarget *rt = req->rt;
-    tri_peer *p = find_peer(net, rt);
+    tri_peer *p = tri_peer_of(net, rt);
     rt->io_refs = 1; /* the gateway-to-be's */
     if (!p) {
         tri_future_failf(req->done, TR_ENOMEM, "out of memory connecting to %s", rt->address);
@@ -745,45 +553,14 @@ void tri_client_connect(tri_net *net, tr_msg *m)
     rt->io_refs++; /* the backlog entry's */
     backlog_push(p, m);
     if (!p->conn)
-        start_connect(net, p);
+        tri_peer_connect(net, p);
     else
-        drain_backlog(net, p);
+        tri_client_drain(net, p);
 }
 
-void tri_client_release(tri_net *net, tri_rtarget *rt) { rt_unref(net, rt); }
+void tri_client_release(tri_net *net, tri_rtarget *rt) { tri_rtarget_unref(net, rt); }
 
 /* ---- the end ----------------------------------------------------------------------------- */
-
-void tri_client_stop(tri_net *net)
-{
-    tri_close_info ci = {.code = TR_ESTOPPED, .malformed = false};
-    snprintf(ci.why, sizeof ci.why, "the service shut down before the answer came");
-    for (tri_peer *p = net->peers; p; p = p->next) {
-        if (p->conn) {
-            tri_conn_put_error(net, p->conn, TRI_F_CLOSE, 0, 0, "the service is shutting down");
-            tri_net_close_conn(net, p->conn, &ci); /* fails pending and backlog */
-        } else {
-            lost_ctx x = {net, &ci, p->key};
-            tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
-            fail_backlog(net, p, TR_ESTOPPED, ci.why);
-        }
-    }
-}
-
-void tri_client_free_all(tri_net *net)
-{
-    while (net->peers) {
-        tri_peer *p = net->peers;
-        net->peers = p->next;
-        while (p->targets) { /* gateways never released: the user's leak, not ours */
-            tri_rtarget *rt = p->targets;
-            p->targets = rt->next;
-            tri_rtarget_free(rt);
-        }
-        tri_pending_destroy(&p->pending);
-        tri_free(p, sizeof *p);
-    }
-}
 
 void tri_client_discard(tr_msg *m)
 {

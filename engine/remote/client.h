@@ -83,6 +83,8 @@ typedef struct tri_connect_req {
     tr_future *done;               /* completed with nothing, or failed */
 } tri_connect_req;
 
+/* ---- client.c ------------------------------------------------------------- */
+
 /* Allocates a target for `id` on key/sa; the caller fills nothing else.
  * NULL when out of memory. Any thread. */
 tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa, socklen_t salen,
@@ -90,19 +92,46 @@ tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa,
 /* Frees one the I/O thread never saw. Any thread. */
 void tri_rtarget_free(tri_rtarget *rt);
 
+/* Drops one of the target's references (the gateway's, a pending ask's,
+ * a backlog entry's); the last frees it and unlinks it from its peer. */
+void tri_rtarget_unref(tri_net *net, tri_rtarget *rt);
+/* The target of a remote ask's future (whatever its tag says by now). */
+tri_rtarget *tri_ask_target(tr_future *f);
+
 /* Requests from the queue. */
 void tri_client_call(tri_net *net, tr_msg *m);       /* TELL message or ASK future */
 void tri_client_connect(tri_net *net, tr_msg *m);    /* TRI_NET_CONNECT */
 void tri_client_release(tri_net *net, tri_rtarget *rt);
 
-/* An outbound connection finished its TCP connect. */
-enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci);
 /* A frame on an outbound connection (PING, PONG, CLOSE handled before). */
 enum tri_frame_outcome tri_client_frame(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
                                         const uint8_t *body, size_t len, tri_close_info *ci);
 /* A frame above our limit announced on an outbound connection (S26). */
 enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri_frame_hdr *h,
                                             uint64_t size, tri_close_info *ci);
+
+/* Sends what the peer's backlog holds, in order, as far as its targets
+ * are resolved on the current connection; starts the RESOLVEs it needs. */
+void tri_client_drain(tri_net *net, tri_peer *p);
+/* Fails the whole backlog: asks with `code`, tells dropped and counted,
+ * connects failed with `code` and `why`. */
+void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *why);
+/* Drops a request posted after the I/O thread stopped. */
+void tri_client_discard(tr_msg *m);
+
+/* ---- peer.c --------------------------------------------------------------- */
+
+/* The peer for rt's host:port (made if new); NULL when out of memory. */
+tri_peer *tri_peer_of(tri_net *net, const tri_rtarget *rt);
+/* Starts connecting p (if it has no connection); failing at once fails
+ * its backlog. */
+void tri_peer_connect(tri_net *net, tri_peer *p);
+/* The answer to HELLO: the peer is ready, its backlog drains. */
+enum tri_frame_outcome tri_peer_hello_ok(tri_net *net, tri_conn *c, const uint8_t *body,
+                                         size_t len, tri_close_info *ci);
+
+/* An outbound connection finished its TCP connect. */
+enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci);
 /* The connection is closing (S34): fail what waited on it. */
 void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci);
 /* A liveness tick of an open outbound connection (its timer fired). */
@@ -116,7 +145,5 @@ void tri_client_sweep(tri_net *net);
 void tri_client_stop(tri_net *net);
 /* Frees every peer and target (the net is going away). */
 void tri_client_free_all(tri_net *net);
-/* Drops a request posted after the I/O thread stopped. */
-void tri_client_discard(tr_msg *m);
 
 #endif

@@ -1,0 +1,253 @@
+/* The calling side's connections: a peer per remote host:port, its one
+ * connection at a time, the handshake's deadline, liveness, loss (S34),
+ * and the end of it all (client.h). The calls and the backlog they wait
+ * in are client.c's. */
+#include "remote/client.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "remote/handshake.h"
+#include "remote/net.h"
+#include "rpc/future_impl.h"
+#include "rpc/msg.h"
+#include "troupe/error.h"
+
+/* An open connection with asks outstanding and silent this long gets a
+ * PING; silent for LIVENESS_NS in all, it is declared lost. */
+#define PING_AFTER_NS (1000LL * 1000 * 1000)
+#define LIVENESS_NS (5000LL * 1000 * 1000)
+
+/* ---- peers ---------------------------------------------------------- */
+
+tri_peer *tri_peer_of(tri_net *net, const tri_rtarget *rt)
+{
+    for (tri_peer *p = net->peers; p; p = p->next)
+        if (!strcmp(p->key, rt->key))
+            return p;
+    tri_peer *p = tri_zalloc(sizeof *p);
+    if (!p)
+        return NULL;
+    p->net = net;
+    snprintf(p->key, sizeof p->key, "%s", rt->key);
+    memcpy(&p->sa, &rt->sa, rt->salen);
+    p->salen = rt->salen;
+    tri_pending_init(&p->pending);
+    p->next = net->peers;
+    net->peers = p;
+    return p;
+}
+
+static void conn_timer_fired(tri_timer *t);
+
+void tri_peer_connect(tri_net *net, tri_peer *p)
+{
+    if (p->conn)
+        return;
+    char why[200];
+    int fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(why, sizeof why, "cannot create a socket for %s: %s", p->key, strerror(errno));
+        tri_client_fail_backlog(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rv;
+    do
+        rv = connect(fd, (struct sockaddr *)&p->sa, p->salen);
+    while (rv < 0 && errno == EINTR);
+    if (rv < 0 && errno != EINPROGRESS) {
+        snprintf(why, sizeof why, "cannot connect to %s: %s", p->key, strerror(errno));
+        close(fd);
+        tri_client_fail_backlog(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
+    tri_conn *c = tri_net_add_conn(net, fd, true, true, p->key);
+    if (!c) {
+        snprintf(why, sizeof why, "out of resources connecting to %s", p->key);
+        tri_client_fail_backlog(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
+    c->peer = p;
+    p->conn = c;
+    p->gen++;
+    p->ready = false;
+    /* The lookup timeout bounds connect and handshake (S28). */
+    tri_timer_init(&c->timer, conn_timer_fired);
+    tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->lookup_timeout_ns);
+}
+
+enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err)
+        return tri_close_with(ci, TR_EUNREACHABLE, false, "cannot connect to %s: %s", c->name,
+                              strerror(err));
+    c->state = TRI_CONN_HELLO;
+    tri_net_want_out(net, c, false);
+    if (tri_handshake_hello(net, c))
+        return tri_close_with(ci, TR_ENOMEM, false, "out of memory");
+    return TRI_FRAME_OK;
+}
+
+static void conn_timer_fired(tri_timer *t)
+{
+    tri_conn *c = (tri_conn *)((char *)t - offsetof(tri_conn, timer));
+    tri_net *net = c->net;
+    if (c->state != TRI_CONN_OPEN) {
+        tri_close_info ci;
+        tri_close_with(&ci, TR_EUNREACHABLE, false,
+                       "%s did not complete the connection and handshake within the lookup "
+                       "timeout of %lld ms",
+                       c->name, (long long)(net->lookup_timeout_ns / 1000000));
+        tri_net_close_conn(net, c, &ci);
+        return;
+    }
+    tri_client_tick(net, c);
+}
+
+void tri_client_tick(tri_net *net, tri_conn *c)
+{
+    tri_peer *p = c->peer;
+    int64_t now = tri_now_ns(), silent = now - c->last_rx_ns;
+    if (!tri_pending_count(&p->pending)) {
+        c->ping_out = false; /* nothing owed to us: no need to ask */
+    } else if (c->ping_out && silent >= LIVENESS_NS) {
+        tri_close_info ci;
+        tri_close_with(&ci, TR_EUNREACHABLE, false,
+                       "%s has sent nothing for %lld ms, not even a PONG; the connection is "
+                       "considered lost",
+                       c->name, (long long)(silent / 1000000));
+        tri_net_close_conn(net, c, &ci);
+        return;
+    } else if (!c->ping_out && silent >= PING_AFTER_NS) {
+        if (tri_conn_put_frame(net, c, TRI_F_PING, 0, NULL, 0) == 0)
+            c->ping_out = true;
+    }
+    tri_wheel_arm(&net->wheel, &c->timer, now + PING_AFTER_NS / 2);
+}
+
+enum tri_frame_outcome tri_peer_hello_ok(tri_net *net, tri_conn *c, const uint8_t *body,
+                                          size_t len, tri_close_info *ci)
+{
+    if (tri_handshake_hello_ok(net, c, body, len, ci))
+        return TRI_FRAME_CLOSE;
+    tri_peer *p = c->peer;
+    p->ready = true;
+    tri_net_add(&net->ctr.connections_opened, 1);
+    tri_wheel_cancel(&net->wheel, &c->timer);
+    tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + PING_AFTER_NS / 2);
+    for (tri_rtarget *rt = p->targets; rt; rt = rt->next)
+        rt->resolve_corr = 0; /* none is in flight on a new connection */
+    tri_client_drain(net, p);
+    return TRI_FRAME_OK;
+}
+
+/* ---- connection loss (S34) ------------------------------------------------------------ */
+
+typedef struct lost_ctx {
+    tri_net *net;
+    const tri_close_info *ci;
+    const char *key;
+} lost_ctx;
+
+static void fail_lost(tr_future *f, bool sent, void *arg)
+{
+    lost_ctx *x = arg;
+    tri_rtarget *rt = tri_ask_target(f);
+    int code = x->ci->code == TR_EVERSION || x->ci->code == TR_ESTOPPED ? x->ci->code
+                                                                           : TR_EUNREACHABLE;
+    tri_future_failf(f, code, "%s.%s to %s: %s%s", f->gw_name, f->method_name, rt->address,
+                     sent ? "the connection was lost before the answer came: " : "not sent: ",
+                     x->ci->why);
+    tri_rtarget_unref(x->net, rt); /* the pending entry's */
+    if (sent) /* an unsent one's future is the backlog's to drop */
+        tri_future_unref(f, 1);
+}
+
+void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
+{
+    tri_peer *p = c->peer;
+    if (!p || p->conn != c)
+        return;
+    p->conn = NULL;
+    p->ready = false;
+    lost_ctx x = {net, ci, p->key};
+    tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
+    for (tri_rtarget *rt = p->targets; rt; rt = rt->next) {
+        if (rt->resolve_corr) {
+            rt->resolve_corr = 0;
+            tri_wheel_cancel(&net->wheel, &rt->timer);
+        }
+    }
+    /* Connect requests keep the code that says why (TR_EVERSION, ...). */
+    int code = ci->code && ci->code != TR_EPROTO ? ci->code : TR_EUNREACHABLE;
+    uint32_t lost_tells = 0;
+    for (tr_msg *m = p->bl_head; m;
+         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed))
+        lost_tells += tri_rpc_kind_of(m->tag) == TRI_RK_TELL;
+    tri_client_fail_backlog(net, p, code, ci->why);
+    if (lost_tells)
+        TRI_WARN("remote", "%u tells to %s were not sent: %s", lost_tells, p->key, ci->why);
+}
+
+/* ---- the end ---------------------------------------------------------------------------- */
+
+void tri_client_sweep(tri_net *net)
+{
+    net->sweep_peers = false;
+    for (tri_peer *p = net->peers; p; p = p->next) {
+        if (p->targets || !p->conn || tri_pending_count(&p->pending) || p->bl_head)
+            continue;
+        if (p->conn->state == TRI_CONN_OPEN)
+            tri_conn_put_error(net, p->conn, TRI_F_CLOSE, 0, 0, "no gateway uses this connection");
+        tri_close_info ci = {.code = 0, .malformed = false};
+        snprintf(ci.why, sizeof ci.why, "no gateway to %s is left", p->key);
+        tri_net_close_conn(net, p->conn, &ci);
+    }
+}
+
+
+void tri_client_stop(tri_net *net)
+{
+    tri_close_info ci = {.code = TR_ESTOPPED, .malformed = false};
+    snprintf(ci.why, sizeof ci.why, "the service shut down before the answer came");
+    for (tri_peer *p = net->peers; p; p = p->next) {
+        if (p->conn) {
+            tri_conn_put_error(net, p->conn, TRI_F_CLOSE, 0, 0, "the service is shutting down");
+            tri_net_close_conn(net, p->conn, &ci); /* fails pending and backlog */
+        } else {
+            lost_ctx x = {net, &ci, p->key};
+            tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
+            tri_client_fail_backlog(net, p, TR_ESTOPPED, ci.why);
+        }
+    }
+}
+
+void tri_client_free_all(tri_net *net)
+{
+    while (net->peers) {
+        tri_peer *p = net->peers;
+        net->peers = p->next;
+        while (p->targets) { /* gateways never released: the user's leak, not ours */
+            tri_rtarget *rt = p->targets;
+            p->targets = rt->next;
+            tri_rtarget_free(rt);
+        }
+        tri_pending_destroy(&p->pending);
+        tri_free(p, sizeof *p);
+    }
+}
+
