@@ -11,6 +11,5 @@
 #include "troupe/gateway.h"
 #include "troupe/endpoint.h"
 #include "troupe/remote.h"
-#include "troupe/node.h"
 
 #endif
