@@ -124,7 +124,8 @@ void tri_actor_destroy(struct tr_actor *a)
 void tr_actor_retain(tr_actor *a)
 {
     /* relaxed: taking a reference needs one already held. */
-    atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+    if (a)
+        atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
 }
 
 void tr_actor_release(tr_actor *a)

@@ -147,7 +147,8 @@ static void future_free(tr_future *f)
 void tr_future_retain(tr_future *f)
 {
     /* relaxed: taking a reference needs one already held. */
-    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    if (f)
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
 }
 
 void tri_future_unref(tr_future *f, uint32_t n)

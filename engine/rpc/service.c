@@ -217,7 +217,7 @@ void tr_service_destroy(tr_service *svc)
 
 unsigned tr_service_workers(const tr_service *svc) { return tri_sched_workers(svc->sched); }
 
-void tr_service_config_get(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
+void tr_service_effective_config(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
 
 void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out)
 {

@@ -74,7 +74,7 @@ typedef struct tr_actor_opts {
 /* The actor's inline state (max_align_t-aligned). */
 TR_API void *tr_actor_state(tr_actor *a);
 
-/* Takes / drops a reference. Any thread. */
+/* Takes / drops a reference. Any thread. NULL: nothing. */
 TR_API void tr_actor_retain(tr_actor *a);
 TR_API void tr_actor_release(tr_actor *a);
 
