@@ -28,7 +28,7 @@ tr_msg *tr_msg_new(uint32_t tag, size_t size)
     } else {
         m = tri_alloc(sizeof(tr_msg) + size);
         if (m)
-            m->origin_ = NULL;
+            tri_msg_set_origin(m, NULL);
     }
     if (!m)
         return NULL;
@@ -41,7 +41,7 @@ void tr_msg_free(tr_msg *m)
 {
     if (!m)
         return;
-    if (m->origin_) {
+    if (tri_msg_origin(m)) {
         tri_worker *w = tri_tls_worker;
         tri_msgpool_free(w ? w->pool : NULL, m);
     } else {
@@ -173,18 +173,18 @@ int tr_send(tr_actor *to, tr_msg *m)
         if (ob->to != to || ob->n == TRI_OUTBOX_MAX) {
             tri_outbox_flush(w);
             ob->to = to;
-            ob->first = &m->link_;
+            ob->first = tri_msg_link(m);
         } else {
-            atomic_store_explicit(&ob->last->next, &m->link_, memory_order_relaxed);
+            atomic_store_explicit(&ob->last->next, tri_msg_link(m), memory_order_relaxed);
         }
-        ob->last = &m->link_;
+        ob->last = tri_msg_link(m);
         ob->n++;
         tri_sched_note_send(w);
         return 0;
     }
     if (to->count_mailbox)
         tri_mq_count_push(&to->mb_prod);
-    if (tri_mq_push(&to->mb_prod, &m->link_))
+    if (tri_mq_push(&to->mb_prod, tri_msg_link(m)))
         wake(to);
     return 0;
 }
