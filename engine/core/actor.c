@@ -29,7 +29,7 @@ tr_msg *tr_msg_new(uint32_t tag, size_t size)
     } else {
         m = tri_alloc(sizeof(tr_msg) + size);
         if (m)
-            m->origin_ = NULL;
+            tri_msg_set_origin(m, NULL);
     }
     if (!m)
         return NULL;
@@ -42,7 +42,7 @@ void tr_msg_free(tr_msg *m)
 {
     if (!m)
         return;
-    if (m->origin_) {
+    if (tri_msg_origin(m)) {
         tri_worker *w = tri_tls_worker;
         tri_msgpool_free(w ? w->pool : NULL, m);
     } else {
@@ -176,7 +176,8 @@ void tri_actor_destroy(struct tr_actor *a)
 void tr_actor_retain(tr_actor *a)
 {
     /* relaxed: taking a reference needs one already held. */
-    atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+    if (a)
+        atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
 }
 
 void tr_actor_release(tr_actor *a)
@@ -315,11 +316,11 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
         if (ob->to != to || ob->n == TRI_OUTBOX_MAX) {
             tri_outbox_flush(w);
             ob->to = to;
-            ob->first = &m->link_;
+            ob->first = tri_msg_link(m);
         } else {
-            atomic_store_explicit(&ob->last->next, &m->link_, memory_order_relaxed);
+            atomic_store_explicit(&ob->last->next, tri_msg_link(m), memory_order_relaxed);
         }
-        ob->last = &m->link_;
+        ob->last = tri_msg_link(m);
         ob->n++;
         tri_sched_note_send(w);
         return 0;
@@ -329,7 +330,7 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
         if (rv)
             return rv;
     }
-    push_counted(to, &m->link_, &m->link_, 1);
+    push_counted(to, tri_msg_link(m), tri_msg_link(m), 1);
     return 0;
 }
 
@@ -344,7 +345,7 @@ int tri_send_unchecked(tr_actor *to, tr_msg *m, uint32_t weight)
     tri_worker *w = tri_tls_worker;
     if (w && w->outbox.to == to)
         tri_outbox_flush(w); /* what this turn sent to it goes first */
-    push_counted(to, &m->link_, &m->link_, weight);
+    push_counted(to, tri_msg_link(m), tri_msg_link(m), weight);
     return 0;
 }
 

@@ -30,9 +30,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* tri_node, the intrusive link, is defined with tr_msg in troupe/actor.h:
- * a message is pushed by the address of its first member. */
-#include "troupe/actor.h"
+/* tri_node, the intrusive link, is defined with the message header: a
+ * message is pushed by its own address. */
+#include "core/msg.h"
 
 #define TRI_MPSC_EMPTY_MARK ((uintptr_t)1)
 #define TRI_MPSC_BUSY ((tri_node *)(uintptr_t)1)
