@@ -10,7 +10,7 @@
 #include "common/values_run.h"
 #include "remote_common.h"
 
-#define PER_KIND 24
+#define PER_KIND 32
 
 typedef struct world {
     tr_service *server, *client;
@@ -66,7 +66,7 @@ Test(values_remote, tells_batched, .timeout = 60)
 {
     world w;
     world_open(&w, 0xba7c);
-    tv_tells_batched(w.t, 2, &w.set, 4);
+    tv_tells_batched(w.t, 2, &w.set, 10);
     /* They did batch: fewer writes than frames on the client. */
     tr_remote_stats cs = r_stats(w.client);
     cr_assert_lt(cs.writes, cs.frames_sent, "%llu writes for %llu frames",
@@ -86,7 +86,7 @@ Test(values_remote, tells_growing_buffers, .timeout = 60)
 {
     world w;
     world_open(&w, 0x6a0);
-    tv_tells_grow(w.t, 2, &w.set, 60, 40, 11);
+    tv_tells_grow(w.t, 2, &w.set, 200, 40, 11);
     world_close(&w);
 }
 

@@ -57,9 +57,9 @@ static void tells(bool forced)
 {
     world w;
     world_open(&w, forced, 0x7e11 + forced);
-    tv_tells_batched(w.t, 2, &w.set, 3);
+    tv_tells_batched(w.t, 2, &w.set, 6);
     tv_tells_unbatched(w.t, 2, &w.set);
-    tv_tells_grow(w.t, 2, &w.set, 40, 30, 5);
+    tv_tells_grow(w.t, 2, &w.set, 100, 30, 5);
     world_close(&w, forced);
 }
 
