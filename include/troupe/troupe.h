@@ -1,5 +1,6 @@
 /* troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
- * Umbrella header. */
+ * Umbrella header. The behaviour items the headers cite (S1-S36) are defined
+ * in engine/SEMANTICS.md of the source tree. */
 #ifndef TROUPE_H
 #define TROUPE_H
 
