@@ -15,11 +15,14 @@
  * TR_EUNREACHABLE (S34) and the backlog is failed likewise; the next call
  * connects again and resolves its target anew.
  *
+ * The peers' connections, their liveness and loss are peer.h's.
+ *
  * I/O thread only, except where a field says otherwise. */
 #ifndef TRI_REMOTE_CLIENT_H
 #define TRI_REMOTE_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -68,14 +71,14 @@ struct tri_rtarget {
     tri_timer timer;               /* its deadline */
 };
 
-/* What a call message carries before its fencing data and argument (a
- * tell's payload, an ask future's extra bytes), 8-aligned. */
+/* The transport's bytes of a call (rpc/wire.h's priv): a tell carries the
+ * first TRI_TELL_PRIV of them, an ask all. */
 typedef struct tri_call_hdr {
     tri_rtarget *rt;
-    int64_t deadline_ns;           /* asks: when it times out */
     uint32_t enc_size;             /* bytes of the argument's encoding */
-    uint32_t deep_size;            /* bytes of its deep copy below */
+    int64_t deadline_ns;           /* asks: when it times out */
 } tri_call_hdr;
+#define TRI_TELL_PRIV offsetof(tri_call_hdr, deadline_ns)
 
 /* A CONNECT request's payload. */
 typedef struct tri_connect_req {
@@ -118,32 +121,5 @@ void tri_client_drain(tri_net *net, tri_peer *p);
 void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *why);
 /* Drops a request posted after the I/O thread stopped. */
 void tri_client_discard(tr_msg *m);
-
-/* ---- peer.c --------------------------------------------------------------- */
-
-/* The peer for rt's host:port (made if new); NULL when out of memory. */
-tri_peer *tri_peer_of(tri_net *net, const tri_rtarget *rt);
-/* Starts connecting p (if it has no connection); failing at once fails
- * its backlog. */
-void tri_peer_connect(tri_net *net, tri_peer *p);
-/* The answer to HELLO: the peer is ready, its backlog drains. */
-enum tri_frame_outcome tri_peer_hello_ok(tri_net *net, tri_conn *c, const uint8_t *body,
-                                         size_t len, tri_close_info *ci);
-
-/* An outbound connection finished its TCP connect. */
-enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci);
-/* The connection is closing (S34): fail what waited on it. */
-void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci);
-/* A liveness tick of an open outbound connection (its timer fired). */
-void tri_client_tick(tri_net *net, tri_conn *c);
-
-/* Closes the connections of peers no gateway points at any more (after a
- * loop turn in which a target went). */
-void tri_client_sweep(tri_net *net);
-
-/* Shutdown: every pending ask and backlog entry fails with TR_ESTOPPED. */
-void tri_client_stop(tri_net *net);
-/* Frees every peer and target (the net is going away). */
-void tri_client_free_all(tri_net *net);
 
 #endif

@@ -44,9 +44,9 @@
 #include "troupe/remote.h"
 #include "troupe/service.h"
 
-/* Requests that are not calls: tr_msg tags of kind 0 (rpc/msg.h's kinds
+/* Requests that are not calls: tr_msg tags of kind 0 (rpc's call kinds
  * start at 1), used only on this queue, never in a mailbox. Calls keep
- * their rpc tag (TRI_RK_TELL, TRI_RK_ASK). */
+ * their rpc tag (rpc/wire.h: tri_wire_call_of). */
 enum tri_net_req {
     TRI_NET_CONNECT = 1,   /* payload: tri_connect_req (client.h) */
     TRI_NET_RELEASE,       /* payload: the tri_rtarget * a gateway let go */
@@ -107,7 +107,7 @@ typedef struct tri_net {
     size_t unsent;                   /* bytes in write buffers, not yet written */
     tri_peer *peers;
     uint64_t inbound_waiting;        /* inbound asks handed to endpoints, unanswered */
-    bool sweep_peers;                /* a target went: tri_client_sweep after this turn */
+    bool sweep_peers;                /* a target went: tri_peer_sweep after this turn */
     int64_t busy_until_ns;           /* spin (poll) rather than sleep until then */
 } tri_net;
 

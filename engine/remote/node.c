@@ -12,8 +12,7 @@
 #include "remote/address.h"
 #include "remote/net.h"
 #include "remote/transport.h"
-#include "rpc/gateway_impl.h"
-#include "rpc/service_impl.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 #include "troupe/remote.h"
 
@@ -24,8 +23,8 @@ const char *tr_service_connect_error(void) { return connect_error; }
 
 int tr_service_create(const tr_service_config *cfg, tr_service **out)
 {
-    int rv = tri_service_create(cfg, out);
-    if (rv || !(*out)->cfg.listen)
+    int rv = tri_wire_service_create(cfg, out);
+    if (rv || !tri_wire_config(*out)->listen)
         return rv;
     tri_net *net;
     char why[300];
@@ -66,9 +65,9 @@ static int connect_any(tr_service *svc, const char *address, const tr_gateway_de
             return TR_EADDR;
         }
         if (is_self(svc, &a)) {
-            rv = tri_service_connect_local(svc, a.id, desc, token, out);
+            rv = tri_wire_connect_local(svc, a.id, desc, token, out);
         } else {
-            if ((rv = tri_service_check_open(svc)))
+            if ((rv = tri_wire_service_open(svc)))
                 return rv;
             rv = tri_remote_connect(svc, &a, desc, token, out, connect_error,
                                     sizeof connect_error);
@@ -78,9 +77,9 @@ static int connect_any(tr_service *svc, const char *address, const tr_gateway_de
         }
     } else {
         const char *id = address;
-        if (!strncmp(id, TRI_LOCAL_ADDRESS_PREFIX, strlen(TRI_LOCAL_ADDRESS_PREFIX)))
-            id += strlen(TRI_LOCAL_ADDRESS_PREFIX);
-        rv = tri_service_connect_local(svc, id, desc, token, out);
+        if (!strncmp(id, TRI_WIRE_LOCAL_SCHEME, strlen(TRI_WIRE_LOCAL_SCHEME)))
+            id += strlen(TRI_WIRE_LOCAL_SCHEME);
+        rv = tri_wire_connect_local(svc, id, desc, token, out);
     }
     if (rv == TR_ENOENDPOINT)
         snprintf(connect_error, sizeof connect_error, "no endpoint \"%s\" in this service",

@@ -1,8 +1,8 @@
 /* The calling side's connections: a peer per remote host:port, its one
  * connection at a time, the handshake's deadline, liveness, loss (S34),
- * and the end of it all (client.h). The calls and the backlog they wait
+ * and the end of it all (peer.h). The calls and the backlog they wait
  * in are client.c's. */
-#include "remote/client.h"
+#include "remote/peer.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,8 +17,7 @@
 #include "base/log.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
-#include "rpc/future_impl.h"
-#include "rpc/msg.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 
 /* An open connection with asks outstanding and silent this long gets a
@@ -86,7 +85,7 @@ void tri_peer_connect(tri_net *net, tri_peer *p)
     tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->lookup_timeout_ns);
 }
 
-enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci)
+enum tri_frame_outcome tri_peer_connected(tri_net *net, tri_conn *c, tri_close_info *ci)
 {
     int err = 0;
     socklen_t len = sizeof err;
@@ -115,10 +114,10 @@ static void conn_timer_fired(tri_timer *t)
         tri_net_close_conn(net, c, &ci);
         return;
     }
-    tri_client_tick(net, c);
+    tri_peer_tick(net, c);
 }
 
-void tri_client_tick(tri_net *net, tri_conn *c)
+void tri_peer_tick(tri_net *net, tri_conn *c)
 {
     tri_peer *p = c->peer;
     int64_t now = tri_now_ns(), silent = now - c->last_rx_ns;
@@ -169,15 +168,16 @@ static void fail_lost(tr_future *f, bool sent, void *arg)
     tri_rtarget *rt = tri_ask_target(f);
     int code = x->ci->code == TR_EVERSION || x->ci->code == TR_ESTOPPED ? x->ci->code
                                                                            : TR_EUNREACHABLE;
-    tri_future_failf(f, code, "%s.%s to %s: %s%s", f->gw_name, f->method_name, rt->address,
+    tri_wire_fail(f, code, "%s.%s to %s: %s%s", tri_wire_gw_name(f), tri_wire_method_name(f),
+                  rt->address,
                      sent ? "the connection was lost before the answer came: " : "not sent: ",
                      x->ci->why);
     tri_rtarget_unref(x->net, rt); /* the pending entry's */
     if (sent) /* an unsent one's future is the backlog's to drop */
-        tri_future_unref(f, 1);
+        tri_wire_future_unref(f, 1);
 }
 
-void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
+void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
 {
     tri_peer *p = c->peer;
     if (!p || p->conn != c)
@@ -196,8 +196,10 @@ void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     int code = ci->code && ci->code != TR_EPROTO ? ci->code : TR_EUNREACHABLE;
     uint32_t lost_tells = 0;
     for (tr_msg *m = p->bl_head; m;
-         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed))
-        lost_tells += tri_rpc_kind_of(m->tag) == TRI_RK_TELL;
+         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed)) {
+        tri_wire_call call;
+        lost_tells += tri_wire_call_of(m, &call) && !call.ask;
+    }
     tri_client_fail_backlog(net, p, code, ci->why);
     if (lost_tells)
         TRI_WARN("remote", "%u tells to %s were not sent: %s", lost_tells, p->key, ci->why);
@@ -205,7 +207,7 @@ void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
 
 /* ---- the end ---------------------------------------------------------------------------- */
 
-void tri_client_sweep(tri_net *net)
+void tri_peer_sweep(tri_net *net)
 {
     net->sweep_peers = false;
     for (tri_peer *p = net->peers; p; p = p->next) {
@@ -220,7 +222,7 @@ void tri_client_sweep(tri_net *net)
 }
 
 
-void tri_client_stop(tri_net *net)
+void tri_peer_stop_all(tri_net *net)
 {
     tri_close_info ci = {.code = TR_ESTOPPED, .malformed = false};
     snprintf(ci.why, sizeof ci.why, "the service shut down before the answer came");
@@ -236,7 +238,7 @@ void tri_client_stop(tri_net *net)
     }
 }
 
-void tri_client_free_all(tri_net *net)
+void tri_peer_free_all(tri_net *net)
 {
     while (net->peers) {
         tri_peer *p = net->peers;

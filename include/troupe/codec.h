@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "troupe/buf.h"
 #include "troupe/export.h"
 
 typedef enum tr_kind {
@@ -102,42 +103,6 @@ TR_API extern const tr_type tr_void__type, tr_bool__type, tr_i8__type, tr_i16__t
         return f;                                                             \
     }                                                                         \
     const tr_type name##__type = {#name, TR_KIND_STRUCT, sizeof(name), name##__fields};
-
-/* ---- byte buffers ------------------------------------------------------ */
-
-/* A growable byte buffer. Zero-initialise it or call tr_buf_init; free with
- * tr_buf_free. Not thread-safe (one owner). */
-typedef struct tr_buf {
-    uint8_t *data;
-    size_t len, cap;
-} tr_buf;
-
-TR_API void tr_buf_init(tr_buf *b);
-TR_API void tr_buf_free(tr_buf *b);
-/* Makes room for `extra` more bytes. 0 or TR_ENOMEM. */
-TR_API int tr_buf_reserve(tr_buf *b, size_t extra);
-TR_API int tr_buf_append(tr_buf *b, const void *p, size_t n);
-TR_API int tr_buf_put_u8(tr_buf *b, uint8_t v);
-TR_API int tr_buf_put_u16(tr_buf *b, uint16_t v);
-TR_API int tr_buf_put_u32(tr_buf *b, uint32_t v);
-TR_API int tr_buf_put_u64(tr_buf *b, uint64_t v);
-
-/* A read cursor over bytes someone else owns. */
-typedef struct tr_reader {
-    const uint8_t *p, *end;
-} tr_reader;
-
-static inline tr_reader tr_reader_of(const void *data, size_t len)
-{
-    tr_reader r = {(const uint8_t *)data, (const uint8_t *)data + len};
-    return r;
-}
-/* 0, or TR_EPROTO when fewer bytes remain than asked for. */
-TR_API int tr_read_u8(tr_reader *r, uint8_t *v);
-TR_API int tr_read_u16(tr_reader *r, uint16_t *v);
-TR_API int tr_read_u32(tr_reader *r, uint32_t *v);
-TR_API int tr_read_u64(tr_reader *r, uint64_t *v);
-TR_API int tr_read_bytes(tr_reader *r, size_t n, const uint8_t **p);
 
 /* ---- the value codec --------------------------------------------------- */
 
