@@ -34,6 +34,14 @@ check() {
         want=$((want + 1))
     done
     last=$((want - 1))
+    # The files it points at ("`rpc/endpoint.c`", "`include/troupe/x.h`")
+    # exist, under engine/ or the top.
+    for path in $(grep -oE '`[a-z_]+(/[a-z_]+)*/[a-z_]+\.(c|h|md|sh)`' "$spec" | tr -d '`' | sort -u); do
+        if [ ! -f "$root/engine/$path" ] && [ ! -f "$root/$path" ]; then
+            echo "semantics_refs: $spec names $path, which does not exist" >&2
+            bad=1
+        fi
+    done
     # Citations: S<n>, optionally a range to S<m> or <m> with - or an en dash.
     # Word-bounded, so TRI_S1 or S3S are not citations.
     files=$(cd "$root" && find engine include tests tools bench README.md -type f \
@@ -69,6 +77,8 @@ if [ "${1:-}" = "--selftest" ]; then
     printf '/* S1-S4 overshoots */\n' >"$tmp/tests/c.c"
     check "$tmp" 2>/dev/null && { echo "semantics_refs selftest: S1-S4 was not caught" >&2; exit 1; }
     rm "$tmp/tests/c.c"
+    printf '**S1** one\n\n**S2** two, in `core/gone.c`\n' >"$tmp/engine/SEMANTICS.md"
+    check "$tmp" 2>/dev/null && { echo "semantics_refs selftest: a missing file was not caught" >&2; exit 1; }
     printf '**S1** one\n\n**S3** three\n' >"$tmp/engine/SEMANTICS.md"
     check "$tmp" 2>/dev/null && { echo "semantics_refs selftest: a gap (S2) was not caught" >&2; exit 1; }
     echo "semantics_refs selftest: ok"
