@@ -1,8 +1,9 @@
 /* troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
- * Umbrella header. The behaviour items the headers cite (S1-S36) are defined
- * in engine/SEMANTICS.md of the source tree. */
+ * Umbrella header. */
 #ifndef TROUPE_H
 #define TROUPE_H
+/* The behaviour items the headers cite (S1-S36) are defined in
+ * engine/SEMANTICS.md of the source tree. */
 
 #include "troupe/error.h"
 #include "troupe/service.h"
