@@ -16,6 +16,8 @@
  * is still running (even with no node left) carries no mark, so no push can
  * schedule a running actor twice. A stub node lives in the queue so that the
  * last real node can be handed out and owned by its consumer at once.
+ * Not liburcu's wfcq (66 vs 48 M msgs/s, 2 producers; troupe-bench mpsc) nor
+ * ck's rings (bounded, not intrusive).
  *
  *   operation        may run concurrently with
  *   push             push, pop, try_mark_empty, is_empty

@@ -110,6 +110,8 @@ tr_msg *tri_msgpool_alloc(tri_msgpool *p, size_t payload)
     return (tr_msg *)n;
 }
 
+/* C11, not ck_stack: ck_stack_push_upmc compiles to the same lock cmpxchg
+ * loop (troupe-ckbench stack: a tie), and TSan sees these atomics. */
 static void push_remote(tri_msgpool *origin, unsigned cls, tri_node *head, tri_node *tail)
 {
     tri_node *old = atomic_load_explicit(&origin->remote[cls], memory_order_relaxed);

@@ -41,6 +41,7 @@ bool tri_sched_stopped(const tri_sched *s)
     return atomic_load_explicit(&s->stopping, memory_order_acquire) != 0;
 }
 
+/* ck_pr_stall() is this same pause instruction. */
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -82,7 +83,9 @@ static struct tr_actor *inject_pop(tri_worker *w)
     tri_sched *s = w->sched;
     if (!inject_maybe_nonempty(s))
         return NULL;
-    /* acquire: pairs with the release in unlock, ordering consumer-side
+    /* One exchange, as ck_spinlock_fas_trylock is (troupe-ckbench trylock:
+     * the same xchg, a tie); C11 so that TSan sees the hand-off.
+     * acquire: pairs with the release in unlock, ordering consumer-side
      * queue state between the workers that take turns consuming. */
     if (atomic_exchange_explicit(&s->inject_lock, 1, memory_order_acquire))
         return NULL;
@@ -484,6 +487,7 @@ void tri_sched_stats(const tri_sched *s, tr_sched_stats *out)
 
 /* ---- live actors ------------------------------------------------------- */
 
+/* ck_spinlock_fas's algorithm, in C11 so that TSan sees it. */
 static void shard_lock(live_shard *sh)
 {
     /* acquire: pairs with shard_unlock's release. */

@@ -9,6 +9,8 @@
  * that needs one is TR_EINVAL. */
 #ifndef TROUPE_H
 #define TROUPE_H
+/* The behaviour items the headers cite (S1-S36) are defined in
+ * engine/SEMANTICS.md of the source tree. */
 
 #include "troupe/error.h"
 #include "troupe/service.h"
