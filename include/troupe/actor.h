@@ -20,6 +20,10 @@
 #include "troupe/export.h"
 #include "troupe/service.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tr_actor tr_actor;
 
 /* A message: a 24-byte header followed by `size` payload bytes
@@ -109,5 +113,9 @@ TR_API uint64_t tr_actor_mailbox_len(tr_actor *a);
 
 /* Live actor count of a service (spawned, not yet freed). */
 TR_API uint64_t tr_service_live_actors(const tr_service *svc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

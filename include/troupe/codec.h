@@ -27,6 +27,10 @@
 
 #include "troupe/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum tr_kind {
     TR_KIND_VOID,
     TR_KIND_BOOL,
@@ -161,5 +165,9 @@ TR_API void tr_value_free(void *value, size_t size);
 
 /* Field-by-field equality (strings and bytes by content). */
 TR_API bool tr_value_equal(const tr_type *t, const void *a, const void *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

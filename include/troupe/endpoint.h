@@ -28,6 +28,10 @@
 #include "troupe/gateway.h"
 #include "troupe/service.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tr_endpoint tr_endpoint;
 
 #define TR_ENDPOINT_ID_MAX 256 /* bytes, without the NUL */
@@ -180,5 +184,9 @@ TR_API void tr_endpoint_stats_get(const tr_endpoint *ep, tr_endpoint_stats *out)
 
 /* "not_started", "fenced", "no_method", "decode". Any thread. */
 TR_API const char *tr_reject_reason_name(tr_reject_reason r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

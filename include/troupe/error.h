@@ -8,6 +8,10 @@
 
 #include "troupe/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TR_ERRORS(X)                                                          \
     X(EINVAL, "invalid argument")                                            \
     X(ENOMEM, "out of memory")                                               \
@@ -45,5 +49,9 @@ typedef enum tr_error {
 TR_API const char *tr_strerror(int code);
 /* The symbolic name of `code`, e.g. "TR_ETIMEDOUT"; never NULL. */
 TR_API const char *tr_errname(int code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -32,6 +32,10 @@
 #include "troupe/codec.h"
 #include "troupe/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tr_future tr_future;
 typedef struct tr_reply tr_reply;
 typedef struct tr_endpoint tr_endpoint;
@@ -125,5 +129,9 @@ TR_API void tr_reply_release(tr_reply *r);
 
 /* True once answered (or failed / timed out on the caller's side). */
 TR_API bool tr_reply_done(const tr_reply *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

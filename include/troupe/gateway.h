@@ -42,6 +42,10 @@
 #include "troupe/future.h"
 #include "troupe/service.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tr_gateway tr_gateway;
 
 /* A 128-bit fencing token (S31): a leadership epoch's identity. */
@@ -251,5 +255,9 @@ TR_API int tr_gateway_schedule_run_async(tr_gateway *gw, tr_run_fn *fn, const vo
  * tr_gateway_run_async. */
 TR_API int tr_gateway_call_async(tr_gateway *gw, tr_call_fn *fn, const void *arg, size_t arg_size,
                                  int64_t timeout_ns, tr_future **out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,10 @@
 #include "troupe/export.h"
 #include "troupe/gateway.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TR_NODE_ENDPOINT "node"
 
 #define TNODE_METHODS(M)                                                      \
@@ -29,5 +33,9 @@
 TR_GATEWAY(tnode, TNODE_METHODS)
 /* Exported from the shared library too (TR_GATEWAY's declaration is plain). */
 TR_API extern const tr_gateway_desc tnode_gateway;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

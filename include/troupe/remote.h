@@ -34,6 +34,10 @@
 #include "troupe/export.h"
 #include "troupe/service.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The wire protocol version this library speaks (the handshake checks it,
  * S28). */
 #define TR_PROTOCOL_VERSION 1
@@ -83,5 +87,9 @@ typedef struct tr_remote_stats {
 
 /* Fills *out (zeros when the network layer never started). Any thread. */
 TR_API void tr_service_remote_stats(const tr_service *svc, tr_remote_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

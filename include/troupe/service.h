@@ -14,6 +14,10 @@
 
 #include "troupe/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tr_service tr_service;
 
 /* How message memory is obtained (see README "Message allocation"). */
@@ -87,5 +91,9 @@ typedef struct tr_sched_stats {
     uint64_t injected;     /* actors scheduled from non-worker threads */
 } tr_sched_stats;
 TR_API void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

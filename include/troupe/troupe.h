@@ -12,5 +12,6 @@
 #include "troupe/endpoint.h"
 #include "troupe/remote.h"
 #include "troupe/node.h"
+#include "troupe/version.h"
 
 #endif
