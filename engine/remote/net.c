@@ -192,15 +192,16 @@ void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
     if (ci->malformed) { /* S36: this connection only, and say why */
         tri_net_add(&net->ctr.malformed, 1);
         tri_net_note_error(net, "%s: %s", c->name, ci->why);
-        TRI_WARN("remote", "closing the connection with %s: malformed frame: %s", c->name, ci->why);
+        TRI_WARN(&net->log, "remote", NULL, "closing the connection with %s: malformed frame: %s",
+                 c->name, ci->why);
     } else if (ci->code && ci->code != TR_ESTOPPED) {
         tri_net_note_error(net, "%s: %s", c->name, ci->why);
         if (was_open)
-            TRI_INFO("remote", "connection with %s lost: %s", c->name, ci->why);
+            TRI_INFO(&net->log, "remote", NULL, "connection with %s lost: %s", c->name, ci->why);
         else
-            TRI_DEBUG("remote", "connection with %s failed: %s", c->name, ci->why);
+            TRI_DEBUG(&net->log, "remote", NULL, "connection with %s failed: %s", c->name, ci->why);
     } else {
-        TRI_DEBUG("remote", "connection with %s closed: %s", c->name, ci->why);
+        TRI_DEBUG(&net->log, "remote", NULL, "connection with %s closed: %s", c->name, ci->why);
     }
     if (was_open && ci->code && ci->code != TR_ESTOPPED)
         tri_net_add(&net->ctr.connections_lost, 1);
@@ -279,7 +280,8 @@ static void handle(tri_net *net, tr_msg *m)
         tr_msg_free(m);
         break;
     default:
-        TRI_ERROR("remote", "unknown request %#x on the I/O queue; dropped", m->tag);
+        TRI_ERROR(&net->log, "remote", NULL, "unknown request %#x on the I/O queue; dropped",
+                  m->tag);
         tr_msg_free(m);
     }
 }
@@ -338,7 +340,8 @@ static void accept_some(tri_net *net)
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                 errno != ECONNABORTED)
-                TRI_WARN("remote", "accept on %s failed: %s", net->bound, strerror(errno));
+                TRI_WARN(&net->log, "remote", NULL, "accept on %s failed: %s", net->bound,
+                         strerror(errno));
             return;
         }
         int one = 1;
@@ -346,7 +349,8 @@ static void accept_some(tri_net *net)
         char name[64];
         tri_sockaddr_format((struct sockaddr *)&sa, name, sizeof name);
         if (!tri_net_add_conn(net, fd, false, false, name))
-            TRI_WARN("remote", "refusing a connection from %s: out of resources", name);
+            TRI_WARN(&net->log, "remote", NULL, "refusing a connection from %s: out of resources",
+                     name);
     }
 }
 
@@ -607,10 +611,11 @@ static int open_listener(tri_net *net, const char *bind_address, char *why, size
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
         bind(fd, (struct sockaddr *)&sa, salen) || listen(fd, LISTEN_BACKLOG)) {
-        snprintf(why, why_len, "cannot listen on %s: %s", bind_address, strerror(errno));
+        int err = errno;
+        snprintf(why, why_len, "cannot listen on %s: %s", bind_address, strerror(err));
         if (fd >= 0)
             close(fd);
-        return TR_EIO;
+        return err == EADDRINUSE ? TR_EADDRINUSE : TR_EIO;
     }
     salen = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &salen);
@@ -630,6 +635,7 @@ static tri_net *net_new(tr_service *svc)
     atomic_init(&net->stop_req, 0);
     atomic_init(&net->oversized_requests, 0);
     net->svc = svc;
+    net->log = svc->log;
     net->max_frame = svc->cfg.max_frame_size;
     net->lookup_timeout_ns = svc->cfg.lookup_timeout_ns;
     net->efd = net->epfd = net->lfd = -1;

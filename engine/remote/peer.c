@@ -200,7 +200,8 @@ void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
         lost_tells += tri_rpc_kind_of(m->tag) == TRI_RK_TELL;
     tri_client_fail_backlog(net, p, code, ci->why);
     if (lost_tells)
-        TRI_WARN("remote", "%u tells to %s were not sent: %s", lost_tells, p->key, ci->why);
+        TRI_WARN(&net->log, "remote", NULL, "%u tells to %s were not sent: %s", lost_tells, p->key,
+                 ci->why);
 }
 
 /* ---- the end ---------------------------------------------------------------------------- */

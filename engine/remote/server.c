@@ -39,8 +39,9 @@ static void on_answered(tr_endpoint *self, tr_future *f, void *arg)
     if (atomic_load_explicit(&f->queued, memory_order_acquire)) {
         m = tr_msg_new(TRI_NET_REPLY_CARRIED, sizeof(tr_future *));
         if (!m) {
-            TRI_ERROR("remote", "out of memory sending the answer to %s.%s; its asker times out",
-                      f->gw_name, f->method_name);
+            TRI_ERROR(&net->log, "remote", NULL,
+                      "out of memory sending the answer to %s.%s; its asker times out", f->gw_name,
+                      f->method_name);
             tri_net_unref(net);
             return;
         }
@@ -119,9 +120,10 @@ void tri_server_reply(tri_net *net, tr_msg *m)
         tri_net_set(&net->ctr.last_reply_size, size);
         if (size > net->max_frame) { /* S25: never sent; the asker hears why */
             tri_net_add(&net->ctr.oversized_replies, 1);
-            TRI_WARN("remote", "the result of %s.%s for %s is %zu bytes, exceeds the maximum frame "
-                     "size %zu; it is not sent (S25)",
-                     f->gw_name, f->method_name, c->name, size, net->max_frame);
+            TRI_WARN(&net->log, "remote", NULL,
+                     "the result of %s.%s for %s is %zu bytes, exceeds the maximum frame "
+                     "size %zu; it is not sent (S25)", f->gw_name, f->method_name, c->name, size,
+                     net->max_frame);
             rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, f->wire_id, TR_EFRAMESIZE,
                                     "result of %s.%s is %zu bytes, exceeds the maximum frame "
                                     "size %zu",
@@ -143,8 +145,9 @@ void tri_server_reply(tri_net *net, tr_msg *m)
                     tri_frame_size(tri_error_size(strlen(msg) < 511 ? strlen(msg) : 511)));
     }
     if (rv)
-        TRI_ERROR("remote", "out of memory answering %s.%s for %s; its asker times out",
-                  f->gw_name, f->method_name, c->name);
+        TRI_ERROR(&net->log, "remote", NULL,
+                  "out of memory answering %s.%s for %s; its asker times out", f->gw_name,
+                  f->method_name, c->name);
     reply_done(m, f);
 }
 
@@ -201,8 +204,9 @@ void tri_server_flush(tri_net *net, tri_conn *c)
         c->batch_cap = 0;
     }
     if (!m) {
-        TRI_ERROR("remote", "out of memory receiving %u tells to %s from %s; they are lost", n,
-                  s->ep->id, c->name);
+        TRI_ERROR(&net->log, "remote", NULL,
+                  "out of memory receiving %u tells to %s from %s; they are lost", n, s->ep->id,
+                  c->name);
         return;
     }
     if (tr_send(s->ep->actor, m)) { /* terminated (S16): counted like local drops */
@@ -225,8 +229,8 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
         return TRI_FRAME_OK;
     }
     if (!md) { /* S18: nobody to tell; counted as the endpoint would */
-        TRI_DEBUG("remote", "%s sent a tell to method #%u of %s, which has %zu", c->name,
-                  h->method, s->desc->name, s->desc->nmethods);
+        TRI_DEBUG(&net->log, "remote", NULL, "%s sent a tell to method #%u of %s, which has %zu",
+                  c->name, h->method, s->desc->name, s->desc->nmethods);
         /* relaxed: a statistic, bumped by any sender (as gateway.c). */
         atomic_fetch_add_explicit(&s->ep->dropped_at_send, 1, memory_order_relaxed);
         return TRI_FRAME_OK;
@@ -246,8 +250,9 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
         size_t cap = rec > BATCH_BYTES ? rec : BATCH_BYTES;
         uint8_t *p = tri_realloc(c->batch, c->batch_cap, cap);
         if (!p) {
-            TRI_ERROR("remote", "out of memory receiving %s.%s from %s; the tell is lost",
-                      s->desc->name, md->name, c->name);
+            TRI_ERROR(&net->log, "remote", NULL,
+                      "out of memory receiving %s.%s from %s; the tell is lost", s->desc->name,
+                      md->name, c->name);
             return TRI_FRAME_OK;
         }
         c->batch = p;

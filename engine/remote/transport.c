@@ -92,9 +92,10 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
     int rv = plan_call(gw, net, md, arg, false, &cp);
     if (rv) {
         if (rv == TR_EFRAMESIZE) /* S24: counted (above) and said, never silent */
-            TRI_WARN("remote", "tell %s.%s to %s is %zu bytes, exceeds the maximum frame size "
-                     "%zu; not sent",
-                     gw->desc->name, md->name, rt->address, cp.frame, net->max_frame);
+            TRI_WARN(&net->log, "remote", NULL,
+                     "tell %s.%s to %s is %zu bytes, exceeds the maximum frame size "
+                     "%zu; not sent", gw->desc->name, md->name, rt->address, cp.frame,
+                     net->max_frame);
         return rv;
     }
     tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_TELL, gw->fence, 0, method),
@@ -178,7 +179,8 @@ static void remote_close(tr_gateway *gw)
     tri_rtarget *rt = gw->remote;
     tr_msg *m = tr_msg_new(TRI_NET_RELEASE, sizeof rt);
     if (!m) {
-        TRI_ERROR("remote", "out of memory releasing the gateway to %s; its target stays until "
+        TRI_ERROR(&net->log, "remote", NULL,
+                  "out of memory releasing the gateway to %s; its target stays until "
                   "the service is destroyed", rt->address);
         return;
     }

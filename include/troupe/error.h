@@ -34,7 +34,8 @@ extern "C" {
     X(EAGAIN, "resource temporarily unavailable")                            \
     X(EBUSY, "busy")                                                         \
     X(EADDR, "malformed address")                                            \
-    X(EFAILED, "failed")
+    X(EFAILED, "failed")                                                     \
+    X(EADDRINUSE, "address already in use")
 
 typedef enum tr_error {
     TR_OK = 0,
@@ -45,9 +46,24 @@ typedef enum tr_error {
     TR_ERR_END_
 } tr_error;
 
-/* A sentence describing `code` (0 or TR_E*); never NULL. Thread-safe. */
+/* Application error codes: a handler, on_start or tr_endpoint_fail may use
+ * any negative code, and it reaches the caller unchanged (also remotely);
+ * troupe's own are -999..-900 (new ones are added there). Codes made with
+ * TR_EAPP(n), n in 0..TR_EAPP_MAX, never collide with troupe's and have a
+ * name: tr_strerror gives "application code n", tr_errname "TR_EAPP(n)". */
+#define TR_EAPP_BASE (-100000)
+#define TR_EAPP_MAX 999999999
+#define TR_EAPP(n) (TR_EAPP_BASE - (int)(n))
+/* True when `code` is a TR_EAPP code; then TR_EAPP_NUM gives its n. */
+#define TR_IS_EAPP(code) ((code) <= TR_EAPP_BASE && (code) >= TR_EAPP_BASE - TR_EAPP_MAX)
+#define TR_EAPP_NUM(code) (TR_EAPP_BASE - (code))
+
+/* A sentence describing `code` (0, TR_E* or TR_EAPP(n)); never NULL.
+ * Thread-safe. For a TR_EAPP code the text is in a per-thread buffer, valid
+ * until this thread's next tr_strerror. */
 TR_API const char *tr_strerror(int code);
-/* The symbolic name of `code`, e.g. "TR_ETIMEDOUT"; never NULL. */
+/* The symbolic name of `code`, e.g. "TR_ETIMEDOUT" or "TR_EAPP(42)"; never
+ * NULL. For a TR_EAPP code, per thread as tr_strerror. */
 TR_API const char *tr_errname(int code);
 
 #ifdef __cplusplus

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "troupe/export.h"
+#include "troupe/log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,6 +47,10 @@ typedef struct tr_service_config {
     bool force_serialization;  /* S22: encode local calls too (codec tests) */
     bool listen;               /* accept remote calls on bind_address (remote.h);
                                   the bound address: tr_service_listen_address */
+    tr_log_level log_level;    /* records below it are dropped; 0 (TR_LOG_DEFAULT):
+                                  the TROUPE_LOG environment variable, else warn */
+    tr_log_sink *log_sink;     /* NULL: tr_log_stderr (log.h) */
+    void *log_arg;             /* passed to log_sink */
 } tr_service_config;
 
 /* Fills `cfg` with the defaults. */
@@ -54,9 +59,17 @@ TR_API void tr_service_config_init(tr_service_config *cfg);
 /* Creates a service and starts its workers, and with cfg->listen its I/O
  * thread listening on cfg->bind_address. `cfg` may be NULL (defaults).
  * On 0, *out holds a service the caller owns (free with tr_service_destroy).
- * Errors: TR_EINVAL (bad field), TR_ENOMEM, TR_EIO (thread creation, or
- * the address cannot be bound), TR_EADDR (bind_address is not host:port). */
+ * Errors: TR_EINVAL (bad field), TR_ENOMEM, TR_EADDRINUSE (bind_address's
+ * port is taken), TR_EIO (thread creation, or the address cannot be bound
+ * for another reason), TR_EADDR (bind_address is not host:port or does not
+ * resolve). On error, tr_service_create_error() says what failed. */
 TR_API int tr_service_create(const tr_service_config *cfg, tr_service **out);
+
+/* After a tr_service_create on this thread failed: a sentence saying what
+ * failed and why (e.g. "cannot listen on 127.0.0.1:4711: Address already
+ * in use"); "" after one that succeeded. Per thread, like errno and
+ * tr_service_connect_error(); valid until this thread's next create. */
+TR_API const char *tr_service_create_error(void);
 
 /* Stops the service (S7): refuses new endpoints and connects, terminates
  * every endpoint and waits for them (each on_stop future too, up to the ask
