@@ -1,4 +1,5 @@
-/* troupe: log records, per service.
+/** @file
+ * troupe: log records, per service.
  *
  * Each service has its own level and sink (tr_service_config's log_level,
  * log_sink, log_arg); two services in one process log independently. The

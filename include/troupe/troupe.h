@@ -1,4 +1,5 @@
-/* troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
+/** @file
+ * troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
  * Umbrella header. */
 #ifndef TROUPE_H
 #define TROUPE_H
