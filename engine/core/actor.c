@@ -142,7 +142,6 @@ void tr_actor_release(tr_actor *a)
 }
 
 void *tr_actor_state(tr_actor *a) { return a->state; }
-tr_service *tr_actor_service(tr_actor *a) { return tri_sched_owner(a->sched); }
 tr_actor *tr_actor_current(void) { return tri_current_actor(); }
 uint64_t tr_actor_mailbox_len(tr_actor *a) { return tri_mq_length(&a->mb_prod, &a->mb_cons); }
 

@@ -74,6 +74,9 @@ void tri_actor_teardown(struct tr_actor *a);
 /* Frees the memory (the actor has left the live list). */
 void tri_actor_free(struct tr_actor *a);
 
+/* The scheduler the actor runs on. */
+static inline struct tri_sched *tri_actor_sched(const struct tr_actor *a) { return a->sched; }
+
 /* Allocates and registers an actor on `s` (see tr_spawn). */
 int tri_actor_spawn(struct tri_sched *s, const tr_actor_opts *opts, struct tr_actor **out);
 

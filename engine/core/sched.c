@@ -37,7 +37,6 @@ _Thread_local tri_worker *tri_tls_worker __attribute__((tls_model("initial-exec"
 
 tri_worker *tri_worker_current(void) { return tri_tls_worker; }
 tri_sched *tri_worker_sched(tri_worker *w) { return w->sched; }
-struct tri_msgpool *tri_worker_pool(tri_worker *w) { return w->pool; }
 struct tr_actor *tri_current_actor(void)
 {
     tri_worker *w = tri_tls_worker;

@@ -13,18 +13,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "troupe/service.h"
+#include "troupe/sched.h"
 
 struct tr_actor;
 typedef struct tri_sched tri_sched;
 typedef struct tri_worker tri_worker;
-struct tri_msgpool;
 
 typedef struct tri_sched_config {
     unsigned workers;       /* 0: online CPUs */
     unsigned batch;         /* 0: TR_DEFAULT_BATCH */
     tr_msg_alloc msg_alloc;
-    void *owner;            /* the tr_service, returned by tri_sched_owner */
+    void *owner;            /* opaque to core (the service), tri_sched_owner */
     /* Called on each worker thread after it starts / before it exits (for
      * example to register with RCU). May be NULL. */
     void (*thread_start)(void *owner);
@@ -49,7 +48,6 @@ void tri_sched_schedule(tri_sched *s, struct tr_actor *a);
 /* The worker running on this thread, or NULL. */
 tri_worker *tri_worker_current(void);
 tri_sched *tri_worker_sched(tri_worker *w);
-struct tri_msgpool *tri_worker_pool(tri_worker *w);
 /* The actor whose turn is running on this thread, or NULL. */
 struct tr_actor *tri_current_actor(void);
 

@@ -17,9 +17,7 @@
 #include "remote/address.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
-#include "rpc/codec.h"
-#include "rpc/future_impl.h"
-#include "rpc/msg.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 
 #define RESOLVE_BIT ((uint64_t)1 << 63) /* RESOLVE ids; ask ids never set it */
@@ -86,27 +84,17 @@ static bool rt_resolved(const tri_rtarget *rt)
 
 static void ask_timer_fired(tri_timer *t);
 
-static bool is_ask(const tr_msg *m) { return tri_rpc_kind_of(m->tag) == TRI_RK_ASK; }
-static bool is_call(const tr_msg *m)
-{
-    return tri_rpc_kind_of(m->tag) == TRI_RK_ASK || tri_rpc_kind_of(m->tag) == TRI_RK_TELL;
-}
-
-static tri_call_hdr *call_hdr(tr_msg *m)
-{
-    return is_ask(m) ? (tri_call_hdr *)tri_future_extra(tr_msg_data(m)) : tr_msg_data(m);
-}
-
-/* An ask's header, from its future: its tag may say FUTURE by now (a
- * completed future travels home to its asker's mailbox). */
-static tri_call_hdr *ask_hdr(tr_future *f) { return (tri_call_hdr *)tri_future_extra(f); }
+/* An ask's header, from its future: its message may be on its way home
+ * by now (a completed future travels to its asker's mailbox). */
+static tri_call_hdr *ask_hdr(tr_future *f) { return tri_wire_ask_priv(f); }
 
 tri_rtarget *tri_ask_target(tr_future *f) { return ask_hdr(f)->rt; }
 
 static tri_rtarget *target_of(tr_msg *m)
 {
-    if (is_call(m))
-        return call_hdr(m)->rt;
+    tri_wire_call c;
+    if (tri_wire_call_of(m, &c))
+        return ((tri_call_hdr *)c.priv)->rt;
     return ((tri_connect_req *)tr_msg_data(m))->rt;
 }
 
@@ -117,51 +105,56 @@ static void fail_timeout(tr_future *f, const tri_rtarget *rt);
 /* An ask's deadline, on the I/O thread's wheel. */
 static void ask_timer_fired(tri_timer *t)
 {
-    tr_future *f = (tr_future *)((char *)t - offsetof(tr_future, timer));
+    tr_future *f = tri_wire_timer_future(t);
     tri_rtarget *rt = ask_hdr(f)->rt;
     tri_peer *p = rt->peer;
     tri_net *net = p->net;
     bool sent;
-    if (tri_pending_take(&p->pending, &net->wheel, f->wire_id, &sent) != f)
+    if (tri_pending_take(&p->pending, &net->wheel, tri_wire_route_corr(f), &sent) != f)
         return;
     fail_timeout(f, rt);
     tri_rtarget_unref(net, rt); /* the pending entry's */
     if (sent) /* else it still waits in the backlog, which drops it */
-        tri_future_unref(f, 1);
+        tri_wire_future_unref(f, 1);
 }
 
 /* S15's words, for a remote recipient. */
 static void fail_timeout(tr_future *f, const tri_rtarget *rt)
 {
-    tri_future_failf(f, TR_ETIMEDOUT,
+    tri_wire_fail(f, TR_ETIMEDOUT,
                      "%s.%s to %s timed out after %lld ms without an answer. Usual causes: the "
                      "recipient is slow or blocked (a long handler, or one waiting on something "
                      "itself), the message or its reply was lost or too large (see "
                      "max_frame_size), or the timeout is too short for this call",
-                     f->gw_name, f->method_name, rt->address, (long long)(f->timeout_ns / 1000000));
+                  tri_wire_gw_name(f), tri_wire_method_name(f), rt->address,
+                  (long long)(tri_wire_timeout_ns(f) / 1000000));
 }
 
 /* A request that will never be sent: fail or drop it, free what it held. */
 static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
 {
     tri_rtarget *rt = target_of(m);
-    if (is_ask(m)) {
-        tr_future *f = tr_msg_data(m);
+    tri_wire_call call;
+    bool is_call = tri_wire_call_of(m, &call);
+    if (is_call && call.ask) {
+        tr_future *f = call.ask;
         bool sent;
+        tri_wire_ask_taken(f);
         /* Still pending (not timed out): take it out and fail it. */
-        if (rt->peer && tri_pending_take(&rt->peer->pending, &net->wheel, f->wire_id, &sent) == f) {
-            tri_future_failf(f, code, "%s.%s to %s was not sent: %s", f->gw_name, f->method_name,
-                             rt->address, why);
+        if (rt->peer &&
+            tri_pending_take(&rt->peer->pending, &net->wheel, tri_wire_route_corr(f), &sent) == f) {
+            tri_wire_fail(f, code, "%s.%s to %s was not sent: %s", tri_wire_gw_name(f),
+                          tri_wire_method_name(f), rt->address, why);
             tri_rtarget_unref(net, rt); /* the pending entry's */
         }
-        tri_future_unref(f, 1);
-    } else if (is_call(m)) {
+        tri_wire_future_unref(f, 1);
+    } else if (is_call) {
         tri_net_add(&net->ctr.tells_dropped, 1);
         TRI_DEBUG(&net->log, "remote", NULL, "a tell to %s was not sent: %s", rt->address, why);
         tr_msg_free(m);
     } else {
         tri_connect_req *req = tr_msg_data(m);
-        tri_future_failf(req->done, code, "%s", why);
+        tri_wire_fail(req->done, code, "%s", why);
         tr_future_release(req->done);
         tr_msg_free(m);
         tri_rtarget_unref(net, rt); /* the gateway-to-be's: there will be none */
@@ -175,25 +168,19 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
  * tell's message, keeps an ask (it waits in the pending table). */
 static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
 {
-    tri_call_hdr *ch = call_hdr(m);
+    tri_wire_call call;
+    tri_wire_call_of(m, &call);
+    tri_call_hdr *ch = call.priv;
     tri_rtarget *rt = ch->rt;
-    bool ask = is_ask(m);
-    unsigned method = tri_rpc_method_of(m->tag);
-    unsigned flags = tri_rpc_flags_of(m->tag);
-    const tr_method_desc *md = &rt->desc->methods[method];
-    size_t fence = flags & TRI_RF_TOKEN ? TRI_FRAME_TOKEN : 0;
+    tr_future *f = call.ask;
+    bool ask = f != NULL;
+    const tr_method_desc *md = &rt->desc->methods[call.method];
+    size_t fence = call.token ? TRI_FRAME_TOKEN : 0;
     size_t body = fence + (ask ? 4 : 0) + ch->enc_size;
     size_t size = tri_frame_size(body);
-    uint8_t *arg = (uint8_t *)(ch + 1) + fence;
-    tr_future *f = ask ? tr_msg_data(m) : NULL;
     tri_net_set(&net->ctr.last_request_size, size);
-    if (ask) {
-        /* release: pairs with cont_dispatch's acquire (future.c). Until
-         * now the message was linked in the queue or the backlog, so a
-         * completion (a deadline) used a carrier; from here on nothing
-         * links it and the future may travel home in it. */
-        atomic_store_explicit(&f->queued, 0, memory_order_release);
-    }
+    if (ask) /* it left the queue and the backlog: it may travel home now */
+        tri_wire_ask_taken(f);
     uint8_t *w = size <= net->max_frame ? tri_conn_reserve(p->conn, size) : NULL;
     if (!w) {
         /* The caller checked the size (S24); this is memory, or a limit
@@ -202,13 +189,13 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
                                                 : "out of memory encoding it";
         if (ask) {
             bool sent;
-            if (tri_pending_take(&p->pending, &net->wheel, f->wire_id, &sent) == f) {
-                tri_future_failf(f, size > net->max_frame ? TR_EFRAMESIZE : TR_ENOMEM,
-                                 "%s.%s to %s is %zu bytes: %s (%zu)", f->gw_name, f->method_name,
-                                 rt->address, size, why, net->max_frame);
+            if (tri_pending_take(&p->pending, &net->wheel, tri_wire_route_corr(f), &sent) == f) {
+                tri_wire_fail(f, size > net->max_frame ? TR_EFRAMESIZE : TR_ENOMEM,
+                              "%s.%s to %s is %zu bytes: %s (%zu)", tri_wire_gw_name(f),
+                              tri_wire_method_name(f), rt->address, size, why, net->max_frame);
                 tri_rtarget_unref(net, rt);
             }
-            tri_future_unref(f, 1);
+            tri_wire_future_unref(f, 1);
         } else {
             tri_net_add(&net->ctr.tells_dropped, 1);
             TRI_WARN(&net->log, "remote", NULL, "tell %s.%s to %s (%zu bytes) not sent: %s",
@@ -217,11 +204,12 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
         }
         return;
     }
-    tri_frame_put_hdr(w, ask ? TRI_F_ASK : TRI_F_TELL, fence ? TRI_FF_TOKEN : 0, (uint16_t)method,
-                      rt->slot, ask ? f->wire_id : 0, body);
+    uint64_t corr = ask ? tri_wire_route_corr(f) : 0;
+    tri_frame_put_hdr(w, ask ? TRI_F_ASK : TRI_F_TELL, fence ? TRI_FF_TOKEN : 0,
+                      (uint16_t)call.method, rt->slot, corr, body);
     uint8_t *q = w + TRI_FRAME_HDR;
     if (fence) {
-        memcpy(q, ch + 1, fence);
+        memcpy(q, call.token, fence);
         q += fence;
     }
     if (ask) {
@@ -231,10 +219,10 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
         q += 4;
     }
     if (ch->enc_size)
-        tri_encode_into(md->arg_type, arg, q);
+        tri_wire_encode(md->arg_type, call.arg, q);
     tri_conn_commit(net, p->conn, size);
     if (ask)
-        tri_pending_mark_sent(&p->pending, f->wire_id);
+        tri_pending_mark_sent(&p->pending, corr);
     else
         tr_msg_free(m);
 }
@@ -244,18 +232,18 @@ static int start_resolve(tri_net *net, tri_peer *p, tri_rtarget *rt);
 /* Handles the head of a resolved request. */
 static void complete_head(tri_net *net, tri_peer *p, tr_msg *m)
 {
-    if (is_call(m)) {
-        if (is_ask(m)) {
-            tr_future *f = tr_msg_data(m);
-            if (tri_pending_get(&p->pending, f->wire_id) != f) {
-                /* Timed out while it waited: the deadline failed it. */
-                tri_rtarget *rt = ask_hdr(f)->rt;
-                tri_future_unref(f, 1);
-                tri_rtarget_unref(net, rt); /* the backlog entry's */
-                return;
-            }
+    tri_wire_call call;
+    if (tri_wire_call_of(m, &call)) {
+        tr_future *f = call.ask;
+        if (f && tri_pending_get(&p->pending, tri_wire_route_corr(f)) != f) {
+            /* Timed out while it waited: the deadline failed it. */
+            tri_rtarget *rt = ask_hdr(f)->rt;
+            tri_wire_ask_taken(f);
+            tri_wire_future_unref(f, 1);
+            tri_rtarget_unref(net, rt); /* the backlog entry's */
+            return;
         }
-        tri_rtarget *rt = call_hdr(m)->rt;
+        tri_rtarget *rt = ((tri_call_hdr *)call.priv)->rt;
         send_call(net, p, m);
         tri_rtarget_unref(net, rt); /* the backlog entry's */
         return;
@@ -421,7 +409,7 @@ static enum tri_frame_outcome on_resolve_answer(tri_net *net, tri_conn *c, const
 static void finish_ask(tri_net *net, tr_future *f, tri_rtarget *rt)
 {
     tri_rtarget_unref(net, rt); /* the pending entry's */
-    tri_future_unref(f, 1);
+    tri_wire_future_unref(f, 1);
     tri_net_expect(net, EXPECT_NEXT_CALL_NS);
 }
 
@@ -446,9 +434,9 @@ static enum tri_frame_outcome on_reply(tri_net *net, tri_conn *c, const tri_fram
     }
     tri_rtarget *rt = ask_hdr(f)->rt;
     if (h->type == TRI_F_REPLY_OK)
-        tri_future_complete_encoded(f, f->type, body, len); /* decode errors fail it (EPROTO) */
+        tri_wire_complete(f, body, len); /* decode errors fail it (EPROTO) */
     else
-        tri_future_failf(f, code, "%.*s", (int)mlen, msg); /* S17: as the handler said */
+        tri_wire_fail(f, code, "%.*s", (int)mlen, msg); /* S17: as the handler said */
     finish_ask(net, f, rt);
     return TRI_FRAME_OK;
 }
@@ -489,11 +477,11 @@ enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri
     }
     /* S26: the asker hears it now, not at its deadline. */
     tri_rtarget *rt = ask_hdr(f)->rt;
-    tri_future_failf(f, TR_EFRAMESIZE,
-                     "the reply to %s.%s from %s is %llu bytes, exceeds this service's maximum "
-                     "frame size %zu; it was skipped",
-                     f->gw_name, f->method_name, c->name, (unsigned long long)size,
-                     net->max_frame);
+    tri_wire_fail(f, TR_EFRAMESIZE,
+                  "the reply to %s.%s from %s is %llu bytes, exceeds this service's maximum "
+                  "frame size %zu; it was skipped",
+                  tri_wire_gw_name(f), tri_wire_method_name(f), c->name,
+                  (unsigned long long)size, net->max_frame);
     finish_ask(net, f, rt);
     return TRI_FRAME_OK;
 }
@@ -502,16 +490,19 @@ enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri
 
 void tri_client_call(tri_net *net, tr_msg *m)
 {
-    tri_call_hdr *ch = call_hdr(m);
+    tri_wire_call call;
+    tri_wire_call_of(m, &call);
+    tri_call_hdr *ch = call.priv;
     tri_rtarget *rt = ch->rt;
     tri_peer *p = rt->peer;
-    if (is_ask(m)) {
-        tr_future *f = tr_msg_data(m);
-        tri_timer_init(&f->timer, ask_timer_fired);
+    if (call.ask) {
+        tr_future *f = call.ask;
+        tri_timer_init(tri_wire_timer(f), ask_timer_fired);
         if (tri_pending_add(&p->pending, &net->wheel, f, ch->deadline_ns)) {
-            tri_future_failf(f, TR_ENOMEM, "out of memory sending %s.%s to %s", f->gw_name,
-                             f->method_name, rt->address);
-            tri_future_unref(f, 1);
+            tri_wire_ask_taken(f);
+            tri_wire_fail(f, TR_ENOMEM, "out of memory sending %s.%s to %s",
+                          tri_wire_gw_name(f), tri_wire_method_name(f), rt->address);
+            tri_wire_future_unref(f, 1);
             return;
         }
         rt->io_refs++; /* the pending entry's */
@@ -539,7 +530,7 @@ void tri_client_connect(tri_net *net, tr_msg *m)
     tri_peer *p = tri_peer_of(net, rt);
     rt->io_refs = 1; /* the gateway-to-be's */
     if (!p) {
-        tri_future_failf(req->done, TR_ENOMEM, "out of memory connecting to %s", rt->address);
+        tri_wire_fail(req->done, TR_ENOMEM, "out of memory connecting to %s", rt->address);
         tr_future_release(req->done);
         tr_msg_free(m);
         tri_rtarget_free(rt);
@@ -564,17 +555,19 @@ void tri_client_release(tri_net *net, tri_rtarget *rt) { tri_rtarget_unref(net, 
 
 void tri_client_discard(tr_msg *m)
 {
-    if (is_ask(m)) {
-        tr_future *f = tr_msg_data(m);
-        atomic_store_explicit(&f->queued, 0, memory_order_release);
-        tri_future_failf(f, TR_ESTOPPED, "the service shut down before %s.%s was sent",
-                         f->gw_name, f->method_name);
-        tri_future_unref(f, 1);
-    } else if (is_call(m)) {
+    tri_wire_call call;
+    bool is_call = tri_wire_call_of(m, &call);
+    if (is_call && call.ask) {
+        tr_future *f = call.ask;
+        tri_wire_ask_taken(f);
+        tri_wire_fail(f, TR_ESTOPPED, "the service shut down before %s.%s was sent",
+                      tri_wire_gw_name(f), tri_wire_method_name(f));
+        tri_wire_future_unref(f, 1);
+    } else if (is_call) {
         tr_msg_free(m);
     } else if (m->tag == TRI_NET_CONNECT) {
         tri_connect_req *req = tr_msg_data(m);
-        tri_future_failf(req->done, TR_ESTOPPED, "the service is shutting down");
+        tri_wire_fail(req->done, TR_ESTOPPED, "the service is shutting down");
         tr_future_release(req->done);
         tri_rtarget_free(req->rt);
         tr_msg_free(m);

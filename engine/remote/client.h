@@ -20,6 +20,7 @@
 #define TRI_REMOTE_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -68,14 +69,14 @@ struct tri_rtarget {
     tri_timer timer;               /* its deadline */
 };
 
-/* What a call message carries before its fencing data and argument (a
- * tell's payload, an ask future's extra bytes), 8-aligned. */
+/* The transport's bytes of a call (rpc/wire.h's priv): a tell carries the
+ * first TRI_TELL_PRIV of them, an ask all. */
 typedef struct tri_call_hdr {
     tri_rtarget *rt;
-    int64_t deadline_ns;           /* asks: when it times out */
     uint32_t enc_size;             /* bytes of the argument's encoding */
-    uint32_t deep_size;            /* bytes of its deep copy below */
+    int64_t deadline_ns;           /* asks: when it times out */
 } tri_call_hdr;
+#define TRI_TELL_PRIV offsetof(tri_call_hdr, deadline_ns)
 
 /* A CONNECT request's payload. */
 typedef struct tri_connect_req {

@@ -14,7 +14,7 @@
 #include "remote/client.h"
 #include "remote/net.h"
 #include "remote/server.h"
-#include "rpc/endpoint_impl.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 
 /* One read() fills at most this much: ~1,400 small frames per system call
@@ -51,7 +51,7 @@ void tri_conn_free(tri_conn *c)
         tri_free(c->slots[i].id, strlen(c->slots[i].id) + 1);
     }
     tri_free(c->slots, (size_t)c->cap_slots * sizeof *c->slots);
-    tri_free(c->batch, c->batch_cap);
+    tri_wire_inbox_free(c->inbox);
     tri_free(c->rbuf, c->rcap);
     tri_free(c->wbuf, c->wcap);
     if (c->fd >= 0)
@@ -62,7 +62,7 @@ void tri_conn_free(tri_conn *c)
 void tri_slot_release(tri_slot *s)
 {
     if (s->ep)
-        tri_endpoint_unref(s->ep);
+        tri_wire_endpoint_release(s->ep);
     s->ep = NULL;
 }
 

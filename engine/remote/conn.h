@@ -78,10 +78,9 @@ typedef struct tri_conn {
     tri_slot *slots;
     uint32_t nslots, cap_slots;
     /* tells to one slot gathered from one read, handed over as one
-     * message (rpc/msg.h's BATCH) when the run ends (server.c) */
-    uint8_t *batch;
-    size_t batch_cap, batch_len;
-    uint32_t batch_slot, batch_count;
+     * message when the run ends (server.c; rpc/wire.h owns the run) */
+    struct tri_wire_inbox *inbox;   /* made at the first tell */
+    uint32_t batch_slot;            /* the slot the run is for */
 
     /* handshake deadline (both sides), then liveness (outbound) */
     tri_timer timer;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/bytes.h"
 #include "troupe/gateway.h"
 
 #define TRI_PROTOCOL_VERSION 1
@@ -37,36 +38,6 @@
 /* Identifiers in RESOLVE: an endpoint id or a gateway name. */
 #define TRI_FRAME_NAME_MAX 256u
 
-/* Little-endian scalars at p (any alignment). On a little-endian host
- * they are plain unaligned loads and stores. */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define TRI_LE_(bits)                                                         \
-    static inline void tri_put_u##bits(uint8_t *p, uint##bits##_t v) { memcpy(p, &v, sizeof v); } \
-    static inline uint##bits##_t tri_get_u##bits(const uint8_t *p)            \
-    {                                                                         \
-        uint##bits##_t v;                                                     \
-        memcpy(&v, p, sizeof v);                                              \
-        return v;                                                             \
-    }
-#else
-#define TRI_LE_(bits)                                                         \
-    static inline void tri_put_u##bits(uint8_t *p, uint##bits##_t v)          \
-    {                                                                         \
-        for (unsigned i = 0; i < (bits) / 8; i++)                             \
-            p[i] = (uint8_t)(v >> (8 * i));                                   \
-    }                                                                         \
-    static inline uint##bits##_t tri_get_u##bits(const uint8_t *p)            \
-    {                                                                         \
-        uint##bits##_t v = 0;                                                 \
-        for (unsigned i = 0; i < (bits) / 8; i++)                             \
-            v |= (uint##bits##_t)p[i] << (8 * i);                             \
-        return v;                                                             \
-    }
-#endif
-TRI_LE_(16)
-TRI_LE_(32)
-TRI_LE_(64)
-#undef TRI_LE_
 
 enum tri_frame_type {
     TRI_F_HELLO = 1,   /* client -> server: magic, version, max frame size */

@@ -7,9 +7,7 @@
 #include "base/log.h"
 #include "remote/client.h"
 #include "remote/net.h"
-#include "rpc/endpoint_impl.h"
-#include "rpc/registry.h"
-#include "rpc/service_impl.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 
 /* The most slots one connection may bind: a client resolving without end
@@ -95,21 +93,21 @@ enum tri_frame_outcome tri_handshake_on_hello(tri_net *net, tri_conn *c, const u
     return TRI_FRAME_OK;
 }
 
-/* The slot for (ep, impl index): an existing live one, or a new one that
- * takes the reference the lookup gave (a dead slot is never given again:
- * a client may still be sending to it). */
-static int bind_slot(tri_conn *c, tr_endpoint *ep, unsigned idx, uint32_t *slot)
+/* The slot for t: an existing live one, or a new one that takes the
+ * reference the lookup gave (a dead slot is never given again: a client
+ * may still be sending to it). */
+static int bind_slot(tri_conn *c, const tri_wire_target *t, uint32_t *slot)
 {
     for (uint32_t i = 0; i < c->nslots; i++) {
-        if (c->slots[i].ep == ep && c->slots[i].impl_index == idx) {
-            tri_endpoint_unref(ep); /* the slot holds one already */
+        if (c->slots[i].ep == t->ep && c->slots[i].impl_index == t->impl) {
+            tri_wire_endpoint_release(t->ep); /* the slot holds one already */
             *slot = i;
             return 0;
         }
     }
     if (c->nslots == MAX_SLOTS)
         return TR_EBUSY;
-    char *id = tri_strdup(ep->id);
+    char *id = tri_strdup(tri_wire_endpoint_id(t->ep));
     if (!id)
         return TR_ENOMEM;
     if (c->nslots == c->cap_slots) {
@@ -122,7 +120,7 @@ static int bind_slot(tri_conn *c, tr_endpoint *ep, unsigned idx, uint32_t *slot)
         c->slots = s;
         c->cap_slots = cap;
     }
-    c->slots[c->nslots] = (tri_slot){ep, (uint8_t)idx, ep->impls[idx].desc, id};
+    c->slots[c->nslots] = (tri_slot){t->ep, (uint8_t)t->impl, t->desc, id};
     *slot = c->nslots++;
     return 0;
 }
@@ -134,46 +132,36 @@ enum tri_frame_outcome tri_handshake_on_resolve(tri_net *net, tri_conn *c, const
     tri_resolve r;
     if (tri_resolve_get(body, len, &r))
         return tri_close_with(ci, TR_EPROTO, true, "a RESOLVE that does not parse");
-    tr_service *svc = net->svc;
-    int rv = 0;
-    tr_endpoint *ep = tri_service_check_open(svc)
-                          ? NULL
-                          : tri_registry_lookup(svc->registry, r.id, r.id_len);
-    if (!ep) {
+    tri_wire_target t;
+    char why[200];
+    int rv = tri_wire_resolve(net->svc, r.id, r.id_len, r.gateway, r.gateway_len, &t, why,
+                              sizeof why);
+    if (rv == TR_ENOENDPOINT || rv == TR_ESTOPPED) {
         rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, TR_ENOENDPOINT,
                                 "no endpoint \"%.*s\" at troupe://%s (%s)", (int)r.id_len, r.id,
-                                net->bound, tri_service_check_open(svc) ? "the node is shutting down"
-                                                                       : "not registered");
-        return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
-    }
-    /* S29: created but not started still resolves; calls then fail with
-     * TR_ENOTSTARTED in the endpoint, as locally. */
-    unsigned idx = 0;
-    while (idx < ep->nimpls && (strlen(ep->impls[idx].desc->name) != r.gateway_len ||
-                                memcmp(ep->impls[idx].desc->name, r.gateway, r.gateway_len)))
-        idx++;
-    if (idx == ep->nimpls) {
-        rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, TR_EGATEWAY,
-                                "endpoint %s at troupe://%s does not implement gateway %.*s",
-                                ep->id, net->bound, (int)r.gateway_len, r.gateway);
-        tri_endpoint_unref(ep);
-    } else if (tri_gateway_fingerprint(ep->impls[idx].desc) != r.fingerprint ||
-               ep->impls[idx].desc->nmethods != r.nmethods) {
+                                net->bound, why);
+    } else if (rv) {
+        rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, rv, "%s at troupe://%s", why,
+                                net->bound);
+    } else if (tri_gateway_fingerprint(t.desc) != r.fingerprint ||
+               t.desc->nmethods != r.nmethods) {
+        /* S29: created but not started still resolves; calls then fail
+         * with TR_ENOTSTARTED in the endpoint, as locally. */
         rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, TR_EGATEWAY,
                                 "endpoint %s at troupe://%s implements gateway %.*s with another "
                                 "declaration (%zu methods here, %u in the caller's; or their "
                                 "names or types differ)",
-                                ep->id, net->bound, (int)r.gateway_len, r.gateway,
-                                ep->impls[idx].desc->nmethods, r.nmethods);
-        tri_endpoint_unref(ep);
+                                tri_wire_endpoint_id(t.ep), net->bound, (int)r.gateway_len,
+                                r.gateway, t.desc->nmethods, r.nmethods);
+        tri_wire_endpoint_release(t.ep);
     } else {
         uint32_t slot;
-        int brv = bind_slot(c, ep, idx, &slot);
+        int brv = bind_slot(c, &t, &slot);
         if (brv) {
             rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, brv,
-                                    "cannot bind endpoint %s on this connection: %s", ep->id,
-                                    tr_strerror(brv));
-            tri_endpoint_unref(ep);
+                                    "cannot bind endpoint %s on this connection: %s",
+                                    tri_wire_endpoint_id(t.ep), tr_strerror(brv));
+            tri_wire_endpoint_release(t.ep);
         } else {
             uint8_t ok[4];
             tri_put_u32(ok, slot);

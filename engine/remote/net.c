@@ -30,8 +30,7 @@
 #include "remote/address.h"
 #include "remote/client.h"
 #include "remote/server.h"
-#include "rpc/msg.h"
-#include "rpc/service_impl.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 
 #define DRAIN_MAX 4096           /* requests per loop turn, then sockets */
@@ -252,13 +251,10 @@ static void queue_unmark(tri_net *net)
 
 static void handle(tri_net *net, tr_msg *m)
 {
-    switch (tri_rpc_kind_of(m->tag)) {
-    case TRI_RK_TELL:
-    case TRI_RK_ASK:
+    tri_wire_call call;
+    if (tri_wire_call_of(m, &call)) {
         tri_client_call(net, m);
         return;
-    default:
-        break;
     }
     switch (m->tag) {
     case TRI_NET_CONNECT:
@@ -560,11 +556,7 @@ void tri_net_post(tri_net *net, tr_msg *m)
     }
 }
 
-tri_net *tri_net_of(const tr_service *svc)
-{
-    /* acquire: pairs with the release store in tri_net_start. */
-    return atomic_load_explicit(&((tr_service *)svc)->net, memory_order_acquire);
-}
+tri_net *tri_net_of(const tr_service *svc) { return tri_wire_net(svc); }
 
 bool tri_net_current(const tri_net *net) { return net && tls_io_net == net; }
 
@@ -635,9 +627,9 @@ static tri_net *net_new(tr_service *svc)
     atomic_init(&net->stop_req, 0);
     atomic_init(&net->oversized_requests, 0);
     net->svc = svc;
-    net->log = svc->log;
-    net->max_frame = svc->cfg.max_frame_size;
-    net->lookup_timeout_ns = svc->cfg.lookup_timeout_ns;
+    net->log = *tri_wire_logger(svc);
+    net->max_frame = tri_wire_config(svc)->max_frame_size;
+    net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
     net->efd = net->epfd = net->lfd = -1;
     pthread_mutex_init(&net->err_lock, NULL);
     tri_mq_init(&net->qp, &net->qc, false); /* unmarked: the thread starts awake */
@@ -650,24 +642,23 @@ static tri_net *net_new(tr_service *svc)
     return net;
 }
 
-int tri_net_start(tr_service *svc, tri_net **out, char *why, size_t why_len)
+/* Makes the network layer (tri_wire_net_attach calls it once, under the
+ * service's lock). */
+typedef struct start_ctx {
+    char *why;
+    size_t why_len;
+} start_ctx;
+
+static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t prefix_len)
 {
-    why[0] = '\0';
-    pthread_mutex_lock(&svc->net_lock);
-    tri_net *net = tri_net_of(svc);
-    int rv = 0;
-    if (net)
-        goto done;
-    if ((rv = tri_service_check_open(svc))) {
-        snprintf(why, why_len, "the service is shutting down");
-        goto done;
-    }
-    net = net_new(svc);
-    if (!net) {
-        rv = TR_ENOMEM;
-        goto done;
-    }
-    rv = tri_wheel_init(&net->wheel, WHEEL_SLOTS, WHEEL_TICK_NS, tri_now_ns());
+    start_ctx *x = arg;
+    char *why = x->why;
+    size_t why_len = x->why_len;
+    const tr_service_config *cfg = tri_wire_config(svc);
+    tri_net *net = net_new(svc);
+    if (!net)
+        return TR_ENOMEM;
+    int rv = tri_wheel_init(&net->wheel, WHEEL_SLOTS, WHEEL_TICK_NS, tri_now_ns());
     net->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     net->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (!rv && (net->efd < 0 || net->epfd < 0 || ep_add(net, net->efd, EPOLLIN, ID_EVENTFD))) {
@@ -675,8 +666,8 @@ int tri_net_start(tr_service *svc, tri_net **out, char *why, size_t why_len)
                  strerror(errno));
         rv = TR_EIO;
     }
-    if (!rv && svc->cfg.listen) {
-        rv = open_listener(net, svc->cfg.bind_address, why, why_len);
+    if (!rv && cfg->listen) {
+        rv = open_listener(net, cfg->bind_address, why, why_len);
         if (!rv && ep_add(net, net->lfd, EPOLLIN, ID_LISTEN)) {
             snprintf(why, why_len, "epoll: %s", strerror(errno));
             rv = TR_EIO;
@@ -706,18 +697,23 @@ int tri_net_start(tr_service *svc, tri_net **out, char *why, size_t why_len)
             close(net->efd);
         pthread_mutex_destroy(&net->err_lock);
         tri_free_aligned(net, sizeof *net, 64);
-        net = NULL;
-        goto done;
+        return rv;
     }
     net->started = true;
-    if (svc->cfg.listen)
-        snprintf(svc->addr_prefix, sizeof svc->addr_prefix, TRI_REMOTE_SCHEME "%s/", net->bound);
-    svc->net_hooks = &hooks;
-    /* release: the hooks and the net's fields before the pointer (pairs
-     * with tri_net_of's acquire). */
-    atomic_store_explicit(&svc->net, net, memory_order_release);
-done:
-    pthread_mutex_unlock(&svc->net_lock);
+    if (cfg->listen)
+        snprintf(prefix, prefix_len, TRI_REMOTE_SCHEME "%s/", net->bound);
+    *out = net;
+    return 0;
+}
+
+int tri_net_start(tr_service *svc, tri_net **out, char *why, size_t why_len)
+{
+    why[0] = '\0';
+    start_ctx x = {why, why_len};
+    void *net = NULL;
+    int rv = tri_wire_net_attach(svc, net_make, &x, &hooks, &net);
+    if (rv == TR_ESTOPPED && !why[0])
+        snprintf(why, why_len, "the service is shutting down");
     *out = net;
     return rv;
 }

@@ -45,9 +45,9 @@
 #include "troupe/remote.h"
 #include "troupe/service.h"
 
-/* Requests that are not calls: tr_msg tags of kind 0 (rpc/msg.h's kinds
+/* Requests that are not calls: tr_msg tags of kind 0 (rpc's call kinds
  * start at 1), used only on this queue, never in a mailbox. Calls keep
- * their rpc tag (TRI_RK_TELL, TRI_RK_ASK). */
+ * their rpc tag (rpc/wire.h: tri_wire_call_of). */
 enum tri_net_req {
     TRI_NET_CONNECT = 1,   /* payload: tri_connect_req (client.h) */
     TRI_NET_RELEASE,       /* payload: the tri_rtarget * a gateway let go */

@@ -12,8 +12,7 @@
 #include "remote/address.h"
 #include "remote/net.h"
 #include "remote/transport.h"
-#include "rpc/gateway_impl.h"
-#include "rpc/service_impl.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 #include "troupe/remote.h"
 
@@ -28,8 +27,8 @@ const char *tr_service_create_error(void) { return create_error; }
 
 int tr_service_create(const tr_service_config *cfg, tr_service **out)
 {
-    int rv = tri_service_create(cfg, out, create_error, sizeof create_error);
-    if (rv || !(*out)->cfg.listen)
+    int rv = tri_wire_service_create(cfg, out, create_error, sizeof create_error);
+    if (rv || !tri_wire_config(*out)->listen)
         return rv;
     tri_net *net;
     char why[300];
@@ -37,7 +36,7 @@ int tr_service_create(const tr_service_config *cfg, tr_service **out)
     if (rv) {
         snprintf(create_error, sizeof create_error,
                  "cannot start the service's network layer: %s", why);
-        TRI_ERROR(&(*out)->log, "remote", NULL, "%s", create_error);
+        TRI_ERROR(tri_wire_logger(*out), "remote", NULL, "%s", create_error);
         tr_service_destroy(*out);
         *out = NULL;
     }
@@ -72,22 +71,22 @@ static int connect_any(tr_service *svc, const char *address, const tr_gateway_de
             return TR_EADDR;
         }
         if (is_self(svc, &a)) {
-            rv = tri_service_connect_local(svc, a.id, desc, token, out);
+            rv = tri_wire_connect_local(svc, a.id, desc, token, out);
         } else {
-            if ((rv = tri_service_check_open(svc)))
+            if ((rv = tri_wire_service_open(svc)))
                 return rv;
             rv = tri_remote_connect(svc, &a, desc, token, out, connect_error,
                                     sizeof connect_error);
             if (rv)
-                TRI_DEBUG(&svc->log, "remote", NULL, "connect to %s failed: %s", address,
+                TRI_DEBUG(tri_wire_logger(svc), "remote", NULL, "connect to %s failed: %s", address,
                           connect_error);
             return rv;
         }
     } else {
         const char *id = address;
-        if (!strncmp(id, TRI_LOCAL_ADDRESS_PREFIX, strlen(TRI_LOCAL_ADDRESS_PREFIX)))
-            id += strlen(TRI_LOCAL_ADDRESS_PREFIX);
-        rv = tri_service_connect_local(svc, id, desc, token, out);
+        if (!strncmp(id, TRI_WIRE_LOCAL_SCHEME, strlen(TRI_WIRE_LOCAL_SCHEME)))
+            id += strlen(TRI_WIRE_LOCAL_SCHEME);
+        rv = tri_wire_connect_local(svc, id, desc, token, out);
     }
     if (rv == TR_ENOENDPOINT)
         snprintf(connect_error, sizeof connect_error, "no endpoint \"%s\" in this service",

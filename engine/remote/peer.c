@@ -17,8 +17,7 @@
 #include "base/log.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
-#include "rpc/future_impl.h"
-#include "rpc/msg.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 
 /* An open connection with asks outstanding and silent this long gets a
@@ -169,12 +168,13 @@ static void fail_lost(tr_future *f, bool sent, void *arg)
     tri_rtarget *rt = tri_ask_target(f);
     int code = x->ci->code == TR_EVERSION || x->ci->code == TR_ESTOPPED ? x->ci->code
                                                                            : TR_EUNREACHABLE;
-    tri_future_failf(f, code, "%s.%s to %s: %s%s", f->gw_name, f->method_name, rt->address,
+    tri_wire_fail(f, code, "%s.%s to %s: %s%s", tri_wire_gw_name(f), tri_wire_method_name(f),
+                  rt->address,
                      sent ? "the connection was lost before the answer came: " : "not sent: ",
                      x->ci->why);
     tri_rtarget_unref(x->net, rt); /* the pending entry's */
     if (sent) /* an unsent one's future is the backlog's to drop */
-        tri_future_unref(f, 1);
+        tri_wire_future_unref(f, 1);
 }
 
 void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
@@ -196,8 +196,10 @@ void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     int code = ci->code && ci->code != TR_EPROTO ? ci->code : TR_EUNREACHABLE;
     uint32_t lost_tells = 0;
     for (tr_msg *m = p->bl_head; m;
-         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed))
-        lost_tells += tri_rpc_kind_of(m->tag) == TRI_RK_TELL;
+         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed)) {
+        tri_wire_call call;
+        lost_tells += tri_wire_call_of(m, &call) && !call.ask;
+    }
     tri_client_fail_backlog(net, p, code, ci->why);
     if (lost_tells)
         TRI_WARN(&net->log, "remote", NULL, "%u tells to %s were not sent: %s", lost_tells, p->key,

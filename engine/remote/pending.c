@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "rpc/future_impl.h"
+#include "rpc/wire.h"
 #include "troupe/error.h"
 
 #define FIRST_CAP 64u
@@ -47,8 +47,8 @@ int tri_pending_add(tri_pending *t, tri_timer_wheel *wheel, tr_future *f, int64_
     s->f = f;
     s->next = 0;
     t->count++;
-    f->wire_id = (uint64_t)s->gen << 32 | (i + 1);
-    tri_wheel_arm(wheel, &f->timer, deadline_ns);
+    tri_wire_set_route(f, (uint64_t)s->gen << 32 | (i + 1), 0);
+    tri_wheel_arm(wheel, tri_wire_timer(f), deadline_ns);
     return 0;
 }
 
@@ -86,7 +86,7 @@ tr_future *tri_pending_take(tri_pending *t, tri_timer_wheel *wheel, uint64_t cor
     tr_future *f = s->f;
     if (sent)
         *sent = s->next != 0;
-    tri_wheel_cancel(wheel, &f->timer);
+    tri_wheel_cancel(wheel, tri_wire_timer(f));
     release(t, s);
     return f;
 }
@@ -107,7 +107,7 @@ void tri_pending_take_all(tri_pending *t, tri_timer_wheel *wheel,
             continue;
         tr_future *f = s->f;
         bool sent = s->next != 0;
-        tri_wheel_cancel(wheel, &f->timer);
+        tri_wheel_cancel(wheel, tri_wire_timer(f));
         release(t, s);
         fn(f, sent, arg);
     }

@@ -8,9 +8,9 @@
  * it could still arrive late (S35): the generation changes each time the
  * slot is freed. Slots never move: the array grows by doubling.
  *
- * The deadline is the future's own tri_timer (remote asks are never armed
- * on the service's timer, whose fields they leave alone), armed on the
- * wheel the caller passes; whoever takes an entry out cancels it.
+ * The deadline is the timer rpc keeps in every ask for its transport
+ * (tri_wire_timer), armed on the wheel the caller passes; whoever takes an
+ * entry out cancels it.
  *
  * I/O thread only: no locks, no atomics. */
 #ifndef TRI_REMOTE_PENDING_H
@@ -38,8 +38,9 @@ void tri_pending_init(tri_pending *t);
 /* The table must be empty. */
 void tri_pending_destroy(tri_pending *t);
 
-/* Adds f, arms f->timer (its fire already set) on `wheel` for deadline_ns
- * and stores the correlation id in f->wire_id. 0 or TR_ENOMEM. */
+/* Adds f, arms its timer (its fire already set) on `wheel` for deadline_ns
+ * and makes the correlation id its route (tri_wire_route_corr). 0 or
+ * TR_ENOMEM. */
 int tri_pending_add(tri_pending *t, tri_timer_wheel *wheel, tr_future *f, int64_t deadline_ns);
 
 /* The future waiting under `corr`, or NULL (never was, or gone: a late

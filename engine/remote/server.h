@@ -5,7 +5,7 @@
  * message the endpoint will get (a deep value, as a local call makes: the
  * handler cannot tell the difference) and pushes it into the endpoint's
  * mailbox. Consecutive tells to one slot in one read become one BATCH
- * message (rpc/msg.h): a burst of tells costs the endpoint one mailbox
+ * message (rpc/wire.h's inbox): a burst of tells costs the endpoint one mailbox
  * push and one allocation, not one per tell, and order is kept (anything
  * else to the endpoint flushes the batch first). An ASK's message is a future, as for a local ask; its
  * first continuation, preset here, posts the answered future back to the

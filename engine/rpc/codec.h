@@ -1,5 +1,5 @@
-/* Value copies and the codec, as the rest of engine/rpc/ uses them (the
- * public half is include/troupe/codec.h). */
+/* The value codec as the rest of the engine uses it (the public half is
+ * include/troupe/codec.h); deep copies are in rpc/value.h. */
 #ifndef TRI_RPC_CODEC_H
 #define TRI_RPC_CODEC_H
 
@@ -7,14 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rpc/value.h"
 #include "troupe/codec.h"
-
-/* True when the type has no strings or byte strings (a copy is a memcpy). */
-bool tri_type_is_flat(const tr_type *t);
-
-/* Deep-copies `value` into `dst`, which holds `size` =
- * tr_value_deep_size(t, value) bytes (nothing when size is 0). */
-void tri_value_copy_into(const tr_type *t, const void *value, void *dst, size_t size);
 
 /* Validates `len` encoded bytes and gives the deep size they decode to
  * (0: empty). 0 or TR_EPROTO. */

@@ -581,8 +581,8 @@ static void on_deadline(tri_timer *t)
     tri_future_unref(f, 1); /* the timer's reference */
 }
 
-int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char *gw_name,
-                   const char *method_name, const char *target, size_t len)
+void tri_future_label(tr_future *f, const char *gw_name, const char *method_name,
+                      int64_t timeout_ns, const char *target, size_t len)
 {
     f->gw_name = gw_name;
     f->method_name = method_name;
@@ -591,6 +591,12 @@ int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char
     size_t keep = len < TRI_FUT_TARGET_MAX ? len : TRI_FUT_TARGET_MAX;
     memcpy(f->target, target, keep);
     f->target[keep] = '\0';
+}
+
+int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char *gw_name,
+                   const char *method_name, const char *target, size_t len)
+{
+    tri_future_label(f, gw_name, method_name, timeout_ns, target, len);
     tri_timer_init(&f->timer, on_deadline);
     f->svc = svc;
     int64_t deadline = tri_timers_deadline(svc->timers, timeout_ns);

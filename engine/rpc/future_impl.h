@@ -81,8 +81,7 @@ struct tr_future {
     uint32_t error_size;
     uint32_t target_len;
     uint32_t extra_len;        /* payload bytes after the struct in use */
-    /* remote asks (engine/remote/), owned by the I/O thread: the
-     * correlation id on the wire, and the connection (server side) */
+    /* a transport's routing words (wire.h: tri_wire_set_route) */
     uint64_t wire_id;
     uint64_t wire_link;
     /* deadline (svc NULL: none) and what a timeout message names (S15) */
@@ -121,6 +120,13 @@ static inline uint8_t *tri_future_extra(tr_future *f) { return (uint8_t *)(f + 1
  * endpoint. The continuation's future reference must be among the `refs`
  * the future was made with. */
 void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoint *owner);
+
+/* Names the call a future answers, for every message about it (S15): the
+ * gateway and method, the timeout, the recipient's id (len bytes). The one
+ * labelling routine: local asks (tri_future_arm), remote asks both ways
+ * (wire.c). */
+void tri_future_label(tr_future *f, const char *gw_name, const char *method_name,
+                      int64_t timeout_ns, const char *target, size_t len);
 
 /* Arms the deadline: now + timeout_ns on svc's timer. The armed timer holds
  * one of the references given to tri_future_new. `target` (len bytes) is

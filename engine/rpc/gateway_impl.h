@@ -13,18 +13,8 @@
 
 #include "rpc/endpoint_impl.h"
 #include "troupe/gateway.h"
+#include "rpc/wire.h"
 
-typedef struct tri_transport {
-    int (*tell)(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg);
-    /* cb non-NULL: ask_then (out may be NULL); else *out gets the future. */
-    int (*ask)(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
-               int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out);
-    const char *(*address)(const tr_gateway *gw);
-    void (*close)(tr_gateway *gw);
-    /* run_async and friends need the endpoint here: else TR_ENOTLOCAL
-     * (S13). */
-    bool local;
-} tri_transport;
 
 struct tr_gateway {
     const tri_transport *tp;

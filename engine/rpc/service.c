@@ -250,6 +250,8 @@ void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out)
     tri_sched_stats(svc->sched, out);
 }
 
+tr_service *tr_actor_service(tr_actor *a) { return tri_sched_owner(tri_actor_sched(a)); }
+
 uint64_t tr_service_live_actors(const tr_service *svc) { return tri_sched_live(svc->sched); }
 
 int tr_spawn(tr_service *svc, const tr_actor_opts *opts, tr_actor **out)

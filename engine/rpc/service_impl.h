@@ -1,5 +1,6 @@
-/* The service's layout, shared by the files of engine/rpc/ (and remote/).
- * Core knows the service only as the opaque owner of its scheduler.
+/* The service's layout, shared by the files of engine/rpc/.
+ * Core knows the service only as the opaque owner of its scheduler;
+ * remote/ reaches it only through rpc/wire.h.
  *
  * Everything a service uses is reached from this struct; two services in
  * one process share no mutable state (the only process-wide things are
@@ -15,25 +16,15 @@
 #include "core/sched.h"
 #include "troupe/error.h"
 #include "troupe/service.h"
+#include "rpc/wire.h"
 
 struct tri_timers;
 struct tri_registry;
 struct tri_net;
 
-#define TRI_LOCAL_ADDRESS_PREFIX "local://"
+#define TRI_LOCAL_ADDRESS_PREFIX TRI_WIRE_LOCAL_SCHEME
 #define TRI_ADDRESS_PREFIX_MAX 96 /* "troupe://[v6 host]:port/" fits */
 
-/* What the network layer (engine/remote/) gives the service when it
- * starts: rpc calls it only through these, knowing nothing of sockets. */
-typedef struct tri_net_hooks {
-    /* During shutdown, after the timers closed (every pending future
-     * failed): fails what the network still holds, closes the sockets,
-     * joins the I/O thread. Idempotent. */
-    void (*stop)(tr_service *svc);
-    /* During destroy, after stop: drops the service's hold on the network
-     * layer (freed once nothing else holds it). */
-    void (*destroy)(tr_service *svc);
-} tri_net_hooks;
 
 struct tr_service {
     tr_service_config cfg;  /* defaults filled in; bind_address owned */

@@ -6,6 +6,9 @@
  * other; each turn sees the effects of the turn before (happens-before).
  * Messages from one sender to one actor are processed in the order sent.
  *
+ * Actors run on a service's workers: tr_spawn, tr_actor_service and
+ * tr_service_live_actors are declared with the service (troupe/service.h).
+ *
  * Lifetime: an actor is reference-counted. tr_spawn returns one reference
  * owned by the caller; the actor also holds itself alive until it stops.
  * The memory is freed once it has stopped and every reference is released.
@@ -19,7 +22,6 @@
 #include <stdint.h>
 
 #include "troupe/export.h"
-#include "troupe/service.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,17 +80,8 @@ typedef struct tr_actor_opts {
                                add per send; off: it reports 0) */
 } tr_actor_opts;
 
-/** Spawns an actor on `svc`. Any thread. Its state (state_size bytes, zeroed,
- * tr_actor_state()) may be initialised by the spawner before its first send.
- * On 0, *out holds one reference the caller owns (tr_actor_release).
- * Errors: TR_EINVAL, TR_ENOMEM, TR_ESTOPPED (service shut down). */
-TR_API int tr_spawn(tr_service *svc, const tr_actor_opts *opts, tr_actor **out);
-
 /** The actor's inline state (max_align_t-aligned). */
 TR_API void *tr_actor_state(tr_actor *a);
-
-/** The service the actor belongs to. */
-TR_API tr_service *tr_actor_service(tr_actor *a);
 
 /** Takes / drops a reference. Any thread. */
 TR_API void tr_actor_retain(tr_actor *a);
@@ -116,9 +109,6 @@ TR_API tr_actor *tr_actor_current(void);
 /** Messages waiting in the mailbox (approximate while others send); 0 unless
  * the actor was spawned with count_mailbox. */
 TR_API uint64_t tr_actor_mailbox_len(tr_actor *a);
-
-/** Live actor count of a service (spawned, not yet freed). */
-TR_API uint64_t tr_service_live_actors(const tr_service *svc);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "troupe/buf.h"
 #include "troupe/export.h"
 
 #ifdef __cplusplus
@@ -48,7 +49,7 @@ typedef enum tr_kind {
     TR_KIND_F64,   /**< tr_f64, IEEE 754 little-endian */
     TR_KIND_STR,   /**< const char *, NUL-terminated, may be NULL */
     TR_KIND_BYTES, /**< tr_bytes: pointer + length */
-    TR_KIND_STRUCT,
+    TR_KIND_STRUCT, /**< a struct declared with TR_STRUCT: its fields in order */
 } tr_kind;
 
 struct tr_type;
@@ -70,7 +71,6 @@ typedef struct tr_type {
     const tr_field *(*fields)(size_t *nfields);   /**< structs; NULL otherwise */
 } tr_type;
 
-/** Built-in types: the C type and its descriptor `<name>__type`. */
 /** @name Built-in types
  * Each with its descriptor `<name>__type` (e.g. tr_i64__type). @{ */
 /** No value: a method without argument or result (encodes to zero bytes). */
@@ -128,57 +128,6 @@ TR_API extern const tr_type tr_bool__type, tr_i8__type, tr_i16__type, tr_i32__ty
         return f;                                                             \
     }                                                                         \
     const tr_type name##__type = {#name, TR_KIND_STRUCT, sizeof(name), name##__fields};
-
-/* ---- byte buffers ------------------------------------------------------ */
-
-/** A growable byte buffer. Zero-initialise it or call tr_buf_init; free with
- * tr_buf_free. Not thread-safe (one owner). */
-typedef struct tr_buf {
-    uint8_t *data; /**< the bytes written so far (NULL before the first) */
-    size_t len;    /**< bytes written */
-    size_t cap;    /**< bytes allocated */
-} tr_buf;
-
-/** Makes `b` empty, allocating nothing. */
-TR_API void tr_buf_init(tr_buf *b);
-/** Frees what `b` holds; it is empty afterwards. */
-TR_API void tr_buf_free(tr_buf *b);
-/** Makes room for `extra` more bytes. 0 or TR_ENOMEM. */
-TR_API int tr_buf_reserve(tr_buf *b, size_t extra);
-/** Appends `n` bytes from `p`. 0 or TR_ENOMEM. */
-TR_API int tr_buf_append(tr_buf *b, const void *p, size_t n);
-/** @name Appending integers, little-endian
- * 0 or TR_ENOMEM. @{ */
-/** Appends one byte. 0 or TR_ENOMEM. */
-TR_API int tr_buf_put_u8(tr_buf *b, uint8_t v);
-TR_API int tr_buf_put_u16(tr_buf *b, uint16_t v);
-TR_API int tr_buf_put_u32(tr_buf *b, uint32_t v);
-TR_API int tr_buf_put_u64(tr_buf *b, uint64_t v);
-/** @} */
-
-/** A read cursor over bytes someone else owns. */
-typedef struct tr_reader {
-    const uint8_t *p;   /**< the next byte to read */
-    const uint8_t *end; /**< one past the last */
-} tr_reader;
-
-/** A reader over the `len` bytes at `data`. */
-static inline tr_reader tr_reader_of(const void *data, size_t len)
-{
-    tr_reader r = {(const uint8_t *)data, (const uint8_t *)data + len};
-    return r;
-}
-/** @name Reading, little-endian
- * 0, or TR_EPROTO when fewer bytes remain than asked for. @{ */
-/** Reads one byte into *v. 0, or TR_EPROTO when none remains. */
-TR_API int tr_read_u8(tr_reader *r, uint8_t *v);
-TR_API int tr_read_u16(tr_reader *r, uint16_t *v);
-TR_API int tr_read_u32(tr_reader *r, uint32_t *v);
-TR_API int tr_read_u64(tr_reader *r, uint64_t *v);
-/** @} */
-/** Points *p at the next `n` bytes (inside the reader's memory) and skips
- * them. 0, or TR_EPROTO when fewer remain. */
-TR_API int tr_read_bytes(tr_reader *r, size_t n, const uint8_t **p);
 
 /* ---- the value codec --------------------------------------------------- */
 

@@ -13,8 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "troupe/actor.h"
 #include "troupe/export.h"
 #include "troupe/log.h"
+#include "troupe/sched.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,15 +25,6 @@ extern "C" {
 /** A service (opaque): workers, timers, registry and network of one runtime. */
 typedef struct tr_service tr_service;
 
-/** How message memory is obtained (see README "Message allocation"). */
-typedef enum tr_msg_alloc {
-    TR_MSG_ALLOC_DEFAULT = 0, /**< the measured-faster of the two below */
-    TR_MSG_ALLOC_MALLOC,      /**< jemalloc (libc malloc in sanitizer builds) */
-    TR_MSG_ALLOC_POOL,        /**< per-worker free lists, returned in batches */
-} tr_msg_alloc;
-
-/** Messages per actor turn. */
-#define TR_DEFAULT_BATCH 64
 /** How long an ask waits for its answer: 10 s (Flink's default). */
 #define TR_DEFAULT_ASK_TIMEOUT_NS (10LL * 1000 * 1000 * 1000)
 /** How long a connect waits for the endpoint to be found: 10 s. */
@@ -103,15 +96,22 @@ TR_API void tr_service_config_get(const tr_service *svc, tr_service_config *out)
 /** The number of worker threads. */
 TR_API unsigned tr_service_workers(const tr_service *svc);
 
-/** Scheduler counters, for tests and tuning (racy snapshots, never torn). */
-typedef struct tr_sched_stats {
-    uint64_t parks;        /**< times a worker went to sleep */
-    uint64_t wakes;        /**< wake-ups issued to parked workers */
-    uint64_t steals;       /**< actors taken from another worker's deque */
-    uint64_t injected;     /**< actors scheduled from non-worker threads */
-} tr_sched_stats;
-/** Fills *out with the scheduler's counters. Any thread. */
+/** Scheduler counters (troupe/sched.h). */
 TR_API void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out);
+
+/* ---- plain actors on a service (troupe/actor.h) ------------------------ */
+
+/** Spawns an actor on `svc`. Any thread. Its state (state_size bytes, zeroed,
+ * tr_actor_state()) may be initialised by the spawner before its first send.
+ * On 0, *out holds one reference the caller owns (tr_actor_release).
+ * Errors: TR_EINVAL, TR_ENOMEM, TR_ESTOPPED (service shut down). */
+TR_API int tr_spawn(tr_service *svc, const tr_actor_opts *opts, tr_actor **out);
+
+/** The service the actor belongs to. */
+TR_API tr_service *tr_actor_service(tr_actor *a);
+
+/** Live actor count of a service (spawned, not yet freed). */
+TR_API uint64_t tr_service_live_actors(const tr_service *svc);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,300 @@
+/* Inbound calls from a transport (wire.h): endpoints looked up, tells
+ * gathered and decoded into the messages their handlers read, asks made
+ * into futures, answers carried back and encoded.
+ *
+ * Where a value's strings and bytes live (DESIGN invariant 8): a decoded
+ * argument is written once, into the memory the handler reads — the tell's
+ * message, the batch's record, the ask's future — with its pointers aimed
+ * into that same block. Nothing is decoded into a staging buffer and
+ * copied afterwards: a copy would carry pointers into memory the next
+ * read reuses. The inbox keeps the *encoded* bytes until the run is
+ * delivered, then decodes each record in place. */
+#include "rpc/wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "rpc/codec.h"
+#include "rpc/endpoint_impl.h"
+#include "rpc/future_impl.h"
+#include "rpc/msg.h"
+#include "rpc/registry.h"
+#include "rpc/service_impl.h"
+#include "troupe/error.h"
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* ---- endpoints --------------------------------------------------------------------- */
+
+int tri_wire_resolve(tr_service *svc, const char *id, size_t id_len, const char *gw,
+                     size_t gw_len, tri_wire_target *out, char *why, size_t why_len)
+{
+    if (tri_service_check_open(svc)) {
+        snprintf(why, why_len, "the node is shutting down");
+        return TR_ESTOPPED;
+    }
+    tr_endpoint *ep = tri_registry_lookup(svc->registry, id, id_len);
+    if (!ep) {
+        snprintf(why, why_len, "not registered");
+        return TR_ENOENDPOINT;
+    }
+    for (unsigned i = 0; i < ep->nimpls; i++) {
+        const tr_gateway_desc *d = ep->impls[i].desc;
+        if (strlen(d->name) == gw_len && !memcmp(d->name, gw, gw_len)) {
+            *out = (tri_wire_target){ep, i, d};
+            return 0;
+        }
+    }
+    snprintf(why, why_len, "endpoint %s does not implement gateway %.*s", ep->id, (int)gw_len,
+             gw);
+    tri_endpoint_unref(ep);
+    return TR_EGATEWAY;
+}
+
+const char *tri_wire_endpoint_id(const tr_endpoint *ep) { return ep->id; }
+
+void tri_wire_endpoint_release(tr_endpoint *ep) { tri_endpoint_unref(ep); }
+
+void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n)
+{
+    /* relaxed: a statistic, bumped by any sender (as gateway.c). */
+    atomic_fetch_add_explicit(&ep->dropped_at_send, n, memory_order_relaxed);
+}
+
+/* ---- tells, gathered ------------------------------------------------------------------ */
+
+#define RUN_BYTES (16u * 1024) /* a run's message payload, at most (unless one tell is larger) */
+#define RUN_MAX 64u            /* tells per run: bounds one endpoint turn's work */
+
+/* A staged tell: this header, the token (when fenced), the encoded
+ * argument; the whole record padded to 8. */
+typedef struct staged {
+    uint32_t tag;     /* the TELL tag the record will carry */
+    uint32_t enc_len; /* encoded argument bytes */
+    uint32_t deep;    /* bytes it decodes to */
+    uint32_t fence;   /* token bytes */
+} staged;
+
+struct tri_wire_inbox {
+    tr_endpoint *ep; /* the run's target (the caller's slot holds it) */
+    const tr_method_desc *methods;
+    uint8_t *buf;    /* staged records */
+    size_t cap, len;
+    uint32_t count;
+    size_t payload;  /* bytes the delivered message needs */
+};
+
+tri_wire_inbox *tri_wire_inbox_new(void) { return tri_zalloc(sizeof(tri_wire_inbox)); }
+
+void tri_wire_inbox_free(tri_wire_inbox *in)
+{
+    if (!in)
+        return;
+    tri_free(in->buf, in->cap);
+    tri_free(in, sizeof *in);
+}
+
+const tr_endpoint *tri_wire_inbox_target(const tri_wire_inbox *in)
+{
+    return in->count ? in->ep : NULL;
+}
+
+/* A record's payload in the message: [token][deep argument], padded. */
+static size_t record_payload(const staged *s) { return align8(s->fence + s->deep); }
+
+/* Decodes staged record s (at p) into dst, which has record_payload bytes. */
+static const uint8_t *decode_record(const tri_wire_inbox *in, const uint8_t *p, uint8_t *dst)
+{
+    staged s;
+    memcpy(&s, p, sizeof s);
+    p += sizeof s;
+    if (s.fence)
+        memcpy(dst, p, s.fence);
+    const tr_type *t = in->methods[tri_rpc_method_of(s.tag)].arg_type;
+    if (s.deep)
+        tri_decode_into(t, p + s.fence, s.enc_len, dst + s.fence, s.deep);
+    return p + align8(s.fence + s.enc_len);
+}
+
+void tri_wire_inbox_flush(tri_wire_inbox *in, tri_wire_lost *lost)
+{
+    if (!in->count)
+        return;
+    uint32_t n = in->count;
+    tr_endpoint *ep = in->ep;
+    tr_msg *m;
+    if (n == 1) { /* a single tell goes as itself */
+        staged s;
+        memcpy(&s, in->buf, sizeof s);
+        m = tr_msg_new(s.tag, record_payload(&s));
+        if (m)
+            decode_record(in, in->buf, tr_msg_data(m));
+    } else {
+        unsigned gw = tri_rpc_gw_of(((const staged *)(const void *)in->buf)->tag);
+        m = tr_msg_new(tri_rpc_tag(TRI_RK_BATCH, 0, gw, 0), in->payload);
+        if (m) {
+            const uint8_t *p = in->buf, *end = in->buf + in->len;
+            uint8_t *d = tr_msg_data(m);
+            while (p < end) {
+                staged s;
+                memcpy(&s, p, sizeof s);
+                uint32_t hdr[2] = {(uint32_t)record_payload(&s), s.tag};
+                memcpy(d, hdr, TRI_BATCH_RECORD_HDR);
+                p = decode_record(in, p, d + TRI_BATCH_RECORD_HDR);
+                d += TRI_BATCH_RECORD_HDR + hdr[0];
+            }
+        }
+    }
+    in->count = 0;
+    in->len = 0;
+    in->payload = 0;
+    if (in->cap > 2 * RUN_BYTES) { /* after a large tell: give the room back */
+        tri_free(in->buf, in->cap);
+        in->buf = NULL;
+        in->cap = 0;
+    }
+    if (!m) {
+        TRI_ERROR(tri_wire_logger(ep->svc), "remote", ep->id,
+                  "out of memory receiving %u tells to %s; they are lost", n, ep->id);
+        lost->no_memory += n;
+        return;
+    }
+    if (tr_send(ep->actor, m)) { /* terminated (S16): counted like local drops */
+        tr_msg_free(m);
+        tri_wire_count_dropped(ep, n);
+        lost->refused += n;
+    }
+}
+
+int tri_wire_inbox_add(tri_wire_inbox *in, const tri_wire_target *t, unsigned method,
+                       const uint8_t *token, const uint8_t *arg, size_t len, tri_wire_lost *lost)
+{
+    const tr_method_desc *md = &t->desc->methods[method];
+    size_t deep;
+    if (len > UINT32_MAX || tri_decode_size(md->arg_type, arg, len, &deep) || deep > UINT32_MAX)
+        return TR_EPROTO;
+    staged s = {tri_rpc_tag(TRI_RK_TELL, token ? TRI_RF_TOKEN : 0, t->impl, method),
+                (uint32_t)len, (uint32_t)deep, token ? TRI_WIRE_TOKEN : 0};
+    size_t rec = TRI_BATCH_RECORD_HDR + record_payload(&s);
+    if (in->count && (in->ep != t->ep || in->methods != t->desc->methods ||
+                      tri_rpc_gw_of(((const staged *)(const void *)in->buf)->tag) != t->impl ||
+                      in->payload + rec > RUN_BYTES))
+        tri_wire_inbox_flush(in, lost);
+    size_t need = sizeof s + align8(s.fence + len);
+    if (in->cap < in->len + need) {
+        size_t cap = in->cap ? in->cap : RUN_BYTES;
+        while (cap < in->len + need)
+            cap *= 2;
+        uint8_t *p = tri_realloc(in->buf, in->cap, cap);
+        if (!p)
+            return TR_ENOMEM;
+        in->buf = p;
+        in->cap = cap;
+    }
+    uint8_t *p = in->buf + in->len;
+    memcpy(p, &s, sizeof s);
+    if (token)
+        memcpy(p + sizeof s, token, TRI_WIRE_TOKEN);
+    if (len)
+        memcpy(p + sizeof s + s.fence, arg, len);
+    in->len += need;
+    in->payload += rec;
+    in->ep = t->ep;
+    in->methods = t->desc->methods;
+    if (++in->count == RUN_MAX)
+        tri_wire_inbox_flush(in, lost);
+    return 0;
+}
+
+/* ---- asks ----------------------------------------------------------------------------- */
+
+tr_future *tri_wire_ask_inbound(const tri_wire_target *t, unsigned method, const uint8_t *token,
+                                const uint8_t *arg, size_t len, int64_t timeout_ns,
+                                tr_future_cb *answered, void *cb_arg, int *err)
+{
+    const tr_method_desc *md = &t->desc->methods[method];
+    size_t deep, fence = token ? TRI_WIRE_TOKEN : 0;
+    if (tri_decode_size(md->arg_type, arg, len, &deep)) {
+        *err = TR_EPROTO;
+        return NULL;
+    }
+    /* References: the message's, the continuation's, the transport's. */
+    tr_future *f = tri_future_new(md->result_type, 3, fence + deep);
+    if (!f) {
+        *err = TR_ENOMEM;
+        return NULL;
+    }
+    tri_future_msg(f)->tag = tri_rpc_tag(TRI_RK_ASK, token ? TRI_RF_TOKEN : 0, t->impl, method);
+    uint8_t *p = tri_future_extra(f);
+    if (fence)
+        memcpy(p, token, fence);
+    if (deep)
+        tri_decode_into(md->arg_type, arg, len, p + fence, deep);
+    tr_endpoint *ep = t->ep;
+    tri_future_label(f, t->desc->name, md->name, timeout_ns, ep->id, ep->id_len);
+    tri_future_preset_then(f, answered, cb_arg, NULL);
+    return f;
+}
+
+int tri_wire_ask_deliver(const tri_wire_target *t, tr_future *f)
+{
+    /* relaxed: the send publishes it (as local_ask). */
+    atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
+    if (tr_send(t->ep->actor, tri_future_msg(f)) == 0)
+        return 0;
+    /* relaxed: never queued, nobody else has seen it. */
+    atomic_store_explicit(&f->queued, 0, memory_order_relaxed);
+    tri_wire_count_dropped(t->ep, 1);
+    tri_future_failf(f, TR_EUNREACHABLE, "endpoint %s has terminated; %s.%s was not processed",
+                     t->ep->id, f->gw_name, f->method_name);
+    tri_future_unref(f, 1); /* the message's */
+    return TR_EUNREACHABLE;
+}
+
+/* ---- answers ------------------------------------------------------------------------- */
+
+tr_msg *tri_wire_answer_msg(tr_future *f, uint32_t tag, uint32_t carrier_tag)
+{
+    /* acquire: pairs with the endpoint's release when it takes the ask out
+     * of its mailbox (dispatch.c). Still there (its deadline beat it): the
+     * message is in the mailbox's list, so a carrier goes instead. */
+    if (atomic_load_explicit(&f->queued, memory_order_acquire)) {
+        tr_msg *m = tr_msg_new(carrier_tag, sizeof(tr_future *));
+        if (m)
+            memcpy(tr_msg_data(m), &f, sizeof f);
+        return m;
+    }
+    tr_msg *m = tri_future_msg(f);
+    m->tag = tag;
+    return m;
+}
+
+tr_future *tri_wire_answer_future(tr_msg *m, uint32_t carrier_tag)
+{
+    if (m->tag != carrier_tag)
+        return tr_msg_data(m);
+    tr_future *f;
+    memcpy(&f, tr_msg_data(m), sizeof f);
+    return f;
+}
+
+void tri_wire_answer_done(tr_msg *m, uint32_t carrier_tag)
+{
+    tr_future *f = tri_wire_answer_future(m, carrier_tag);
+    if (m->tag == carrier_tag)
+        tr_msg_free(m);
+    tri_future_unref(f, 1);
+}
+
+size_t tri_wire_result_size(const tr_future *f)
+{
+    return f->vtype ? tri_encoded_size(f->vtype, f->value) : 0;
+}
+
+void tri_wire_result_encode(const tr_future *f, uint8_t *dst)
+{
+    if (f->vtype)
+        tri_encode_into(f->vtype, f->value, dst);
+}
