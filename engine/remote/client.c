@@ -17,6 +17,7 @@
 #include "remote/address.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
+#include "remote/peer.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 
@@ -70,7 +71,7 @@ void tri_rtarget_unref(tri_net *net, tri_rtarget *rt)
     tri_rtarget_free(rt);
     /* A peer nobody points at any more keeps no connection open; closing
      * it here could free a connection whose frames are being read, so the
-     * loop does it after this turn (tri_client_sweep). */
+     * loop does it after this turn (tri_peer_sweep). */
     if (p && !p->targets)
         net->sweep_peers = true;
 }

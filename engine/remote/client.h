@@ -15,6 +15,8 @@
  * TR_EUNREACHABLE (S34) and the backlog is failed likewise; the next call
  * connects again and resolves its target anew.
  *
+ * The peers' connections, their liveness and loss are peer.h's.
+ *
  * I/O thread only, except where a field says otherwise. */
 #ifndef TRI_REMOTE_CLIENT_H
 #define TRI_REMOTE_CLIENT_H
@@ -119,32 +121,5 @@ void tri_client_drain(tri_net *net, tri_peer *p);
 void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *why);
 /* Drops a request posted after the I/O thread stopped. */
 void tri_client_discard(tr_msg *m);
-
-/* ---- peer.c --------------------------------------------------------------- */
-
-/* The peer for rt's host:port (made if new); NULL when out of memory. */
-tri_peer *tri_peer_of(tri_net *net, const tri_rtarget *rt);
-/* Starts connecting p (if it has no connection); failing at once fails
- * its backlog. */
-void tri_peer_connect(tri_net *net, tri_peer *p);
-/* The answer to HELLO: the peer is ready, its backlog drains. */
-enum tri_frame_outcome tri_peer_hello_ok(tri_net *net, tri_conn *c, const uint8_t *body,
-                                         size_t len, tri_close_info *ci);
-
-/* An outbound connection finished its TCP connect. */
-enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci);
-/* The connection is closing (S34): fail what waited on it. */
-void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci);
-/* A liveness tick of an open outbound connection (its timer fired). */
-void tri_client_tick(tri_net *net, tri_conn *c);
-
-/* Closes the connections of peers no gateway points at any more (after a
- * loop turn in which a target went). */
-void tri_client_sweep(tri_net *net);
-
-/* Shutdown: every pending ask and backlog entry fails with TR_ESTOPPED. */
-void tri_client_stop(tri_net *net);
-/* Frees every peer and target (the net is going away). */
-void tri_client_free_all(tri_net *net);
 
 #endif

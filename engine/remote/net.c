@@ -9,6 +9,7 @@
  * queue up (sets its empty mark, so the next push rings the eventfd) and
  * sleeps until a socket, the eventfd or the next deadline wakes it. */
 #include "remote/net.h"
+#include "remote/peer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +29,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "remote/address.h"
+#include "remote/epoll.h"
 #include "remote/client.h"
 #include "remote/server.h"
 #include "rpc/wire.h"
@@ -47,194 +49,6 @@
 #define ID_LISTEN 2u
 
 static _Thread_local tri_net *tls_io_net; /* set on an I/O thread */
-
-/* ---- epoll behind a few functions ------------------------------------------------- */
-
-static int ep_add(tri_net *net, int fd, uint32_t events, uint64_t id)
-{
-    struct epoll_event ev = {.events = events, .data.u64 = id};
-    return epoll_ctl(net->epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
-static void ep_mod(tri_net *net, int fd, uint32_t events, uint64_t id)
-{
-    struct epoll_event ev = {.events = events, .data.u64 = id};
-    epoll_ctl(net->epfd, EPOLL_CTL_MOD, fd, &ev);
-}
-
-static void ep_del(tri_net *net, int fd)
-{
-    struct epoll_event ev = {0};
-    epoll_ctl(net->epfd, EPOLL_CTL_DEL, fd, &ev);
-}
-
-static int ep_wait(tri_net *net, struct epoll_event *ev, int timeout_ms)
-{
-    int n;
-    do
-        n = epoll_wait(net->epfd, ev, EVENTS_MAX, timeout_ms);
-    while (n < 0 && errno == EINTR);
-    return n < 0 ? 0 : n;
-}
-
-#define CONN_EVENTS (EPOLLIN | EPOLLRDHUP)
-
-/* ---- the connection table ------------------------------------------------------------ */
-
-tri_conn *tri_net_conn(tri_net *net, uint64_t id)
-{
-    uint32_t i = (uint32_t)id;
-    if (i == 0 || i > net->cap_conns)
-        return NULL;
-    tri_conn_entry *e = &net->conns[i - 1];
-    return e->c && e->gen == (uint32_t)(id >> 32) ? e->c : NULL;
-}
-
-static int conn_slot(tri_net *net, uint32_t *index)
-{
-    if (!net->free_conn) {
-        uint32_t cap = net->cap_conns ? net->cap_conns * 2 : 16;
-        tri_conn_entry *e = tri_realloc(net->conns, (size_t)net->cap_conns * sizeof *e,
-                                        (size_t)cap * sizeof *e);
-        if (!e)
-            return TR_ENOMEM;
-        for (uint32_t i = net->cap_conns; i < cap; i++)
-            e[i] = (tri_conn_entry){NULL, 1, i + 1 < cap ? i + 2 : 0};
-        net->free_conn = net->cap_conns + 1;
-        net->conns = e;
-        net->cap_conns = cap;
-    }
-    *index = net->free_conn - 1;
-    net->free_conn = net->conns[*index].next;
-    return 0;
-}
-
-static void inbound_timer_fired(tri_timer *t);
-
-tri_conn *tri_net_add_conn(tri_net *net, int fd, bool outbound, bool want_out, const char *name)
-{
-    uint32_t i;
-    tri_conn *c = tri_conn_new(fd, outbound, name);
-    if (!c || conn_slot(net, &i)) {
-        if (c)
-            tri_conn_free(c); /* closes fd */
-        else
-            close(fd);
-        return NULL;
-    }
-    tri_conn_entry *e = &net->conns[i];
-    e->c = c;
-    c->net = net;
-    c->id = (uint64_t)e->gen << 32 | (i + 1);
-    c->want_out = want_out;
-    if (ep_add(net, fd, CONN_EVENTS | (want_out ? EPOLLOUT : 0), c->id)) {
-        e->c = NULL;
-        e->next = net->free_conn;
-        net->free_conn = i + 1;
-        tri_conn_free(c);
-        return NULL;
-    }
-    if (!outbound) { /* a stranger gets the lookup timeout to say HELLO */
-        tri_timer_init(&c->timer, inbound_timer_fired);
-        tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->lookup_timeout_ns);
-    }
-    tri_net_add(outbound ? &net->ctr.outbound_open : &net->ctr.inbound_open, 1);
-    return c;
-}
-
-void tri_net_mark_dirty(tri_net *net, tri_conn *c)
-{
-    if (c->dirty)
-        return;
-    c->dirty = true;
-    c->next_dirty = net->dirty;
-    net->dirty = c;
-}
-
-void tri_net_want_out(tri_net *net, tri_conn *c, bool on)
-{
-    if (c->want_out == on || c->fd < 0)
-        return;
-    c->want_out = on;
-    ep_mod(net, c->fd, CONN_EVENTS | (on ? EPOLLOUT : 0), c->id);
-}
-
-void tri_net_note_error(tri_net *net, const char *fmt, ...)
-{
-    pthread_mutex_lock(&net->err_lock);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(net->last_error, sizeof net->last_error, fmt, ap);
-    va_end(ap);
-    pthread_mutex_unlock(&net->err_lock);
-}
-
-void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
-{
-    if (!c->outbound)
-        tri_server_flush(net, c); /* tells that arrived whole are delivered */
-    if (c->dirty) { /* off the flush list; try once to send what it holds */
-        for (tri_conn **pp = &net->dirty; *pp; pp = &(*pp)->next_dirty) {
-            if (*pp == c) {
-                *pp = c->next_dirty;
-                break;
-            }
-        }
-        c->dirty = false;
-        tri_close_info ignored;
-        tri_conn_flush(net, c, &ignored);
-    }
-    ep_del(net, c->fd);
-    tri_wheel_cancel(&net->wheel, &c->timer);
-    net->unsent -= c->wlen - c->woff;
-    bool was_open = c->state == TRI_CONN_OPEN;
-    if (ci->malformed) { /* S36: this connection only, and say why */
-        tri_net_add(&net->ctr.malformed, 1);
-        tri_net_note_error(net, "%s: %s", c->name, ci->why);
-        TRI_WARN(&net->log, "remote", NULL, "closing the connection with %s: malformed frame: %s",
-                 c->name, ci->why);
-    } else if (ci->code && ci->code != TR_ESTOPPED) {
-        tri_net_note_error(net, "%s: %s", c->name, ci->why);
-        if (was_open)
-            TRI_INFO(&net->log, "remote", NULL, "connection with %s lost: %s", c->name, ci->why);
-        else
-            TRI_DEBUG(&net->log, "remote", NULL, "connection with %s failed: %s", c->name, ci->why);
-    } else {
-        TRI_DEBUG(&net->log, "remote", NULL, "connection with %s closed: %s", c->name, ci->why);
-    }
-    if (was_open && ci->code && ci->code != TR_ESTOPPED)
-        tri_net_add(&net->ctr.connections_lost, 1);
-    if (c->outbound)
-        tri_client_lost(net, c, ci);
-    uint32_t i = (uint32_t)c->id - 1;
-    net->conns[i].c = NULL;
-    if (!++net->conns[i].gen)
-        net->conns[i].gen = 1;
-    net->conns[i].next = net->free_conn;
-    net->free_conn = i + 1;
-    tri_net_add(c->outbound ? &net->ctr.outbound_open : &net->ctr.inbound_open, (uint64_t)-1);
-    tri_conn_free(c);
-}
-
-static void inbound_timer_fired(tri_timer *t)
-{
-    tri_conn *c = (tri_conn *)((char *)t - offsetof(tri_conn, timer));
-    tri_close_info ci;
-    tri_close_with(&ci, TR_EPROTO, false, "%s sent no HELLO within %lld ms", c->name,
-                   (long long)(c->net->lookup_timeout_ns / 1000000));
-    tri_net_close_conn(c->net, c, &ci);
-}
-
-void tri_net_expect(tri_net *net, int64_t ns)
-{
-    if (ns <= 0) {
-        net->busy_until_ns = 0;
-        return;
-    }
-    int64_t until = tri_now_ns() + ns;
-    if (until > net->busy_until_ns)
-        net->busy_until_ns = until;
-}
 
 /* ---- the loop ------------------------------------------------------------------------- */
 
@@ -368,7 +182,7 @@ static void on_event(tri_net *net, const struct epoll_event *ev)
     tri_close_info ci;
     if (c->state == TRI_CONN_CONNECTING) {
         if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-            if (tri_client_connected(net, c, &ci) != TRI_FRAME_OK)
+            if (tri_peer_connected(net, c, &ci) != TRI_FRAME_OK)
                 tri_net_close_conn(net, c, &ci);
         return;
     }
@@ -413,7 +227,7 @@ static uint64_t asks_pending(tri_net *net)
  * side's clients, send what can be sent without blocking, close. */
 static void shut(tri_net *net)
 {
-    tri_client_stop(net);
+    tri_peer_stop_all(net);
     for (uint32_t i = 0; i < net->cap_conns; i++) {
         tri_conn *c = net->conns[i].c;
         if (c && c->state == TRI_CONN_OPEN)
@@ -429,7 +243,7 @@ static void shut(tri_net *net)
         }
     }
     if (net->lfd >= 0) {
-        ep_del(net, net->lfd);
+        tri_ep_del(net, net->lfd);
         close(net->lfd);
         net->lfd = -1;
     }
@@ -457,7 +271,7 @@ static void *io_main(void *arg)
         int64_t now = tri_now_ns();
         run_timers(net, now);
         if (net->sweep_peers)
-            tri_client_sweep(net);
+            tri_peer_sweep(net);
         flush_all(net);
         if (handled)
             tri_net_set(&net->ctr.asks_pending, asks_pending(net));
@@ -480,7 +294,7 @@ static void *io_main(void *arg)
              * thread off for a whole time slice). */
             sched_yield();
         }
-        int n = ep_wait(net, ev, wait);
+        int n = tri_ep_wait(net, ev, EVENTS_MAX, wait);
         if (marked) {
             queue_unmark(net);
             marked = false;
@@ -517,7 +331,7 @@ static void net_free(tri_net *net)
         else
             tri_client_discard(m);
     }
-    tri_client_free_all(net);
+    tri_peer_free_all(net);
     if (net->stop_msg)
         tr_msg_free(net->stop_msg);
     tri_wheel_destroy(&net->wheel);
@@ -661,14 +475,14 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
     int rv = tri_wheel_init(&net->wheel, WHEEL_SLOTS, WHEEL_TICK_NS, tri_now_ns());
     net->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     net->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!rv && (net->efd < 0 || net->epfd < 0 || ep_add(net, net->efd, EPOLLIN, ID_EVENTFD))) {
+    if (!rv && (net->efd < 0 || net->epfd < 0 || tri_ep_add(net, net->efd, EPOLLIN, ID_EVENTFD))) {
         snprintf(why, why_len, "cannot create the I/O thread's epoll or eventfd: %s",
                  strerror(errno));
         rv = TR_EIO;
     }
     if (!rv && cfg->listen) {
         rv = open_listener(net, cfg->bind_address, why, why_len);
-        if (!rv && ep_add(net, net->lfd, EPOLLIN, ID_LISTEN)) {
+        if (!rv && tri_ep_add(net, net->lfd, EPOLLIN, ID_LISTEN)) {
             snprintf(why, why_len, "epoll: %s", strerror(errno));
             rv = TR_EIO;
         }

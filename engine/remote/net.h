@@ -109,7 +109,7 @@ typedef struct tri_net {
     size_t unsent;                   /* bytes in write buffers, not yet written */
     tri_peer *peers;
     uint64_t inbound_waiting;        /* inbound asks handed to endpoints, unanswered */
-    bool sweep_peers;                /* a target went: tri_client_sweep after this turn */
+    bool sweep_peers;                /* a target went: tri_peer_sweep after this turn */
     int64_t busy_until_ns;           /* spin (poll) rather than sleep until then */
 } tri_net;
 

@@ -1,8 +1,8 @@
 /* The calling side's connections: a peer per remote host:port, its one
  * connection at a time, the handshake's deadline, liveness, loss (S34),
- * and the end of it all (client.h). The calls and the backlog they wait
+ * and the end of it all (peer.h). The calls and the backlog they wait
  * in are client.c's. */
-#include "remote/client.h"
+#include "remote/peer.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -85,7 +85,7 @@ void tri_peer_connect(tri_net *net, tri_peer *p)
     tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->lookup_timeout_ns);
 }
 
-enum tri_frame_outcome tri_client_connected(tri_net *net, tri_conn *c, tri_close_info *ci)
+enum tri_frame_outcome tri_peer_connected(tri_net *net, tri_conn *c, tri_close_info *ci)
 {
     int err = 0;
     socklen_t len = sizeof err;
@@ -114,10 +114,10 @@ static void conn_timer_fired(tri_timer *t)
         tri_net_close_conn(net, c, &ci);
         return;
     }
-    tri_client_tick(net, c);
+    tri_peer_tick(net, c);
 }
 
-void tri_client_tick(tri_net *net, tri_conn *c)
+void tri_peer_tick(tri_net *net, tri_conn *c)
 {
     tri_peer *p = c->peer;
     int64_t now = tri_now_ns(), silent = now - c->last_rx_ns;
@@ -177,7 +177,7 @@ static void fail_lost(tr_future *f, bool sent, void *arg)
         tri_wire_future_unref(f, 1);
 }
 
-void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
+void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
 {
     tri_peer *p = c->peer;
     if (!p || p->conn != c)
@@ -208,7 +208,7 @@ void tri_client_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
 
 /* ---- the end ---------------------------------------------------------------------------- */
 
-void tri_client_sweep(tri_net *net)
+void tri_peer_sweep(tri_net *net)
 {
     net->sweep_peers = false;
     for (tri_peer *p = net->peers; p; p = p->next) {
@@ -223,7 +223,7 @@ void tri_client_sweep(tri_net *net)
 }
 
 
-void tri_client_stop(tri_net *net)
+void tri_peer_stop_all(tri_net *net)
 {
     tri_close_info ci = {.code = TR_ESTOPPED, .malformed = false};
     snprintf(ci.why, sizeof ci.why, "the service shut down before the answer came");
@@ -239,7 +239,7 @@ void tri_client_stop(tri_net *net)
     }
 }
 
-void tri_client_free_all(tri_net *net)
+void tri_peer_free_all(tri_net *net)
 {
     while (net->peers) {
         tri_peer *p = net->peers;

@@ -145,8 +145,7 @@ int tri_wire_ask_refused(const tr_gateway *gw, const tr_method_desc *md, tr_futu
     tr_future *f = tri_future_new(md->result_type, 1, 0);
     if (!f)
         return TR_ENOMEM;
-    f->gw_name = gw->desc->name;
-    f->method_name = md->name;
+    tri_future_label(f, gw->desc->name, md->name, 0, "", 0);
     va_list ap;
     va_start(ap, fmt);
     tri_future_failv(f, code, fmt, ap);
