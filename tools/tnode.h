@@ -21,6 +21,9 @@
 
 #define TNODE_ENDPOINT "node"
 
+/** troupe-node's gateway `tnode`: echo (the bytes back), ping (the number
+ * back), sink (tells, counted), count (answers once that many sink tells
+ * have arrived), bytes (payload bytes sunk so far). */
 #define TNODE_METHODS(M)                                                      \
     M(tnode, echo, tr_bytes, tr_bytes, ASK)                                   \
     M(tnode, ping, tr_i64, tr_i64, ASK)                                       \
@@ -28,5 +31,9 @@
     M(tnode, count, tr_u64, tr_u64, ASK)                                      \
     M(tnode, bytes, tr_void, tr_u64, ASK)
 TR_GATEWAY(tnode, TNODE_METHODS)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

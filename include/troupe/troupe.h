@@ -1,4 +1,5 @@
-/* troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
+/** @file
+ * troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
  * Umbrella header.
  *
  * Names, the same across the headers: tr_<object>_<what>(obj) reads a
@@ -20,5 +21,6 @@
 #include "troupe/gateway.h"
 #include "troupe/endpoint.h"
 #include "troupe/remote.h"
+#include "troupe/version.h"
 
 #endif
