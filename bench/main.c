@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/futex.h"
+#include "savina/savina.h"
 
 /* The workload table: --list shows exactly what it holds, and a bare
  * troupe-bench runs the rows marked in_default_run, each of its sets. */
@@ -72,6 +73,11 @@ static const bench_workload workloads[] = {
      {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}},
      {"m=300000,payload=64,peer=auto", "m=5000000,payload=64,peer=auto"}, false, true,
      bench_remote_throughput},
+    /* Savina (savina/): `savina` runs all 23, `savina.NAME` one; one RESULT
+     * line per benchmark run, timed whole (service created and destroyed). */
+    {"savina", "runs/s", "the Savina actor benchmarks (savina.NAME: one), size=short for a test",
+     {{"bench", NULL, 0, 0}, {"size", "default|short", 0, 0}}, {"bench=all,size=default"}, false,
+     true, bench_savina},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
@@ -90,6 +96,7 @@ static const struct key_trait {
 } key_traits[] = {
     {"peer", KEY_TEXT | KEY_HIDDEN, NULL},
     {"payload", 0, "B"},
+    {"bench", KEY_TEXT | KEY_HIDDEN, NULL}, /* savina: which one (the name says it) */
 };
 
 static const struct key_trait *trait_of(const bench_key *k)
@@ -628,9 +635,15 @@ int main(int argc, char **argv)
 
     const bench_workload *w = NULL;
     int first = 1;
+    char savina_one[64] = "";
     if (argc > 1 && !strchr(argv[1], '=')) {
+        const char *name = argv[1];
+        if (!strncmp(name, "savina.", 7)) { /* savina.NAME: workload savina, bench=NAME */
+            snprintf(savina_one, sizeof savina_one, "bench=%s", name + 7);
+            name = "savina";
+        }
         for (size_t i = 0; i < NWORKLOADS && !w; i++)
-            if (!strcmp(argv[1], workloads[i].name))
+            if (!strcmp(name, workloads[i].name))
                 w = &workloads[i];
         if (!w) {
             fprintf(stderr, "troupe-bench: unknown workload '%s' (see --list)\n", argv[1]);
@@ -639,6 +652,8 @@ int main(int argc, char **argv)
         first = 2;
     }
     overrides ov = {0};
+    if (savina_one[0] && !parse_arg(savina_one, w, &o, &ov))
+        return 2;
     for (int i = first; i < argc; i++)
         if (!parse_arg(argv[i], w, &o, &ov))
             return 2;
