@@ -62,7 +62,7 @@ static int run_one(const bench_run *r, const sv_bench *b, bool is_short)
     if (rv == BENCH_TIMEOUT)
         return rv; /* actors may still run: the caller exits */
     tr_service_destroy(c.svc);
-    int64_t t1 = bench_now_ns();
+    int64_t t1 = bench_now_ns() - c.check_ns;
     if (rv != BENCH_OK)
         return rv;
     /* param: the benchmark's own, then what main.c appended after size=. */

@@ -25,7 +25,13 @@ typedef struct sv_ctx {
     bench_done done;     /* the benchmark's end (or failure) */
     bool is_short;       /* size=short */
     char param[BENCH_PARAM_LEN]; /* the benchmark's parameters, set by it */
+    int64_t check_ns;    /* time spent in checks CAF's suite does not make: not timed */
 } sv_ctx;
+
+/* Brackets a check of our own (a reference computation): its time is taken
+ * out of the run's. */
+#define SV_CHECK_BEGIN(c) int64_t sv_check_t0_ = bench_now_ns()
+#define SV_CHECK_END(c) ((c)->check_ns += bench_now_ns() - sv_check_t0_)
 
 /* Returns BENCH_OK, BENCH_FAIL or BENCH_TIMEOUT (actors may still run). */
 typedef int sv_fn(sv_ctx *c);
