@@ -15,7 +15,8 @@ TR_STRUCT_DEFINE(sv_kv, KV_FIELDS)
     M(sdict, read, tr_i64, tr_i64, ASK)                                       \
     M(sdict, add, tr_i64, tr_i64, ASK)                                        \
     M(sdict, has, tr_i64, tr_i64, ASK)                                        \
-    M(sdict, size, tr_void, tr_i64, ASK)
+    M(sdict, size, tr_void, tr_i64, ASK)                                      \
+    M(sdict, check, tr_void, sv_kv, ASK) /* {items, misorders}: the end's check */
 TR_GATEWAY(sdict, DICT_METHODS)
 TR_GATEWAY_DEFINE(sdict, DICT_METHODS)
 
@@ -43,6 +44,12 @@ static int d_read(tr_endpoint *self, void *state, const tr_i64 *key, tr_reply *r
     dict_st *s = state;
     tr_i64 v = *key >= 0 && *key < KEYS && s->present[*key] ? s->val[*key] : -1;
     return sdict_read_reply(r, &v);
+}
+
+static int d_check(tr_endpoint *self, void *state, const tr_void *a, tr_reply *r)
+{
+    (void)self, (void)a;
+    return sdict_check_reply(r, &(sv_kv){((dict_st *)state)->size, 0});
 }
 
 static void dict_cleanup(tr_endpoint *self, void *state)
@@ -92,6 +99,15 @@ static int l_size(tr_endpoint *self, void *state, const tr_void *a, tr_reply *r)
     return sdict_size_reply(r, &k);
 }
 
+static int l_check(tr_endpoint *self, void *state, const tr_void *a, tr_reply *r)
+{
+    (void)self, (void)a;
+    sv_kv k = {0, 0};
+    for (node *n = ((list_st *)state)->head; n; n = n->next, k.key++)
+        k.value += n->next && n->next->v < n->v;
+    return sdict_check_reply(r, &k);
+}
+
 static void list_cleanup(tr_endpoint *self, void *state)
 {
     (void)self;
@@ -101,8 +117,9 @@ static void list_cleanup(tr_endpoint *self, void *state)
     }
 }
 
-static const sdict_handlers dict_h = {.write = d_write, .read = d_read};
-static const sdict_handlers list_h = {.add = l_add, .has = l_has, .size = l_size};
+static const sdict_handlers dict_h = {.write = d_write, .read = d_read, .check = d_check};
+static const sdict_handlers list_h = {.add = l_add, .has = l_has, .size = l_size,
+                                      .check = l_check};
 
 /* ---- the workers */
 
@@ -231,6 +248,18 @@ static int run(sv_ctx *c, bool list)
     }
     if (rv == BENCH_OK)
         rv = sv_wait(c, "the workers' last answers");
+    sv_kv store = {-1, -1}; /* what the store says it holds */
+    if (rv == BENCH_OK) {
+        tr_future *f = NULL;
+        const sv_kv *k;
+        if (sdict_check(gws[nw], &(tr_void){0}, 0, &f) || tr_future_get(f, -1) ||
+            !(k = sdict_check_result(f)))
+            rv = sv_fail(c, "the store's check failed");
+        else
+            store = *k;
+        if (f)
+            tr_future_release(f);
+    }
     if (rv == BENCH_OK)
         rv = sv_ep_stop_all(c, eps, (size_t)nw + 1);
     if (rv == BENCH_OK) {
@@ -241,19 +270,11 @@ static int run(sv_ctx *c, bool list)
         if (!written)
             return sv_fail(c, "out of memory");
         replay(nw, m, list, written, &writes);
-        if (list) {
-            want = writes;
-            int64_t prev = INT64_MIN;
-            for (node *n = ((list_st *)st)->head; n; n = n->next, got++)
-                if (n->v < prev)
-                    bad++;
-                else
-                    prev = n->v;
-        } else {
-            for (int k = 0; k < KEYS; k++)
-                want += written[k];
-            got = ((dict_st *)st)->size;
-        }
+        want = writes;
+        for (int k = 0; !list && k < KEYS; k++)
+            want += written[k];
+        got = store.key;
+        bad += store.value;
         free(written);
         if (bad || got != want)
             rv = sv_fail(c, "%lld items stored, expected %lld; %lld wrong answers or misorders",

@@ -33,9 +33,12 @@ static vec concat3(vec a, vec b, vec c) /* frees all three */
     vec out = {malloc((a.n + b.n + c.n + 1) * sizeof *a.v), 0};
     if (!out.v)
         abort();
-    memcpy(out.v, a.v, a.n * sizeof *a.v);
-    memcpy(out.v + a.n, b.v, b.n * sizeof *b.v);
-    memcpy(out.v + a.n + b.n, c.v, c.n * sizeof *c.v);
+    if (a.n) /* (memcpy from NULL is undefined even for 0 bytes) */
+        memcpy(out.v, a.v, a.n * sizeof *a.v);
+    if (b.n)
+        memcpy(out.v + a.n, b.v, b.n * sizeof *b.v);
+    if (c.n)
+        memcpy(out.v + a.n + b.n, c.v, c.n * sizeof *c.v);
     out.n = a.n + b.n + c.n;
     free(a.v);
     free(b.v);
