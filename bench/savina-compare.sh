@@ -84,9 +84,14 @@ BEGIN { printf "| benchmark | CAF ms (min-max) | troupe ms (min-max) | troupe/CA
         printf "|---|---:|---:|---:|\n" }
 {
     ratio = "-"
-    if ($2 != "-" && $5 != "-" && $5 > 0) { r = $2 / $5; ratio = sprintf("%.2fx", r); lg += log(r); n++ }
+    if ($2 != "-" && $5 != "-" && $5 > 0) {
+        r = $2 / $5; ratio = sprintf("%.2fx", r); lg += log(r); n++
+        if ($1 != "logmap") { lg2 += log(r); n2++ }
+    }
     printf "| %s | %s (%s-%s) | %s (%s-%s) | %s |\n", $1, $2, $3, $4, $5, $6, $7, ratio
 }
-END { if (n) printf "| geometric mean (%d) | | | %.2fx |\n", n, exp(lg / n) }'
+END { if (n) printf "| geometric mean (%d) | | | %.2fx |\n", n, exp(lg / n)
+      # CAF'"'"'s request/await logmap is an outlier (minutes): the mean without it too
+      if (n2 && n2 < n) printf "| geometric mean without logmap (%d) | | | %.2fx |\n", n2, exp(lg2 / n2) }'
 echo "# raw outputs: $out" >&2
 exit $failed
