@@ -585,6 +585,7 @@ static void usage(FILE *f)
             "       troupe-bench WORKLOAD [key=value ...] one workload\n"
             "       troupe-bench key=value ...            every local workload, common keys\n"
             "       troupe-bench --list                   workloads and their defaults\n"
+            "       troupe-bench savina[.NAME] [size=short] the Savina benchmarks (all, or one)\n"
             "\n"
             "common keys:\n"
             "  workers=N   worker threads (default: online CPUs)\n"

@@ -7,7 +7,8 @@
 #
 #   bench/savina-compare.sh [-n REPS] [-c CAF_BIN_DIR] [-t TROUPE_BENCH] [NAME ...]
 #
-#   -n REPS        runs of each side per benchmark (default 3); the median is shown
+#   -n REPS        runs of each side per benchmark, taking turns (default 3); the median
+#                  and the min-max are shown
 #   -c DIR         CAF's binaries (default $CAF_SAVINA_BIN; build-caf.sh prints it)
 #   -t PATH        troupe-bench (default build/release/troupe-bench)
 #   NAME ...       a subset (default: all 23, in Savina's order)
@@ -28,7 +29,7 @@ while getopts "n:c:t:h" o; do
     n) reps=$OPTARG ;;
     c) caf=$OPTARG ;;
     t) troupe=$OPTARG ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    *) sed -n '2,/^set -e/p' "$0" | sed '$d'; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -65,14 +66,17 @@ failed=0
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $reps runs each; CAF: $caf; troupe: $troupe" >&2
 rows=()
 for b in "${all[@]}"; do
-    echo "# $b: CAF ${cafbin[$b]} --iterations=$reps" >&2
-    # CAF prints "<name> iteration-<i>: <ms> ms" per iteration (whole ms).
-    (cd "$out" && timeout 3600 "$caf/${cafbin[$b]}" --iterations="$reps") >"$out/$b.caf" 2>&1 ||
-        { echo "# $b: CAF exited $?" >&2; failed=1; }
+    # One run of each side in turn, reps times, so that a change in the machine's load
+    # falls on both. CAF prints "<name> iteration-<i>: <ms> ms" (whole ms) per iteration.
+    : >"$out/$b.caf"; : >"$out/$b.troupe"; : >"$out/$b.troupe.err"
+    for ((i = 1; i <= reps; i++)); do
+        echo "# $b ($i/$reps): CAF ${cafbin[$b]} --iterations=1; troupe-bench savina.$b" >&2
+        (cd "$out" && timeout 3600 "$caf/${cafbin[$b]}" --iterations=1) >>"$out/$b.caf" 2>&1 ||
+            { echo "# $b: CAF exited $?" >&2; failed=1; }
+        "$troupe" "savina.$b" timeout=3600 >>"$out/$b.troupe" 2>>"$out/$b.troupe.err" ||
+            { echo "# $b: troupe-bench exited $? (see $out/$b.troupe.err)" >&2; failed=1; }
+    done
     read -r cm cmin cmax < <(awk '/iteration-[0-9]+:/ {print $(NF-1)}' "$out/$b.caf" | stats)
-    echo "# $b: troupe-bench savina.$b reps=$reps" >&2
-    "$troupe" "savina.$b" reps="$reps" timeout=3600 >"$out/$b.troupe" 2>"$out/$b.troupe.err" ||
-        { echo "# $b: troupe-bench exited $? (see $out/$b.troupe.err)" >&2; failed=1; }
     read -r tm tmin tmax < <(sed -n 's/.* ns_per_op=\([0-9.]*\).*/\1/p' "$out/$b.troupe" |
                              awk '{printf "%.3f\n", $1 / 1e6}' | stats)
     if [ "$cm" = - ] || [ "$tm" = - ]; then failed=1; fi

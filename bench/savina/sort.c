@@ -149,9 +149,10 @@ int sv_quicksort(sv_ctx *c)
     *(qs_st *)tr_actor_state(root) = (qs_st){c, NULL, t, n, ROOT, 0, {NULL, 0}, &bad};
     sv_tell(c, root, T_SORT, &(q_msg){d, ROOT}, sizeof(q_msg));
     int rv = sv_wait(c, "the sorted array at the root");
-    if (rv == BENCH_OK && atomic_load_explicit(&bad, memory_order_relaxed))
+    int64_t nbad = atomic_load_explicit(&bad, memory_order_relaxed); /* after the wait's acquire */
+    if (rv == BENCH_OK && nbad)
         rv = sv_fail(c, "the result has the wrong length or %lld items out of order",
-                     (long long)atomic_load(&bad));
+                     (long long)nbad);
     tr_actor_release(root);
     return rv;
 }
@@ -202,7 +203,8 @@ static void ap_notify(ap_st *s)
     for (int64_t i = 0; i < s->dim * s->dim; i++) {
         if (i == s->id || (i / s->dim != row && i % s->dim != col))
             continue;
-        atomic_fetch_add_explicit(&s->cur->refs, 1, memory_order_relaxed); /* before publishing */
+        /* relaxed: taken before the send, which publishes the block. */
+        atomic_fetch_add_explicit(&s->cur->refs, 1, memory_order_relaxed);
         sv_tell(s->c, s->all[i], T_BLOCK, &(b_msg){s->k, s->id, s->cur}, sizeof(b_msg));
     }
 }
