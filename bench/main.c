@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/futex.h"
+#include "savina/savina.h"
 
 /* The workload table: --list shows exactly what it holds, and a bare
  * troupe-bench runs the rows marked in_default_run, each of its sets. */
@@ -87,6 +88,11 @@ static const bench_workload workloads[] = {
       "where=loopback,window=1,ops=200000,threads=4",
       "where=loopback,window=32,ops=200000,threads=4"},
      false, true, bench_kv},
+    /* Savina (savina/): `savina` runs all 23, `savina.NAME` one; one RESULT
+     * line per benchmark run, timed whole (service created and destroyed). */
+    {"savina", "runs/s", "the Savina actor benchmarks (savina.NAME: one), size=short for a test",
+     {{"bench", NULL, 0, 0}, {"size", "default|short", 0, 0}}, {"bench=all,size=default"}, false,
+     true, bench_savina},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
@@ -105,6 +111,7 @@ static const struct key_trait {
 } key_traits[] = {
     {"peer", KEY_TEXT | KEY_HIDDEN, NULL},
     {"payload", 0, "B"},
+    {"bench", KEY_TEXT | KEY_HIDDEN, NULL}, /* savina: which one (the name says it) */
 };
 
 static const struct key_trait *trait_of(const bench_key *k)
@@ -168,8 +175,9 @@ void bench_report(const bench_run *r, const char *workload, double rate, const c
                   double ns_per_op, double seconds)
 {
     if (format == FORMAT_RESULT) {
-        printf("RESULT impl=troupe workload=%s param=%s rate=%.0f unit=%s ns_per_op=%.1f\n",
-               workload, r->param, rate, unit, ns_per_op);
+        /* A slow rate (Savina's runs/s) keeps three decimals. */
+        printf("RESULT impl=troupe workload=%s param=%s rate=%.*f unit=%s ns_per_op=%.1f\n",
+               workload, r->param, rate < 1000 ? 3 : 0, rate, unit, ns_per_op);
         fflush(stdout);
     } else if (nrows == MAX_ROWS) {
         bench_note("more than %d runs: the %s document leaves this one out", MAX_ROWS,
@@ -194,8 +202,10 @@ static void human(char *buf, size_t len, double v)
         snprintf(buf, len, "%.2f M", v / 1e6);
     else if (v >= 1e4)
         snprintf(buf, len, "%.1f k", v / 1e3);
-    else
+    else if (v >= 100)
         snprintf(buf, len, "%.0f", v);
+    else
+        snprintf(buf, len, "%.3g", v);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -630,6 +640,7 @@ static void usage(FILE *f)
             "       troupe-bench WORKLOAD [key=value ...] one workload\n"
             "       troupe-bench key=value ...            every local workload, common keys\n"
             "       troupe-bench --list                   workloads and their defaults\n"
+            "       troupe-bench savina[.NAME] [size=short] the Savina benchmarks (all, or one)\n"
             "\n"
             "common keys:\n"
             "  workers=N   worker threads (default: online CPUs)\n"
@@ -686,9 +697,15 @@ int main(int argc, char **argv)
 
     const bench_workload *w = NULL;
     int first = 1;
+    char savina_one[64] = "";
     if (argc > 1 && !strchr(argv[1], '=')) {
+        const char *name = argv[1];
+        if (!strncmp(name, "savina.", 7)) { /* savina.NAME: workload savina, bench=NAME */
+            snprintf(savina_one, sizeof savina_one, "bench=%s", name + 7);
+            name = "savina";
+        }
         for (size_t i = 0; i < NWORKLOADS && !w; i++)
-            if (!strcmp(argv[1], workloads[i].name))
+            if (!strcmp(name, workloads[i].name))
                 w = &workloads[i];
         if (!w) {
             fprintf(stderr, "troupe-bench: unknown workload '%s' (see --list)\n", argv[1]);
@@ -697,6 +714,8 @@ int main(int argc, char **argv)
         first = 2;
     }
     overrides ov = {0};
+    if (savina_one[0] && !parse_arg(savina_one, w, &o, &ov))
+        return 2;
     for (int i = first; i < argc; i++)
         if (!parse_arg(argv[i], w, &o, &ov))
             return 2;
