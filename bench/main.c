@@ -5,8 +5,9 @@
  *   troupe-bench key=value ...            every local workload, common keys only
  *   troupe-bench --list | --help
  *
- * stdout carries only RESULT lines (../shared/bench/RESULTS.md); progress,
- * failures and a readable table go to stderr. Exit status: 0 when every run
+ * stdout carries only RESULT lines (../shared/bench/RESULTS.md), or with
+ * format=json|csv one document of every run at the end; progress, failures
+ * and a readable table go to stderr. Exit status: 0 when every run
  * checked out, 1 on a count mismatch, error or timeout, 2 on a usage error. */
 #include "bench.h"
 
@@ -124,6 +125,11 @@ typedef struct row {
 static row rows[MAX_ROWS];
 static unsigned nrows;
 
+/* format=: RESULT lines as each run ends, or one document at the end. */
+enum { FORMAT_RESULT, FORMAT_JSON, FORMAT_CSV };
+static const char *const format_names[] = {"result", "json", "csv"};
+static int format = FORMAT_RESULT;
+
 void bench_note(const char *fmt, ...)
 {
     va_list ap;
@@ -147,9 +153,14 @@ void bench_fail(const bench_run *r, const char *fmt, ...)
 void bench_report(const bench_run *r, const char *workload, double rate, const char *unit,
                   double ns_per_op, double seconds)
 {
-    printf("RESULT impl=troupe workload=%s param=%s rate=%.0f unit=%s ns_per_op=%.1f\n", workload,
-           r->param, rate, unit, ns_per_op);
-    fflush(stdout);
+    if (format == FORMAT_RESULT) {
+        printf("RESULT impl=troupe workload=%s param=%s rate=%.0f unit=%s ns_per_op=%.1f\n",
+               workload, r->param, rate, unit, ns_per_op);
+        fflush(stdout);
+    } else if (nrows == MAX_ROWS) {
+        bench_note("more than %d runs: the %s document leaves this one out", MAX_ROWS,
+                   format_names[format]);
+    }
     if (nrows < MAX_ROWS) {
         row *x = &rows[nrows++];
         snprintf(x->workload, sizeof x->workload, "%s", workload);
@@ -217,6 +228,28 @@ static void print_table(void)
         fprintf(stderr, "%-*s  %-*s  %10s  %-21s  %-12s  %9.1f  %4u\n", ww, rows[i].workload, pw,
                 rows[i].param, med, n > 1 ? range : "", rows[i].unit, nss[n / 2], n);
     }
+}
+
+/* Every run so far as one JSON or CSV document on stdout (the same fields
+ * as a RESULT line, plus the run's seconds). Names and params hold no
+ * quotes or backslashes (parse_arg refuses them), so no escaping. */
+static void print_document(void)
+{
+    if (format == FORMAT_JSON) {
+        printf("{\"impl\": \"troupe\", \"version\": \"%s\", \"results\": [", tr_version_string());
+        for (unsigned i = 0; i < nrows; i++)
+            printf("%s\n  {\"workload\": \"%s\", \"param\": \"%s\", \"rate\": %.0f, "
+                   "\"unit\": \"%s\", \"ns_per_op\": %.1f, \"seconds\": %.6f}",
+                   i ? "," : "", rows[i].workload, rows[i].param, rows[i].rate, rows[i].unit,
+                   rows[i].ns_per_op, rows[i].seconds);
+        printf("\n]}\n");
+    } else if (format == FORMAT_CSV) {
+        printf("impl,workload,param,rate,unit,ns_per_op,seconds\n");
+        for (unsigned i = 0; i < nrows; i++) /* param has commas: quoted */
+            printf("troupe,%s,\"%s\",%.0f,%s,%.1f,%.6f\n", rows[i].workload, rows[i].param,
+                   rows[i].rate, rows[i].unit, rows[i].ns_per_op, rows[i].seconds);
+    }
+    fflush(stdout);
 }
 
 /* ---------------------------------------------------------------- completion */
@@ -437,6 +470,13 @@ static bool parse_arg(const char *arg, const bench_workload *w, bench_opts *o, o
         if (!parse_int(v, 1, 86400, &x))
             goto bad;
         o->timeout_s = (unsigned)x;
+    } else if (KEY_IS("format")) {
+        unsigned i = 0;
+        while (i < 3 && strcmp(v, format_names[i]))
+            i++;
+        if (i == 3)
+            goto bad;
+        format = (int)i;
     } else if (KEY_IS("alloc")) {
         unsigned i = 0;
         while (i < 3 && strcmp(v, alloc_names[i]))
@@ -532,6 +572,7 @@ static void run_set(const bench_workload *w, const char *set, const overrides *o
         if (rv == BENCH_TIMEOUT) {
             /* Actors may still run: tearing the service down could hang. */
             print_table();
+            print_document();
             fprintf(stderr, "troupe-bench: giving up after a timeout\n");
             fflush(NULL);
             _exit(1);
@@ -583,10 +624,13 @@ static void usage(FILE *f)
             "  reps=N      repeat each run N times, one RESULT line each (default 1;\n"
             "              5 in the default run, whose table gives median and min-max)\n"
             "  timeout=S   give up (exit 1) when a run has not finished after S s (default 120)\n"
+            "  format=F    stdout: result (RESULT lines, the default), or json or csv:\n"
+            "              one document with every run, written at the end\n"
             "  peer=H:P    remote workloads: call the troupe-node at H:P (default auto: start\n"
             "              one beside troupe-bench, by PID, and stop it afterwards)\n"
             "\n"
             "stdout: RESULT impl=troupe workload=W param=P rate=R unit=U ns_per_op=X\n"
+            "        (format=json|csv: fields workload, param, rate, unit, ns_per_op, seconds)\n"
             "stderr: progress and a table. Exit: 0 ok, 1 failed check or timeout, 2 usage.\n",
             TR_DEFAULT_BATCH);
 }
@@ -656,6 +700,7 @@ int main(int argc, char **argv)
                 run_workload(&workloads[i], NULL, &o);
     }
     print_table();
+    print_document();
     if (failures) {
         fprintf(stderr, "troupe-bench: %d run(s) FAILED their checks\n", failures);
         return 1;

@@ -217,7 +217,7 @@ int main(int argc, char **argv)
     tr_service *svc;
     int rv = tr_service_create(&cfg, &svc);
     if (rv) {
-        fprintf(stderr, "troupe-node: cannot listen on %s: %s\n", listen_at, tr_strerror(rv));
+        fprintf(stderr, "troupe-node: %s (%s)\n", tr_service_create_error(), tr_errname(rv));
         return 1;
     }
     tr_gateway_impl impls[] = {tnode_impl(&handlers)};

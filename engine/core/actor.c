@@ -100,7 +100,8 @@ void tri_actor_teardown(struct tr_actor *a)
             break;
         if (n == TRI_MPSC_BUSY) {
             if (++spins > 1000000) {
-                TRI_ERROR("actor", "mailbox of actor %p never settled; leaking its tail", (void *)a);
+                TRI_ERROR(NULL, "actor", NULL,
+                          "mailbox of actor %p never settled; leaking its tail", (void *)a);
                 break;
             }
             continue;

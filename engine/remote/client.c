@@ -151,7 +151,7 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
         tri_wire_future_unref(f, 1);
     } else if (is_call) {
         tri_net_add(&net->ctr.tells_dropped, 1);
-        TRI_DEBUG("remote", "a tell to %s was not sent: %s", rt->address, why);
+        TRI_DEBUG(&net->log, "remote", NULL, "a tell to %s was not sent: %s", rt->address, why);
         tr_msg_free(m);
     } else {
         tri_connect_req *req = tr_msg_data(m);
@@ -199,8 +199,8 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
             tri_wire_future_unref(f, 1);
         } else {
             tri_net_add(&net->ctr.tells_dropped, 1);
-            TRI_WARN("remote", "tell %s.%s to %s (%zu bytes) not sent: %s", rt->desc->name,
-                     md->name, rt->address, size, why);
+            TRI_WARN(&net->log, "remote", NULL, "tell %s.%s to %s (%zu bytes) not sent: %s",
+                     rt->desc->name, md->name, rt->address, size, why);
             tr_msg_free(m);
         }
         return;
@@ -429,7 +429,7 @@ static enum tri_frame_outcome on_reply(tri_net *net, tri_conn *c, const tri_fram
     tr_future *f = tri_pending_take(&p->pending, &net->wheel, h->corr, NULL);
     if (!f) { /* S35: its ask timed out (or never was): drop it */
         tri_net_add(&net->ctr.late_replies, 1);
-        TRI_DEBUG("remote", "dropping a late %s from %s (correlation id %llx)",
+        TRI_DEBUG(&net->log, "remote", NULL, "dropping a late %s from %s (correlation id %llx)",
                   tri_frame_type_name(h->type), c->name, (unsigned long long)h->corr);
         return TRI_FRAME_OK;
     }

@@ -276,9 +276,10 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
              * buffered, never above the limit (invariant 6). */
             tri_net_add(&net->ctr.oversized_incoming, 1);
             tri_net_set(&net->ctr.last_received_size, size);
-            TRI_WARN("remote", "skipping a %llu-byte %s frame from %s: it exceeds this service's "
-                     "maximum frame size of %zu bytes (S26)",
-                     (unsigned long long)size, tri_frame_type_name(h.type), c->name, net->max_frame);
+            TRI_WARN(&net->log, "remote", NULL,
+                     "skipping a %llu-byte %s frame from %s: it exceeds this service's "
+                     "maximum frame size of %zu bytes (S26)", (unsigned long long)size,
+                     tri_frame_type_name(h.type), c->name, net->max_frame);
             enum tri_frame_outcome o = c->outbound ? tri_client_oversized(net, c, &h, size, ci)
                                                    : tri_server_oversized(net, c, &h, size, ci);
             if (o != TRI_FRAME_OK)

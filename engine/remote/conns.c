@@ -128,15 +128,16 @@ void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
     if (ci->malformed) { /* S36: this connection only, and say why */
         tri_net_add(&net->ctr.malformed, 1);
         tri_net_note_error(net, "%s: %s", c->name, ci->why);
-        TRI_WARN("remote", "closing the connection with %s: malformed frame: %s", c->name, ci->why);
+        TRI_WARN(&net->log, "remote", NULL, "closing the connection with %s: malformed frame: %s",
+                 c->name, ci->why);
     } else if (ci->code && ci->code != TR_ESTOPPED) {
         tri_net_note_error(net, "%s: %s", c->name, ci->why);
         if (was_open)
-            TRI_INFO("remote", "connection with %s lost: %s", c->name, ci->why);
+            TRI_INFO(&net->log, "remote", NULL, "connection with %s lost: %s", c->name, ci->why);
         else
-            TRI_DEBUG("remote", "connection with %s failed: %s", c->name, ci->why);
+            TRI_DEBUG(&net->log, "remote", NULL, "connection with %s failed: %s", c->name, ci->why);
     } else {
-        TRI_DEBUG("remote", "connection with %s closed: %s", c->name, ci->why);
+        TRI_DEBUG(&net->log, "remote", NULL, "connection with %s closed: %s", c->name, ci->why);
     }
     if (was_open && ci->code && ci->code != TR_ESTOPPED)
         tri_net_add(&net->ctr.connections_lost, 1);

@@ -90,7 +90,8 @@ static void handle(tri_net *net, tr_msg *m)
         tr_msg_free(m);
         break;
     default:
-        TRI_ERROR("remote", "unknown request %#x on the I/O queue; dropped", m->tag);
+        TRI_ERROR(&net->log, "remote", NULL, "unknown request %#x on the I/O queue; dropped",
+                  m->tag);
         tr_msg_free(m);
     }
 }
@@ -149,7 +150,8 @@ static void accept_some(tri_net *net)
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                 errno != ECONNABORTED)
-                TRI_WARN("remote", "accept on %s failed: %s", net->bound, strerror(errno));
+                TRI_WARN(&net->log, "remote", NULL, "accept on %s failed: %s", net->bound,
+                         strerror(errno));
             return;
         }
         int one = 1;
@@ -157,7 +159,8 @@ static void accept_some(tri_net *net)
         char name[64];
         tri_sockaddr_format((struct sockaddr *)&sa, name, sizeof name);
         if (!tri_net_add_conn(net, fd, false, false, name))
-            TRI_WARN("remote", "refusing a connection from %s: out of resources", name);
+            TRI_WARN(&net->log, "remote", NULL, "refusing a connection from %s: out of resources",
+                     name);
     }
 }
 
@@ -414,10 +417,11 @@ static int open_listener(tri_net *net, const char *bind_address, char *why, size
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
         bind(fd, (struct sockaddr *)&sa, salen) || listen(fd, LISTEN_BACKLOG)) {
-        snprintf(why, why_len, "cannot listen on %s: %s", bind_address, strerror(errno));
+        int err = errno;
+        snprintf(why, why_len, "cannot listen on %s: %s", bind_address, strerror(err));
         if (fd >= 0)
             close(fd);
-        return TR_EIO;
+        return err == EADDRINUSE ? TR_EADDRINUSE : TR_EIO;
     }
     salen = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &salen);
@@ -437,6 +441,7 @@ static tri_net *net_new(tr_service *svc)
     atomic_init(&net->stop_req, 0);
     atomic_init(&net->oversized_requests, 0);
     net->svc = svc;
+    net->log = *tri_wire_logger(svc);
     net->max_frame = tri_wire_config(svc)->max_frame_size;
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
     net->efd = net->epfd = net->lfd = -1;

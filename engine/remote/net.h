@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/log.h"
 #include "core/mpsc.h"
 #include "core/timer_wheel.h"
 #include "remote/conn.h"
@@ -82,6 +83,7 @@ typedef struct tri_net {
     _Atomic uint32_t refs;
     int efd;                         /* eventfd: the sleeping I/O thread's bell */
     tr_service *svc;
+    tri_logger log;                  /* a copy of svc's: the net may outlive it */
     size_t max_frame;                /* svc->cfg.max_frame_size */
     int64_t lookup_timeout_ns;
     char bound[80];                  /* "127.0.0.1:41234", "" when not listening */

@@ -202,7 +202,8 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     }
     tri_client_fail_backlog(net, p, code, ci->why);
     if (lost_tells)
-        TRI_WARN("remote", "%u tells to %s were not sent: %s", lost_tells, p->key, ci->why);
+        TRI_WARN(&net->log, "remote", NULL, "%u tells to %s were not sent: %s", lost_tells, p->key,
+                 ci->why);
 }
 
 /* ---- the end ---------------------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
+#include "rpc/service_impl.h"
 #include "rpc/future_impl.h"
 #include "rpc/msg.h"
 #include "troupe/error.h"
@@ -164,8 +165,9 @@ static bool refuse(tr_endpoint *ep, parsed *p)
                              "endpoint %s has not been started; discarding %s.%s", ep->id,
                              gw_name(p), method_name(p));
         else
-            TRI_DEBUG("endpoint", "endpoint %s has not been started; discarding %s.%s", ep->id,
-                      gw_name(p), method_name(p));
+            TRI_DEBUG(&ep->svc->log, "endpoint", ep->id,
+                      "endpoint %s has not been started; discarding %s.%s", ep->id, gw_name(p),
+                      method_name(p));
         return true;
     }
     if (ep->fenced && !(p->flags & TRI_RF_UNFENCED) &&
@@ -174,7 +176,8 @@ static bool refuse(tr_endpoint *ep, parsed *p)
         if (p->f)
             tri_future_failf(p->f, TR_EFENCED, "%s.%s: %s", gw_name(p), method_name(p), why);
         else
-            TRI_DEBUG("endpoint", "%s.%s: %s", gw_name(p), method_name(p), why);
+            TRI_DEBUG(&ep->svc->log, "endpoint", ep->id, "%s.%s: %s", gw_name(p), method_name(p),
+                      why);
         return true;
     }
     if ((p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) && !p->md) { /* S18 */
@@ -254,8 +257,8 @@ static void run_call(tr_endpoint *ep, parsed *p)
             settle_reply(ep, p, rv);
         } else if (rv < 0) {
             tri_count(&ep->handler_errors);
-            TRI_WARN("endpoint", "tell %s.%s on endpoint %s failed: %s", gw_name(p), method_name(p),
-                     ep->id, tr_strerror(rv));
+            TRI_WARN(&ep->svc->log, "endpoint", ep->id, "tell %s.%s on endpoint %s failed: %s",
+                     gw_name(p), method_name(p), ep->id, tr_strerror(rv));
         }
     }
     if (decoded && decoded != small)
@@ -305,8 +308,8 @@ void tri_dispatch_run(tr_endpoint *ep, tr_msg *m)
         int rv = fn(ep, ep->state, p.arg);
         if (rv < 0) { /* S11: nobody to tell, so say it */
             tri_count(&ep->handler_errors);
-            TRI_WARN("endpoint", "a run_async body on endpoint %s failed: %s", ep->id,
-                     tr_strerror(rv));
+            TRI_WARN(&ep->svc->log, "endpoint", ep->id,
+                     "a run_async body on endpoint %s failed: %s", ep->id, tr_strerror(rv));
         }
     } else {
         tr_call_fn *fn = (tr_call_fn *)p.fn;

@@ -196,7 +196,8 @@ static void ep_behavior(tr_actor *a, void *state, tr_msg *m)
         on_terminate_msg(ep);
         break;
     default:
-        TRI_ERROR("endpoint", "endpoint %s got a message with unknown tag %#x", ep->id, m->tag);
+        TRI_ERROR(&ep->svc->log, "endpoint", ep->id,
+                  "endpoint %s got a message with unknown tag %#x", ep->id, m->tag);
         tr_msg_free(m);
     }
 }

@@ -229,7 +229,8 @@ static void cont_dispatch(tr_future *f, tri_cont *c)
          * message. */
         tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_CONT, 0, 0, 0), sizeof(tri_cont_msg));
         if (!m) {
-            TRI_ERROR("future", "out of memory posting a continuation to endpoint %s; it runs "
+            TRI_ERROR(&ep->svc->log, "future", ep->id,
+                      "out of memory posting a continuation to endpoint %s; it runs "
                       "here without its endpoint", ep->id);
             cont_run(NULL, f, c);
             tri_endpoint_unref(ep);

@@ -31,15 +31,24 @@ void tr_service_config_init(tr_service_config *cfg)
     cfg->bind_address = TR_DEFAULT_BIND_ADDRESS;
 }
 
-static int fill_defaults(const tr_service_config *in, tr_service_config *out)
+static int fill_defaults(const tr_service_config *in, tr_service_config *out, char *why,
+                         size_t why_len)
 {
     if (in)
         *out = *in;
     else
         tr_service_config_init(out);
-    if (out->workers > 1024 || out->batch > 1u << 20 || out->ask_timeout_ns < 0 ||
-        out->lookup_timeout_ns < 0 || out->msg_alloc > TR_MSG_ALLOC_POOL)
+    const char *bad = out->workers > 1024             ? "workers is above 1024"
+                      : out->batch > 1u << 20         ? "batch is above 2^20"
+                      : out->ask_timeout_ns < 0       ? "ask_timeout_ns is negative"
+                      : out->lookup_timeout_ns < 0    ? "lookup_timeout_ns is negative"
+                      : out->msg_alloc > TR_MSG_ALLOC_POOL ? "msg_alloc is not a tr_msg_alloc"
+                      : out->log_level > TR_LOG_OFF   ? "log_level is not a tr_log_level"
+                                                      : NULL;
+    if (bad) {
+        snprintf(why, why_len, "invalid configuration: %s", bad);
         return TR_EINVAL;
+    }
     if (!out->batch)
         out->batch = TR_DEFAULT_BATCH;
     if (!out->ask_timeout_ns)
@@ -76,18 +85,30 @@ static void free_service(tr_service *svc)
     tri_free(svc, sizeof *svc);
 }
 
-int tri_service_create(const tr_service_config *cfg, tr_service **out)
+int tri_service_create(const tr_service_config *cfg, tr_service **out, char *why, size_t why_len)
 {
-    if (!out)
+    why[0] = '\0';
+    if (!out) {
+        snprintf(why, why_len, "out is NULL");
         return TR_EINVAL;
+    }
     tr_service *svc = tri_zalloc(sizeof *svc);
-    if (!svc)
+    if (!svc) {
+        snprintf(why, why_len, "out of memory allocating the service");
         return TR_ENOMEM;
-    int rv = fill_defaults(cfg, &svc->cfg);
+    }
+    int rv = fill_defaults(cfg, &svc->cfg, why, why_len);
     if (rv) {
+        if (rv == TR_ENOMEM)
+            snprintf(why, why_len, "out of memory copying bind_address");
         tri_free(svc, sizeof *svc);
         return rv;
     }
+    /* First, so that whatever follows can log (and a bad TROUPE_LOG is
+     * reported through this service's own sink). */
+    tri_logger_init(&svc->log, svc->cfg.log_level, svc->cfg.log_sink, svc->cfg.log_arg);
+    svc->cfg.log_level = svc->log.level;
+    svc->cfg.log_sink = svc->log.sink;
     pthread_mutex_init(&svc->shutdown_lock, NULL);
     pthread_mutex_init(&svc->endpoints_lock, NULL);
     pthread_mutex_init(&svc->net_lock, NULL);
@@ -95,6 +116,7 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out)
     snprintf(svc->addr_prefix, sizeof svc->addr_prefix, "%s", TRI_LOCAL_ADDRESS_PREFIX);
     rv = tri_registry_create(&svc->registry);
     if (rv) {
+        snprintf(why, why_len, "cannot create the endpoint registry: %s", tr_strerror(rv));
         free_service(svc);
         return rv;
     }
@@ -108,6 +130,8 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out)
     };
     rv = tri_sched_create(&sc, &svc->sched);
     if (rv) {
+        snprintf(why, why_len, "cannot start %u worker threads: %s", svc->cfg.workers,
+                 tr_strerror(rv));
         tri_registry_destroy(svc->registry);
         free_service(svc);
         return rv;
@@ -115,6 +139,7 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out)
     svc->cfg.workers = tri_sched_workers(svc->sched);
     rv = tri_timers_create(svc->sched, svc->cfg.workers, &svc->timers);
     if (rv) {
+        snprintf(why, why_len, "cannot start the timer thread: %s", tr_strerror(rv));
         tri_sched_destroy(svc->sched);
         tri_registry_destroy(svc->registry);
         free_service(svc);
@@ -137,7 +162,8 @@ static void terminate_all(tr_service *svc)
     tr_endpoint **eps;
     size_t n;
     if (tri_registry_snapshot(svc->registry, &eps, &n)) {
-        TRI_ERROR("service", "out of memory listing endpoints; they stop with the workers");
+        TRI_ERROR(&svc->log, "service", NULL,
+                  "out of memory listing endpoints; they stop with the workers");
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -147,7 +173,7 @@ static void terminate_all(tr_service *svc)
     for (size_t i = 0; i < n; i++) {
         int64_t left = deadline - tri_now_ns();
         if (tri_future_block(eps[i]->termination, left > 0 ? left : 0) == TR_ETIMEDOUT)
-            TRI_WARN("service",
+            TRI_WARN(&svc->log, "service", eps[i]->id,
                      "endpoint %s did not terminate within %lld ms of shutdown (its on_stop "
                      "future is still pending); it is stopped with the workers",
                      eps[i]->id, (long long)(limit / 1000000));

@@ -295,7 +295,10 @@ int tri_wire_connect_local(tr_service *svc, const char *id, const tr_gateway_des
     return tri_service_connect_local(svc, id, desc, token, out);
 }
 
-int tri_wire_service_create(const tr_service_config *cfg, tr_service **out)
+int tri_wire_service_create(const tr_service_config *cfg, tr_service **out, char *why,
+                            size_t why_len)
 {
-    return tri_service_create(cfg, out);
+    return tri_service_create(cfg, out, why, why_len);
 }
+
+const tri_logger *tri_wire_logger(const tr_service *svc) { return &svc->log; }

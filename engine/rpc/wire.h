@@ -260,7 +260,11 @@ int tri_wire_net_attach(tr_service *svc, tri_net_start_fn *start, void *ctx,
 /* The local half of tr_service_connect (token NULL: unfenced). */
 int tri_wire_connect_local(tr_service *svc, const char *id, const tr_gateway_desc *desc,
                            const tr_fence_token *token, tr_gateway **out);
-/* A service without its network layer (tr_service_create adds it). */
-int tri_wire_service_create(const tr_service_config *cfg, tr_service **out);
+/* A service without its network layer (tr_service_create adds it); on
+ * error `why` says what failed, for tr_service_create_error. */
+int tri_wire_service_create(const tr_service_config *cfg, tr_service **out, char *why,
+                            size_t why_len);
+/* The service's logger (its level and sink; read-only once created). */
+const struct tri_logger *tri_wire_logger(const tr_service *svc);
 
 #endif

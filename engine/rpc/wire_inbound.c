@@ -156,7 +156,8 @@ void tri_wire_inbox_flush(tri_wire_inbox *in, tri_wire_lost *lost)
         in->cap = 0;
     }
     if (!m) {
-        TRI_ERROR("remote", "out of memory receiving %u tells to %s; they are lost", n, ep->id);
+        TRI_ERROR(tri_wire_logger(ep->svc), "remote", ep->id,
+                  "out of memory receiving %u tells to %s; they are lost", n, ep->id);
         lost->no_memory += n;
         return;
     }

@@ -1,4 +1,5 @@
-/* troupe: the scheduler's tuning knobs and counters.
+/** @file
+ * troupe: the scheduler's tuning knobs and counters.
  *
  * These belong to the actor core (engine/core/), which runs actors on a
  * pool of worker threads; the service (troupe/service.h) passes them
@@ -8,22 +9,30 @@
 
 #include <stdint.h>
 
-/* How message memory is obtained (see README "Message allocation"). */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** How message memory is obtained (see README "Message allocation"). */
 typedef enum tr_msg_alloc {
-    TR_MSG_ALLOC_DEFAULT = 0, /* the measured-faster of the two below */
-    TR_MSG_ALLOC_MALLOC,      /* jemalloc (libc malloc in sanitizer builds) */
-    TR_MSG_ALLOC_POOL,        /* per-worker free lists, returned in batches */
+    TR_MSG_ALLOC_DEFAULT = 0, /**< the measured-faster of the two below */
+    TR_MSG_ALLOC_MALLOC,      /**< jemalloc (libc malloc in sanitizer builds) */
+    TR_MSG_ALLOC_POOL,        /**< per-worker free lists, returned in batches */
 } tr_msg_alloc;
 
-/* Messages an actor processes per turn before its worker moves on. */
+/** Messages an actor processes per turn before its worker moves on. */
 #define TR_DEFAULT_BATCH 64
 
-/* Scheduler counters, for tests and tuning (racy snapshots, never torn). */
+/** Scheduler counters, for tests and tuning (racy snapshots, never torn). */
 typedef struct tr_sched_stats {
-    uint64_t parks;        /* times a worker went to sleep */
-    uint64_t wakes;        /* wake-ups issued to parked workers */
-    uint64_t steals;       /* actors taken from another worker's deque */
-    uint64_t injected;     /* actors scheduled from non-worker threads */
+    uint64_t parks;        /**< times a worker went to sleep */
+    uint64_t wakes;        /**< wake-ups issued to parked workers */
+    uint64_t steals;       /**< actors taken from another worker's deque */
+    uint64_t injected;     /**< actors scheduled from non-worker threads */
 } tr_sched_stats;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,4 +1,5 @@
-/* troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
+/** @file
+ * troupe: a multithreaded lock-free actor engine with a Flink-style RPC layer.
  * Umbrella header. */
 #ifndef TROUPE_H
 #define TROUPE_H
@@ -12,5 +13,6 @@
 #include "troupe/endpoint.h"
 #include "troupe/remote.h"
 #include "troupe/node.h"
+#include "troupe/version.h"
 
 #endif
