@@ -17,6 +17,7 @@
 #include "rpc/endpoint_impl.h"
 #include "rpc/service_impl.h"
 #include "rpc/future_impl.h"
+#include "rpc/metrics.h"
 #include "rpc/msg.h"
 #include "troupe/error.h"
 
@@ -30,6 +31,8 @@ typedef struct parsed {
     size_t arg_len;
     const tr_gateway_impl *impl;
     const tr_method_desc *md;
+    unsigned gi;
+    int64_t stamp; /* the send time (TRI_RF_STAMP), else 0 */
 } parsed;
 
 /* The parts of a call with tag `tag` whose payload is `d`, `size` bytes
@@ -57,6 +60,11 @@ static inline void parse_parts(tr_endpoint *ep, uint32_t tag, uint8_t *d, size_t
             off += 8;
         }
     }
+    p->stamp = 0;
+    if (p->flags & TRI_RF_STAMP) {
+        memcpy(&p->stamp, d + off, TRI_STAMP_BYTES);
+        off += TRI_STAMP_BYTES;
+    }
     p->fence = d + off;
     off += tri_fence_bytes(p->flags);
     /* An ask's block may be roomier than its argument (future.c's cache). */
@@ -64,6 +72,7 @@ static inline void parse_parts(tr_endpoint *ep, uint32_t tag, uint8_t *d, size_t
     p->arg = p->arg_len ? d + off : NULL;
     if (p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) {
         unsigned gi = tri_rpc_gw_of(tag);
+        p->gi = gi;
         p->method = tri_rpc_method_of(tag);
         if (gi < ep->nimpls) {
             p->impl = &ep->impls[gi];
@@ -122,7 +131,8 @@ static void release_body(parsed *p)
 void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why)
 {
     if (tri_rpc_kind_of(m->tag) == TRI_RK_BATCH) { /* tells: counted, no one to tell */
-        for (uint8_t *d = tr_msg_data(m), *end = d + m->size; end - d >= 8;) {
+        uint8_t *d = (uint8_t *)tr_msg_data(m) + tri_stamp_bytes(tri_rpc_flags_of(m->tag));
+        for (uint8_t *end = (uint8_t *)tr_msg_data(m) + m->size; end - d >= 8;) {
             uint32_t size;
             memcpy(&size, d, 4);
             tri_count(&ep->dropped);
@@ -245,7 +255,17 @@ static void run_call(tr_endpoint *ep, parsed *p)
     }
     if (p->f)
         tri_future_dispatch_begin(p->f);
+    tri_method_metrics *mm = tri_metrics_of(ep, p->gi, p->method);
+    bool timed = tri_metrics_timed(ep, p->stamp);
+    int64_t t0 = timed ? tri_now_ns() : 0;
     int rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, p->f ? tri_future_reply(p->f) : NULL);
+    if (rv != TR_NO_HANDLER_) {
+        tri_count(&mm->calls);
+        if (rv < 0)
+            tri_count(&mm->errors);
+        if (timed)
+            tri_metrics_record(ep, mm, p->stamp, t0, tri_now_ns());
+    }
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
         if (p->f)
@@ -281,12 +301,19 @@ void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
 void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
 {
     uint8_t *d = tr_msg_data(m), *end = d + m->size;
+    int64_t stamp = 0; /* the batch's send time: the first record's queue time */
+    if (tri_rpc_flags_of(m->tag) & TRI_RF_STAMP) {
+        memcpy(&stamp, d, TRI_STAMP_BYTES);
+        d += TRI_STAMP_BYTES;
+    }
     while (end - d >= 8) {
         uint32_t size, tag;
         memcpy(&size, d, 4);
         memcpy(&tag, d + 4, 4);
         parsed p;
         parse_parts(ep, tag, d + 8, size, &p);
+        p.stamp = stamp;
+        stamp = 0;
         run_call(ep, &p);
         d += 8 + size;
     }

@@ -14,6 +14,7 @@
 #include "base/alloc.h"
 #include "rpc/codec.h"
 #include "rpc/future_impl.h"
+#include "rpc/metrics.h"
 #include "rpc/msg.h"
 #include "rpc/registry.h"
 #include "rpc/service_impl.h"
@@ -111,15 +112,18 @@ static int local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method,
 {
     call_arg ca;
     int rv = arg_prepare(gw, md, arg, &ca);
-    unsigned flags = call_flags(gw);
+    unsigned flags = call_flags(gw) | (tri_stamp_due() ? TRI_RF_STAMP : 0);
+    size_t st = tri_stamp_bytes(flags);
     tr_msg *m = rv ? NULL
                    : tr_msg_new(tri_rpc_tag(TRI_RK_TELL, flags, gw->impl_index, method),
-                                tri_fence_bytes(flags) + ca.len);
+                                st + tri_fence_bytes(flags) + ca.len);
     if (!m) {
         arg_discard(gw, &ca);
         return rv ? rv : TR_ENOMEM;
     }
-    arg_write(gw, &ca, tr_msg_data(m));
+    arg_write(gw, &ca, (uint8_t *)tr_msg_data(m) + st);
+    if (st)
+        tri_stamp_put(tr_msg_data(m));
     if (tr_send(gw->ep->actor, m)) {
         tr_msg_free(m);
         return send_failed(gw);
@@ -138,17 +142,20 @@ static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, 
         arg_discard(gw, &ca);
         return rv;
     }
-    unsigned flags = call_flags(gw);
+    unsigned flags = call_flags(gw) | (tri_stamp_due() ? TRI_RF_STAMP : 0);
+    size_t st = tri_stamp_bytes(flags);
     /* References: the message's, the armed timer's, and the caller's
      * handle or the preset continuation's. */
-    tr_future *f = tri_future_new(md->result_type, 3, tri_fence_bytes(flags) + ca.len);
+    tr_future *f = tri_future_new(md->result_type, 3, st + tri_fence_bytes(flags) + ca.len);
     if (!f) {
         arg_discard(gw, &ca);
         return TR_ENOMEM;
     }
     tr_msg *m = tri_future_msg(f);
     m->tag = tri_rpc_tag(TRI_RK_ASK, flags, gw->impl_index, method);
-    arg_write(gw, &ca, tri_future_extra(f));
+    arg_write(gw, &ca, (uint8_t *)tri_future_extra(f) + st);
+    if (st)
+        tri_stamp_put(tri_future_extra(f));
     f->encode = gw->encode;
     if (cb)
         tri_future_preset_then(f, cb, cb_arg, tri_endpoint_current());

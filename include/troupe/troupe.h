@@ -12,6 +12,7 @@
 #include "troupe/gateway.h"
 #include "troupe/endpoint.h"
 #include "troupe/remote.h"
+#include "troupe/metrics.h"
 #include "troupe/node.h"
 #include "troupe/version.h"
 
