@@ -109,13 +109,13 @@ static void draw(const opts *o, const tsv_doc *d, const prev *p, double secs, lo
                tsv_cell(eps, r, "mailbox_hwm"), processed,
                rate(p, secs, "endpoints", "id", id, "processed", processed), q99, p99);
     }
-    printf("\n%-8s %-22s %-4s %12s %12s %10s\n", "CONN", "PEER", "DIR", "BYTES IN/S", "BYTES OUT/S",
+    printf("\n%-12s %-22s %-4s %12s %12s %10s\n", "CONN", "PEER", "DIR", "BYTES IN/S", "BYTES OUT/S",
            "RTT(us)");
     for (size_t r = 0; conns && r < conns->nrows && r < 10; r++) {
         const char *id = tsv_cell(conns, r, "id");
         char rtt[24];
         us(rtt, sizeof rtt, tsv_cell(conns, r, "rtt_ns"));
-        printf("%-8s %-22.22s %-4s %12.0f %12.0f %10s\n", id, tsv_cell(conns, r, "peer"),
+        printf("%-12s %-22.22s %-4s %12.0f %12.0f %10s\n", id, tsv_cell(conns, r, "peer"),
                tsv_cell(conns, r, "direction"),
                rate(p, secs, "connections", "id", id, "bytes_received", u(tsv_cell(conns, r, "bytes_received"))),
                rate(p, secs, "connections", "id", id, "bytes_sent", u(tsv_cell(conns, r, "bytes_sent"))),
