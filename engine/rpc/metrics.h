@@ -33,7 +33,11 @@ static inline size_t tri_stamp_bytes(unsigned flags) { return flags & TRI_RF_STA
  * per sending thread. The tick is per thread, not per service: it only
  * picks which calls are sampled, so sharing it changes no figure's
  * meaning. Any thread. */
-bool tri_stamp_due(void);
+extern _Thread_local uint32_t tri_stamp_tick __attribute__((tls_model("initial-exec")));
+static inline bool tri_stamp_due(void)
+{
+    return (++tri_stamp_tick & (TR_METRICS_SAMPLE - 1)) == 0;
+}
 static inline void tri_stamp_put(uint8_t *p)
 {
     int64_t t = tri_now_ns();

@@ -57,6 +57,7 @@ Test(introspect, connection_counters_agree_and_rtt_is_measured, .timeout = 60)
     tr_endpoint_release(ep);
     tr_service_destroy(client);
     tr_service_destroy(server);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(introspect, a_reconnect_is_counted, .timeout = 60)
@@ -100,6 +101,7 @@ Test(introspect, a_reconnect_is_counted, .timeout = 60)
     tr_endpoint_release(ep);
     tr_service_destroy(client);
     tr_service_destroy(server);
+    TC_ASSERT_NO_LEAKS();
 }
 
 static char *report(tr_gateway *gw, int (*fn)(tr_gateway *, const troupe_q *, int64_t, tr_future **),
@@ -162,6 +164,7 @@ Test(introspect, the_endpoint_answers_its_reports, .timeout = 60)
     tr_endpoint_release(ep);
     tr_service_destroy(client);
     tr_service_destroy(server);
+    TC_ASSERT_NO_LEAKS();
 }
 
 Test(introspect, configured_off_there_is_none, .timeout = 60)
@@ -180,4 +183,5 @@ Test(introspect, configured_off_there_is_none, .timeout = 60)
            TR_ENOENDPOINT);
     tr_service_destroy(client);
     tr_service_destroy(server);
+    TC_ASSERT_NO_LEAKS();
 }

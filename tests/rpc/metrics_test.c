@@ -134,6 +134,7 @@ static void stop(void)
     tr_gateway_release(gw);
     tr_endpoint_release(ep);
     tr_service_destroy(svc);
+    TC_ASSERT_NO_LEAKS(); /* the histograms went with their endpoint */
 }
 
 static void ask_ok(int rv, tr_future *f)
