@@ -132,7 +132,8 @@ static void kv_u(doc *d, const char *k, uint64_t v)
     }
 }
 
-/* A table; cells are strings, "=" prefixed ones are numbers in JSON. */
+/* A table; cells are strings, those whose bit is set in `numeric` are
+ * numbers in JSON. */
 static void table_begin(doc *d, const char *name, int ncols, const char *const *cols)
 {
     d->ncols = ncols;
@@ -153,7 +154,7 @@ static void table_begin(doc *d, const char *name, int ncols, const char *const *
     }
     str(d, "\n");
 }
-static void table_row(doc *d, const char *const *cells)
+static void table_row(doc *d, const char *const *cells, uint32_t numeric)
 {
     if (d->json) {
         sep(d);
@@ -161,18 +162,17 @@ static void table_row(doc *d, const char *const *cells)
     }
     for (int i = 0; i < d->ncols; i++) {
         const char *c = cells[i];
-        bool num = c && c[0] == '=';
         if (d->json) {
             str(d, i ? "," : "");
             jstr(d, d->cols[i]);
             str(d, ":");
-            if (num)
-                str(d, c + 1);
+            if (numeric >> i & 1)
+                str(d, c);
             else
                 jstr(d, c);
         } else {
             str(d, i ? "\t" : "");
-            tstr(d, num ? c + 1 : c);
+            tstr(d, c);
         }
     }
     str(d, d->json ? "}" : "\n");
@@ -183,12 +183,15 @@ static void table_end(doc *d)
     d->first = false;
 }
 
-/* A number cell ("=123") in a caller's buffer. */
+/* A number cell in a caller's buffer. */
 static const char *num(char *buf, uint64_t v)
 {
-    snprintf(buf, 24, "=%" PRIu64, v);
+    snprintf(buf, 24, "%" PRIu64, v);
     return buf;
 }
+
+/* Bits lo..hi set. */
+static uint32_t cols_mask(int lo, int hi) { return (uint32_t)(((1ull << (hi + 1)) - 1) & ~((1ull << lo) - 1)); }
 
 /* ---- what is reported ----------------------------------------------------------------- */
 
@@ -226,7 +229,7 @@ static int ep_row(tr_endpoint *ep, void *arg)
                                    num(b[2], st.processed), num(b[3], st.dropped),
                                    num(b[4], rejected), num(b[5], calls), num(b[6], q99),
                                    num(b[7], p99), num(b[8], pmax)};
-    table_row(d, cells);
+    table_row(d, cells, cols_mask(3, EP_NCOLS - 1));
     return d->rv;
 }
 
@@ -290,7 +293,7 @@ static int ep_detail(tr_endpoint *ep, void *arg)
                                       num(b[6], m.queue.max_ns), num(b[7], m.processing.count),
                                       num(b[8], m.processing.p50_ns), num(b[9], m.processing.p90_ns),
                                       num(b[10], m.processing.p99_ns), num(b[11], m.processing.max_ns)};
-        table_row(d, cells);
+        table_row(d, cells, cols_mask(2, M_NCOLS - 1));
     }
     table_end(d);
     return 1; /* found: stop */
@@ -322,7 +325,7 @@ static void connections_table(tr_service *svc, doc *d)
                                       num(b[6], c->pings), num(b[7], c->rtt_ns),
                                       num(b[8], c->rtt_max_ns), num(b[9], c->reconnects),
                                       num(b[10], c->age_ns / 1000000)};
-        table_row(d, cells);
+        table_row(d, cells, 1u | cols_mask(4, C_NCOLS - 1));
     }
     table_end(d);
     free(cm);

@@ -123,6 +123,7 @@ Test(introspect, the_endpoint_answers_its_reports, .timeout = 60)
 {
     tr_service *server = r_server(1, 0), *client = r_client(1, 0, 0);
     tr_endpoint *ep = t_endpoint(server, "calc", true);
+    tr_endpoint *odd = t_endpoint(server, "=we\"ird\ttab", false); /* JSON- and TSV-hostile */
     char a[128];
     tr_gateway *gw;
     TC_OK(tr_service_connect(client, r_addr(server, TR_INTROSPECT_ID, a, sizeof a),
@@ -137,12 +138,14 @@ Test(introspect, the_endpoint_answers_its_reports, .timeout = 60)
     TC_OK(code);
     cr_assert(strstr(ls, "{\"id\":\"calc\",\"state\":\"started\",\"gateways\":\"tcalc\""), "%s", ls);
     cr_assert(strstr(ls, "{\"id\":\"$troupe\",\"state\":\"started\",\"gateways\":\"troupe_introspect\""), "%s", ls);
+    cr_assert(strstr(ls, "{\"id\":\"=we\\\"ird\\u0009tab\",\"state\":\"created\","), "%s", ls);
     free(ls);
     char *tsv = report(gw, troupe_introspect_endpoints, "tsv", NULL, &code);
     TC_OK(code);
     static const char head[] = "# endpoints\nid\tstate\tgateways\t";
     cr_assert(!strncmp(tsv, head, sizeof head - 1), "%s", tsv);
     cr_assert(strstr(tsv, "\ncalc\tstarted\ttcalc\t0\t"), "%s", tsv);
+    cr_assert(strstr(tsv, "\n=we\"ird tab\tcreated\t"), "a tab in a cell becomes a space: %s", tsv);
     free(tsv);
     char *st = report(gw, troupe_introspect_endpoint_stats, "json", "calc", &code);
     TC_OK(code);
@@ -161,6 +164,7 @@ Test(introspect, the_endpoint_answers_its_reports, .timeout = 60)
                            "method=\"ping\"} 1\n"), "%s", prom);
     free(prom);
     tr_gateway_release(gw);
+    tr_endpoint_release(odd);
     tr_endpoint_release(ep);
     tr_service_destroy(client);
     tr_service_destroy(server);
