@@ -321,7 +321,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     ep->mm = (tri_method_metrics *)(base + off_mm); /* zeroed with the state */
     ep->nmm = (uint32_t)nmm;
     for (size_t i = 0, at = 0; i < o->ngateways; at += o->gateways[i++].desc->nmethods)
-        ep->mm_base[i] = (uint16_t)at;
+        ep->mm_base[i] = (uint32_t)at;
     memcpy(base + off_id, id, id_len + 1);
     ep->id = base + off_id;
     ep->id_len = (uint32_t)id_len;

@@ -48,7 +48,7 @@ struct tr_endpoint {
     tr_future *termination;       /* completed by the actor's on_stop hook */
     struct tri_method_metrics *mm; /* inline, one per method of every gateway */
     uint32_t nmm;
-    uint16_t mm_base[TRI_RPC_MAX_GATEWAYS]; /* gateway i's first method in mm */
+    uint32_t mm_base[TRI_RPC_MAX_GATEWAYS]; /* gateway i's first method in mm */
 
     /* the registry's link, and the deferred release of its reference */
     struct cds_lfht_node reg_node;
