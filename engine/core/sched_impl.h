@@ -75,6 +75,8 @@ typedef struct live_shard {
 
 struct tri_sched {
     unsigned nworkers, batch;
+    uint32_t mailbox_high;      /* flow gate defaults for new actors (flow.h) */
+    int64_t send_timeout_ns;    /* how long an outside sender blocks */
     tr_msg_alloc msg_alloc;
     void *owner;
     void (*thread_start)(void *owner);

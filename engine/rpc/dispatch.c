@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "core/actor_impl.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
 #include "rpc/service_impl.h"
@@ -306,6 +307,7 @@ void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
         memcpy(&stamp, d, TRI_STAMP_BYTES);
         d += TRI_STAMP_BYTES;
     }
+    uint32_t n = 0;
     while (end - d >= 8) {
         uint32_t size, tag;
         memcpy(&size, d, 4);
@@ -316,8 +318,11 @@ void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
         stamp = 0;
         run_call(ep, &p);
         d += 8 + size;
+        n++;
     }
     tr_msg_free(m);
+    if (n > 1) /* the run was counted as its tells (wire_inbound.c) */
+        tri_actor_consumed(ep->actor, n - 1);
 }
 
 void tri_dispatch_run(tr_endpoint *ep, tr_msg *m)

@@ -30,11 +30,11 @@ extern "C" {
 /** An actor (opaque; reference-counted, see the top of this file). */
 typedef struct tr_actor tr_actor;
 
-/* A message: a 24-byte header followed by `size` payload bytes
+/** A message: a 24-byte header followed by `size` payload bytes
  * (tr_msg_data()), aligned to 8. One allocation; the mailbox links it
  * intrusively, so a send allocates nothing beyond the message itself.
  * Fields other than `tag` and `size` belong to troupe. */
-typedef struct tri_node { /* troupe's intrusive queue link */
+typedef struct tri_node { /**< troupe's intrusive queue link */
     struct tri_node *_Atomic next;
 } tri_node;
 
@@ -77,7 +77,14 @@ typedef struct tr_actor_opts {
     tr_on_drop *on_drop;    /**< optional */
     size_t state_size;      /**< bytes of state kept inside the actor, zeroed */
     bool count_mailbox;     /**< keep tr_actor_mailbox_len exact (one atomic
-                               add per send; off: it reports 0) */
+                               add per send; off: it reports 0, unless the
+                               mailbox has a high-water mark, which counts) */
+    /* Flow control (README "Backpressure"). */
+    uint32_t mailbox_high;     /**< senders are held back while this many messages
+                                    wait (0: the service default, TR_MAILBOX_UNBOUNDED:
+                                    never) */
+    uint32_t mailbox_low;      /**< they go again below it (0: half the high mark) */
+    uint32_t mailbox_capacity; /**< sends beyond it fail with TR_EFULL (0: no hard limit) */
 } tr_actor_opts;
 
 /** The actor's inline state (max_align_t-aligned). */
@@ -92,8 +99,38 @@ TR_API void tr_actor_release(tr_actor *a);
  * runs next on this worker) or any other thread (through the inject queue).
  * The caller must hold a reference to `to`.
  * On 0, troupe owns `msg`; on error the caller still owns it.
- * Errors: TR_EINVAL (NULL), TR_ESTOPPED (the actor has stopped). */
+ * Backpressure: when `to` holds its high-water mark of messages, a sender
+ * in a turn is muted after its turn (never refused), and any other thread
+ * blocks until there is room or its send timeout passes.
+ * Errors: TR_EINVAL (NULL), TR_ESTOPPED (the actor has stopped), TR_EAGAIN
+ * (no room within the send timeout), TR_EFULL (at the hard capacity). */
 TR_API int tr_send(tr_actor *to, tr_msg *msg);
+
+/** As tr_send, but a thread outside the workers never blocks: TR_EAGAIN at
+ * once when `to` is above its high-water mark. */
+TR_API int tr_send_nowait(tr_actor *to, tr_msg *msg);
+
+/** The calling thread's send timeout for sends outside a turn (tr_send,
+ * gateway tells and asks): ns > 0 blocks at most that long, 0 never
+ * blocks (TR_EAGAIN at once), TR_SEND_TIMEOUT_DEFAULT the service's
+ * configured value. Returns the previous setting. */
+#define TR_SEND_TIMEOUT_DEFAULT (-1LL)
+/** Sets the calling thread's send timeout (see TR_SEND_TIMEOUT_DEFAULT);
+ * returns the previous setting. */
+TR_API int64_t tr_thread_send_timeout(int64_t ns);
+
+/** Flow-control counters of an actor's mailbox (racy snapshots). */
+typedef struct tr_flow_stats {
+    uint32_t high;      /**< the high-water mark in force (0: no gate) */
+    uint32_t low;       /**< the low-water mark in force */
+    uint32_t capacity;  /**< the hard capacity in force (0: none) */
+    uint64_t mutes;     /**< senders muted on it */
+    uint64_t blocks;    /**< outside sends that had to wait */
+    uint64_t timeouts;  /**< of those, given up with TR_EAGAIN */
+    uint64_t refusals;  /**< sends refused at the capacity (TR_EFULL) */
+} tr_flow_stats;
+/** Fills *out with `a`'s flow-control counters. Any thread. */
+TR_API void tr_actor_flow_stats(tr_actor *a, tr_flow_stats *out);
 
 /** From inside `self`'s behaviour: stop after the current turn. Messages left
  * in the mailbox go to on_drop; later sends fail with TR_ESTOPPED. */

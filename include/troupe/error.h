@@ -38,6 +38,7 @@ extern "C" {
     X(EBUSY, "busy")                                                         \
     X(EADDR, "malformed address")                                            \
     X(EFAILED, "failed")                                                     \
+    X(EFULL, "mailbox at its hard capacity: the message was refused")        \
     X(EADDRINUSE, "address already in use")
 
 /** 0 (TR_OK) and troupe's error codes, TR_E<NAME> for each row of TR_ERRORS. */

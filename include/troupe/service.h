@@ -47,6 +47,14 @@ typedef struct tr_service_config {
     bool force_serialization;  /**< S22: encode local calls too (codec tests) */
     bool listen;               /**< accept remote calls on bind_address (remote.h);
                                   the bound address: tr_service_listen_address */
+    /* Backpressure (README "Backpressure"). */
+    uint32_t mailbox_high;     /**< the high-water mark of every actor's and endpoint's
+                                    mailbox unless it says otherwise (0:
+                                    TR_DEFAULT_MAILBOX_HIGH; TR_MAILBOX_UNBOUNDED: none) */
+    int64_t send_timeout_ns;   /**< how long a thread outside the workers blocks in a
+                                    send to a full mailbox before TR_EAGAIN (0:
+                                    TR_DEFAULT_SEND_TIMEOUT_NS; negative: never blocks,
+                                    sends go through) */
     tr_log_level log_level;    /**< records below it are dropped; 0 (TR_LOG_DEFAULT):
                                   the TROUPE_LOG environment variable, else warn */
     tr_log_sink *log_sink;     /**< NULL: tr_log_stderr (log.h) */

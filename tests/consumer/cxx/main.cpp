@@ -1,6 +1,6 @@
 // A C++17 consumer of the installed troupe: every public header through
 // the umbrella, an actor that checks a string's every byte, the version
-// and the error names, all through the C API from C++.
+// and the error names, and (rpc.cpp) the RPC macros, all from C++.
 #include <troupe/troupe.h>
 
 #include <atomic>
@@ -25,6 +25,8 @@ void check(tr_actor *self, void *, tr_msg *m)
 }
 
 } // namespace
+
+int rpc_roundtrip(tr_service *svc); // rpc.cpp
 
 int main()
 {
@@ -56,7 +58,12 @@ int main()
     for (int i = 0; i < 1000 && verdict.load(std::memory_order_acquire) == 0; i++)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     tr_actor_release(a);
+    int rpc = rpc_roundtrip(svc);
     tr_service_destroy(svc);
+    if (rpc) {
+        std::fprintf(stderr, "the RPC round trips from C++ failed\n");
+        return 1;
+    }
     int v = verdict.load(std::memory_order_acquire);
     std::printf("troupe %s from C++17: %s\n", tr_version_string(), v == 1 ? "ok" : "FAILED");
     return v == 1 ? 0 : 1;
