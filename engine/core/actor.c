@@ -291,8 +291,8 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
                 atomic_fetch_add_explicit(&to->gate->refusals, 1, memory_order_relaxed);
                 return TR_EFULL;
             }
-            if (v == TRI_GATE_OVER)
-                tri_gate_mute(to->gate, w->current);
+            if (v == TRI_GATE_OVER && tri_gate_mute(to->gate, w->current))
+                w->turn_muted = true; /* the turn ends after this message */
         }
         /* Coalesce into the worker's outbox. */
         if (ob->to != to || ob->n == TRI_OUTBOX_MAX) {
@@ -447,6 +447,8 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
             tr_actor_release(a); /* the reference that run held */
         return r;
     }
+    tri_worker *w = tri_tls_worker;
+    w->turn_muted = false;
     for (unsigned i = 0; i < batch; i++) {
         tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
         if (!n) {
@@ -464,12 +466,13 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
             a->stop_requested = 1;
         } else {
             a->behavior(a, a->state, m);
-            tri_worker *w = tri_tls_worker;
             if (w->outbox.n)
                 tri_outbox_flush(w);
         }
         if (a->stop_requested)
             return finish_stop(a);
+        if (w->turn_muted) /* muted (flow.h): no more sends this turn */
+            break;
     }
     if (a->gate)
         tri_gate_drained(a->gate);

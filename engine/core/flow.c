@@ -54,26 +54,26 @@ static void unmute(struct tr_actor *a, uint32_t gen)
         tri_sched_schedule(a->sched, a);
 }
 
-void tri_gate_mute(tri_gate *g, struct tr_actor *self)
+bool tri_gate_mute(tri_gate *g, struct tr_actor *self)
 {
     if (g->owner == self)
-        return; /* sends to itself: the turn drains them */
+        return false; /* sends to itself: the turn drains them */
     /* Rule 1: an overloaded actor keeps running. */
     if (self->gate && tri_gate_level(self->gate) >= self->gate->high)
-        return;
+        return false;
     uint32_t s = atomic_load_explicit(&self->mute_state, memory_order_relaxed);
     if (s & TRI_MUTED)
-        return; /* one gate at a time: the first one it met */
+        return false; /* one gate at a time: the first one it met */
     tri_mute *r = tri_alloc(sizeof *r);
     if (!r)
-        return; /* not muting loses nothing */
+        return false; /* not muting loses nothing */
     uint32_t gen = ((s >> 2) + 1) & (UINT32_MAX >> 2);
     /* seq_cst: rule 1 (pairs with the sender's RMW then load). Only this
      * thread sets MUTED (it runs self); unmuters only clear it. */
     if (!atomic_compare_exchange_strong_explicit(&self->mute_state, &s, gen << 2 | TRI_MUTED,
                                                  memory_order_seq_cst, memory_order_relaxed)) {
         tri_free(r, sizeof *r);
-        return;
+        return false;
     }
     tr_actor_retain(self);
     r->a = self;
@@ -89,6 +89,7 @@ void tri_gate_mute(tri_gate *g, struct tr_actor *self)
         tri_gate_release(g);
     if (self->gate && tri_gate_level(self->gate) >= self->gate->high)
         unmute(self, gen); /* rule 1: overloaded meanwhile */
+    return true;
 }
 
 void tri_gate_unmute_overloaded(struct tr_actor *to, const tri_gate *to_gate, uint64_t level)

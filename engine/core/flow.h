@@ -77,8 +77,9 @@ static inline enum tri_gate_verdict tri_gate_check(const tri_gate *g, uint64_t l
 
 /* On a worker, in `self`'s turn: `self` sent past g's high mark. Mutes
  * `self` on g unless that could deadlock (rule 1), self is g's owner, or
- * self is muted already. */
-void tri_gate_mute(tri_gate *g, struct tr_actor *self);
+ * self is muted already. True when self is muted now (its turn should end
+ * after the current message). */
+bool tri_gate_mute(tri_gate *g, struct tr_actor *self);
 
 /* Outside a turn: waits until g's level is below its high mark, or until
  * deadline_ns (tri_now_ns clock). 0, or TR_EAGAIN. */

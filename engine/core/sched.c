@@ -177,6 +177,7 @@ static void help(tri_worker *w)
     tri_outbox_flush(w); /* the helped actor sees what we sent so far */
     struct tr_actor *outer = w->current;
     uint32_t outer_sends = w->turn_sends;
+    bool outer_muted = w->turn_muted;
     w->helping = true;
     enum tri_run_result r = TRI_RUN_MORE;
     for (unsigned done = 0; r == TRI_RUN_MORE && done < TRI_HELP_BUDGET; done += w->sched->batch) {
@@ -186,6 +187,7 @@ static void help(tri_worker *w)
     }
     w->current = outer;
     w->turn_sends = outer_sends;
+    w->turn_muted = outer_muted;
     w->helping = false;
     if (r != TRI_RUN_DONE && !((atomic_load_explicit(&a->mute_state, memory_order_relaxed) &
                                 TRI_MUTED) && tri_mute_defer(a)))
