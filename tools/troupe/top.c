@@ -113,8 +113,9 @@ static void draw(const opts *o, const tsv_doc *d, const prev *p, double secs, lo
            "RTT(us)");
     for (size_t r = 0; conns && r < conns->nrows && r < 10; r++) {
         const char *id = tsv_cell(conns, r, "id");
-        char rtt[24];
-        us(rtt, sizeof rtt, tsv_cell(conns, r, "rtt_ns"));
+        char rtt[24] = "-"; /* measured by the connecting side only */
+        if (!strcmp(tsv_cell(conns, r, "direction"), "out"))
+            us(rtt, sizeof rtt, tsv_cell(conns, r, "rtt_ns"));
         printf("%-12s %-22.22s %-4s %12.0f %12.0f %10s\n", id, tsv_cell(conns, r, "peer"),
                tsv_cell(conns, r, "direction"),
                rate(p, secs, "connections", "id", id, "bytes_received", u(tsv_cell(conns, r, "bytes_received"))),
