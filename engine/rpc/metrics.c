@@ -33,6 +33,7 @@ void tri_metrics_record(tr_endpoint *ep, tri_method_metrics *mm, int64_t stamp, 
 void tri_metrics_free(tr_endpoint *ep)
 {
     for (uint32_t i = 0; i < ep->nmm; i++) {
+        /* acquire: pairs with tri_metrics_record's release (the writer is done). */
         tri_hist *h = atomic_exchange_explicit(&ep->mm[i].hist, NULL, memory_order_acquire);
         tri_free(h, 2 * sizeof *h);
     }
