@@ -33,7 +33,7 @@ typedef struct parsed {
     const tr_gateway_impl *impl;
     const tr_method_desc *md;
     unsigned gi;
-    int64_t stamp; /* the send time (TRI_RF_STAMP), else 0 */
+    int64_t stamp; /* the send time, when flags has TRI_RF_STAMP */
 } parsed;
 
 /* The parts of a call with tag `tag` whose payload is `d`, `size` bytes
@@ -61,8 +61,7 @@ static inline void parse_parts(tr_endpoint *ep, uint32_t tag, uint8_t *d, size_t
             off += 8;
         }
     }
-    p->stamp = 0;
-    if (p->flags & TRI_RF_STAMP) {
+    if (p->flags & TRI_RF_STAMP) { /* else p->stamp is never read */
         memcpy(&p->stamp, d + off, TRI_STAMP_BYTES);
         off += TRI_STAMP_BYTES;
     }
@@ -224,6 +223,19 @@ static inline bool may_refuse(const tr_endpoint *ep, const parsed *p)
            ((p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) && !p->md);
 }
 
+/* A sampled call (metrics.h): the handler timed, apart from the common
+ * path so that path keeps nothing live across the handler for it. */
+static __attribute__((noinline)) int invoke_timed(tr_endpoint *ep, parsed *p,
+                                                  tri_method_metrics *mm, const void *arg,
+                                                  tr_reply *reply)
+{
+    int64_t t0 = tri_now_ns();
+    int rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, reply);
+    if (rv != TR_NO_HANDLER_)
+        tri_metrics_record(ep, mm, p->flags & TRI_RF_STAMP ? p->stamp : 0, t0, tri_now_ns());
+    return rv;
+}
+
 /* Refusal checks, decoding, the handler, the answer: everything but
  * freeing the message (a batch's records share one). */
 static void run_call(tr_endpoint *ep, parsed *p)
@@ -256,17 +268,21 @@ static void run_call(tr_endpoint *ep, parsed *p)
     }
     if (p->f)
         tri_future_dispatch_begin(p->f);
+    /* Counted as it starts (undone below if there is no handler); the
+     * count picks the timed calls, so the common call adds one store. */
     tri_method_metrics *mm = tri_metrics_of(ep, p->gi, p->method);
-    bool timed = tri_metrics_timed(ep, p->stamp);
-    int64_t t0 = timed ? tri_now_ns() : 0;
-    int rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, p->f ? tri_future_reply(p->f) : NULL);
-    if (rv != TR_NO_HANDLER_) {
-        tri_count(&mm->calls);
-        if (rv < 0)
-            tri_count(&mm->errors);
-        if (timed)
-            tri_metrics_record(ep, mm, p->stamp, t0, tri_now_ns());
-    }
+    uint64_t n = atomic_load_explicit(&mm->calls, memory_order_relaxed); /* single writer */
+    atomic_store_explicit(&mm->calls, n + 1, memory_order_relaxed);
+    tr_reply *reply = p->f ? tri_future_reply(p->f) : NULL;
+    int rv;
+    if (__builtin_expect(tri_metrics_timed(n, p->flags & TRI_RF_STAMP), 0))
+        rv = invoke_timed(ep, p, mm, arg, reply);
+    else
+        rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, reply);
+    if (rv == TR_NO_HANDLER_)
+        atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
+    else if (rv < 0)
+        tri_count(&mm->errors);
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
         if (p->f)
@@ -314,8 +330,11 @@ void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
         memcpy(&tag, d + 4, 4);
         parsed p;
         parse_parts(ep, tag, d + 8, size, &p);
-        p.stamp = stamp;
-        stamp = 0;
+        if (stamp) { /* the first record carries the batch's send time */
+            p.flags |= TRI_RF_STAMP;
+            p.stamp = stamp;
+            stamp = 0;
+        }
         run_call(ep, &p);
         d += 8 + size;
         n++;

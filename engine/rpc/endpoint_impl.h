@@ -78,7 +78,6 @@ struct tr_endpoint {
     char *fail_msg;
     _Atomic uint64_t processed, dropped, handler_errors, decoded;
     _Atomic uint64_t rejected[TR_REJECT_COUNT_];
-    uint32_t sample_tick;             /* metrics.h: which handler is timed */
     _Atomic uint64_t mailbox_hwm;
 };
 

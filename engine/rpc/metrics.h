@@ -50,11 +50,12 @@ static inline tri_method_metrics *tri_metrics_of(tr_endpoint *ep, unsigned gi, u
     return &ep->mm[ep->mm_base[gi] + method];
 }
 
-/* Whether to time this handler (stamp: its send time, 0 when not stamped).
- * Main thread. */
-static inline bool tri_metrics_timed(tr_endpoint *ep, int64_t stamp)
+/* Whether to time a handler: the method's n-th call (counting from 0)
+ * when n is one less than a multiple of TR_METRICS_SAMPLE, or a stamped
+ * call (`stamped`: it carries its send time). Main thread. */
+static inline bool tri_metrics_timed(uint64_t n, unsigned stamped)
 {
-    return stamp || (++ep->sample_tick & (TR_METRICS_SAMPLE - 1)) == 0;
+    return (n & (TR_METRICS_SAMPLE - 1)) == TR_METRICS_SAMPLE - 1 || stamped;
 }
 
 /* Records a timed handler: sent at `stamp` (0: unknown), started at t0,

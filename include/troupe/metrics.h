@@ -8,7 +8,7 @@
  * per power of two, so a quantile is at most 12.5% above the true value),
  * never as samples. They are sampled to keep the clock off the hot path:
  * one call in TR_METRICS_SAMPLE per sending thread carries its send time
- * (queue time), and one handler in TR_METRICS_SAMPLE per endpoint is timed
+ * (queue time), and one call in TR_METRICS_SAMPLE of each method is timed
  * (processing time), as is every handler of a stamped call; the mailbox
  * depth is looked at when a handler is timed. Call counts are exact.
  *
@@ -61,8 +61,8 @@ typedef struct tr_latency {
 typedef struct tr_method_metrics {
     const char *gateway;  /**< the gateway's declared name (static) */
     const char *method;   /**< the method's declared name (static) */
-    uint64_t calls;       /**< handler calls (exact) */
-    uint64_t errors;      /**< of those, returned an error (a failed ask or tell) */
+    uint64_t calls;       /**< handler calls (exact), counted as each starts */
+    uint64_t errors;      /**< of those, returned an error, counted as each returns */
     tr_latency queue;      /**< send to handler start (sampled) */
     tr_latency processing; /**< handler duration (sampled) */
 } tr_method_metrics;
