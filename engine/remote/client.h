@@ -47,6 +47,7 @@ struct tri_peer {
     uint32_t bl_len;
     tri_pending pending;
     uint64_t next_resolve;         /* RESOLVE correlation ids (top bit set) */
+    uint64_t opened;               /* connections whose handshake completed */
 };
 
 /* Written once by the connecting thread before the CONNECT request, then

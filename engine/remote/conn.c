@@ -40,7 +40,7 @@ tri_conn *tri_conn_new(int fd, bool outbound, const char *name)
     c->outbound = outbound;
     c->state = outbound ? TRI_CONN_CONNECTING : TRI_CONN_HELLO;
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->last_rx_ns = tri_now_ns();
+    c->last_rx_ns = c->born_ns = tri_now_ns();
     return c;
 }
 
@@ -109,6 +109,7 @@ void tri_conn_commit(tri_net *net, tri_conn *c, size_t n)
     c->wlen += n;
     net->unsent += n;
     tri_net_add(&net->ctr.frames_sent, 1);
+    tri_net_add(&c->m_frames_out, 1);
     tri_net_max(&net->ctr.largest_sent, n);
     tri_net_mark_dirty(net, c);
 }
@@ -163,6 +164,7 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
     }
     tri_net_add(&net->ctr.writes, 1);
     tri_net_add(&net->ctr.bytes_sent, (uint64_t)n);
+    tri_net_add(&c->m_bytes_out, (uint64_t)n);
     c->woff += (size_t)n;
     net->unsent -= (size_t)n;
     if (c->woff < c->wlen) { /* the socket is full: the rest when it drains */
@@ -198,6 +200,12 @@ static enum tri_frame_outcome dispatch(tri_net *net, tri_conn *c, const tri_fram
     case TRI_F_PONG:
         if (c->state != TRI_CONN_OPEN)
             break;
+        if (c->ping_out && h->corr == (uint64_t)c->ping_sent_ns) { /* ours: a round trip */
+            int64_t rtt = tri_now_ns() - c->ping_sent_ns;
+            tri_net_set(&c->m_rtt_ns, (uint64_t)rtt);
+            tri_net_max(&c->m_rtt_max_ns, (uint64_t)rtt);
+            tri_net_add(&c->m_pongs, 1);
+        }
         c->ping_out = false;
         return TRI_FRAME_OK;
     case TRI_F_CLOSE: {
@@ -304,6 +312,8 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
             /* Counted, not "received": largest_received stays what was
              * buffered, never above the limit (invariant 6). */
             tri_net_add(&net->ctr.oversized_incoming, 1);
+            tri_net_add(&c->m_oversized, 1);
+            tri_net_add(&c->m_frames_in, 1);
             tri_net_set(&net->ctr.last_received_size, size);
             TRI_WARN(&net->log, "remote", NULL,
                      "skipping a %llu-byte %s frame from %s: it exceeds this service's "
@@ -333,6 +343,7 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
         if (bad)
             return tri_close_with(ci, TR_EPROTO, true, "%s (type %u)", bad, h.type);
         tri_net_add(&net->ctr.frames_received, 1);
+        tri_net_add(&c->m_frames_in, 1);
         tri_net_set(&net->ctr.last_received_size, size);
         tri_net_max(&net->ctr.largest_received, size);
         c->rpos += (size_t)size;
@@ -362,6 +373,7 @@ enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *
     }
     tri_net_add(&net->ctr.reads, 1);
     tri_net_add(&net->ctr.bytes_received, (uint64_t)n);
+    tri_net_add(&c->m_bytes_in, (uint64_t)n);
     c->rlen += (size_t)n;
     c->last_rx_ns = tri_now_ns();
     enum tri_frame_outcome o = parse(net, c, ci);

@@ -31,15 +31,19 @@ static int conn_slot(tri_net *net, uint32_t *index)
 {
     if (!net->free_conn) {
         uint32_t cap = net->cap_conns ? net->cap_conns * 2 : 16;
+        pthread_mutex_lock(&net->list_lock); /* the table may move */
         tri_conn_entry *e = tri_realloc(net->conns, (size_t)net->cap_conns * sizeof *e,
                                         (size_t)cap * sizeof *e);
-        if (!e)
+        if (!e) {
+            pthread_mutex_unlock(&net->list_lock);
             return TR_ENOMEM;
+        }
         for (uint32_t i = net->cap_conns; i < cap; i++)
             e[i] = (tri_conn_entry){NULL, 1, i + 1 < cap ? i + 2 : 0};
         net->free_conn = net->cap_conns + 1;
         net->conns = e;
         net->cap_conns = cap;
+        pthread_mutex_unlock(&net->list_lock);
     }
     *index = net->free_conn - 1;
     net->free_conn = net->conns[*index].next;
@@ -60,12 +64,16 @@ tri_conn *tri_net_add_conn(tri_net *net, int fd, bool outbound, bool want_out, c
         return NULL;
     }
     tri_conn_entry *e = &net->conns[i];
-    e->c = c;
     c->net = net;
     c->id = (uint64_t)e->gen << 32 | (i + 1);
     c->want_out = want_out;
+    pthread_mutex_lock(&net->list_lock);
+    e->c = c;
+    pthread_mutex_unlock(&net->list_lock);
     if (tri_ep_add(net, fd, TRI_CONN_EVENTS | (want_out ? EPOLLOUT : 0), c->id)) {
+        pthread_mutex_lock(&net->list_lock);
         e->c = NULL;
+        pthread_mutex_unlock(&net->list_lock);
         e->next = net->free_conn;
         net->free_conn = i + 1;
         tri_conn_free(c);
@@ -144,7 +152,9 @@ void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
     if (c->outbound)
         tri_peer_lost(net, c, ci);
     uint32_t i = (uint32_t)c->id - 1;
+    pthread_mutex_lock(&net->list_lock); /* no reader holds c after this */
     net->conns[i].c = NULL;
+    pthread_mutex_unlock(&net->list_lock);
     if (!++net->conns[i].gen)
         net->conns[i].gen = 1;
     net->conns[i].next = net->free_conn;

@@ -88,6 +88,8 @@ enum tri_frame_outcome tri_handshake_on_hello(tri_net *net, tri_conn *c, const u
         return tri_close_with(ci, TR_ENOMEM, false, "out of memory answering HELLO");
     c->peer_max_frame = h.max_frame;
     c->state = TRI_CONN_OPEN;
+    /* release: pairs with tr_service_connections' acquire. */
+    atomic_store_explicit(&c->m_open, 1, memory_order_release);
     tri_wheel_cancel(&net->wheel, &c->timer); /* the handshake deadline */
     tri_net_add(&net->ctr.connections_accepted, 1);
     return TRI_FRAME_OK;

@@ -343,6 +343,7 @@ static void net_free(tri_net *net)
     if (net->efd >= 0)
         close(net->efd);
     pthread_mutex_destroy(&net->err_lock);
+    pthread_mutex_destroy(&net->list_lock);
     tri_free_aligned(net, sizeof *net, 64);
 }
 
@@ -446,10 +447,12 @@ static tri_net *net_new(tr_service *svc)
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
     net->efd = net->epfd = net->lfd = -1;
     pthread_mutex_init(&net->err_lock, NULL);
+    pthread_mutex_init(&net->list_lock, NULL);
     tri_mq_init(&net->qp, &net->qc, false); /* unmarked: the thread starts awake */
     net->stop_msg = tr_msg_new(TRI_NET_STOP, 0);
     if (!net->stop_msg) {
         pthread_mutex_destroy(&net->err_lock);
+    pthread_mutex_destroy(&net->list_lock);
         tri_free_aligned(net, sizeof *net, 64);
         return NULL;
     }
@@ -510,6 +513,7 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
         if (net->efd >= 0)
             close(net->efd);
         pthread_mutex_destroy(&net->err_lock);
+    pthread_mutex_destroy(&net->list_lock);
         tri_free_aligned(net, sizeof *net, 64);
         return rv;
     }

@@ -96,6 +96,10 @@ typedef struct tri_net {
     /* last protocol error, for stats: written under err_lock (rare) */
     pthread_mutex_t err_lock;
     char last_error[160];
+    /* The connection table for readers on other threads (metrics.h): the
+     * I/O thread holds it only to add, remove or move entries (rare), a
+     * reader while it copies the counters out. */
+    pthread_mutex_t list_lock;
 
     /* ---- the I/O thread */
     alignas(64) tri_mq_cons qc;

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "remote/address.h"
+#include "remote/introspect.h"
 #include "remote/net.h"
 #include "remote/transport.h"
 #include "rpc/wire.h"
@@ -36,6 +37,15 @@ int tr_service_create(const tr_service_config *cfg, tr_service **out)
     if (rv) {
         snprintf(create_error, sizeof create_error,
                  "cannot start the service's network layer: %s", why);
+        TRI_ERROR(tri_wire_logger(*out), "remote", NULL, "%s", create_error);
+        tr_service_destroy(*out);
+        *out = NULL;
+        return rv;
+    }
+    if (!tri_wire_config(*out)->introspection_off && (rv = tri_introspect_start(*out))) {
+        snprintf(create_error, sizeof create_error,
+                 "cannot start the introspection endpoint %s: %s", TR_INTROSPECT_ID,
+                 tr_strerror(rv));
         TRI_ERROR(tri_wire_logger(*out), "remote", NULL, "%s", create_error);
         tr_service_destroy(*out);
         *out = NULL;

@@ -19,10 +19,12 @@
 #include "remote/net.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
+#include "troupe/metrics.h"
 
-/* An open connection with asks outstanding and silent this long gets a
- * PING; silent for LIVENESS_NS in all, it is declared lost. */
-#define PING_AFTER_NS (1000LL * 1000 * 1000)
+/* An open connection sends a PING this often (its PONG is the round-trip
+ * time, troupe/metrics.h); one with asks outstanding, silent for
+ * LIVENESS_NS in all, is declared lost. */
+#define PING_AFTER_NS TR_METRICS_PING_NS
 #define LIVENESS_NS (5000LL * 1000 * 1000)
 
 /* ---- peers ---------------------------------------------------------- */
@@ -121,9 +123,10 @@ void tri_peer_tick(tri_net *net, tri_conn *c)
 {
     tri_peer *p = c->peer;
     int64_t now = tri_now_ns(), silent = now - c->last_rx_ns;
-    if (!tri_pending_count(&p->pending)) {
-        c->ping_out = false; /* nothing owed to us: no need to ask */
-    } else if (c->ping_out && silent >= LIVENESS_NS) {
+    bool owed = tri_pending_count(&p->pending) != 0;
+    if (!owed && c->ping_out && now - c->ping_sent_ns >= LIVENESS_NS) {
+        c->ping_out = false; /* nothing owed to us: unanswered is no loss; ask again */
+    } else if (owed && c->ping_out && silent >= LIVENESS_NS) {
         tri_close_info ci;
         tri_close_with(&ci, TR_EUNREACHABLE, false,
                        "%s has sent nothing for %lld ms, not even a PONG; the connection is "
@@ -131,9 +134,13 @@ void tri_peer_tick(tri_net *net, tri_conn *c)
                        c->name, (long long)(silent / 1000000));
         tri_net_close_conn(net, c, &ci);
         return;
-    } else if (!c->ping_out && silent >= PING_AFTER_NS) {
-        if (tri_conn_put_frame(net, c, TRI_F_PING, 0, NULL, 0) == 0)
+    } else if (!c->ping_out && now - c->ping_sent_ns >= PING_AFTER_NS) {
+        /* Every PING_AFTER_NS while open, owed or not: the PONG gives the
+         * round-trip time (metrics.h); the corr carries the send time. */
+        if (tri_conn_put_frame(net, c, TRI_F_PING, (uint64_t)now, NULL, 0) == 0) {
             c->ping_out = true;
+            c->ping_sent_ns = now;
+        }
     }
     tri_wheel_arm(&net->wheel, &c->timer, now + PING_AFTER_NS / 2);
 }
@@ -145,6 +152,9 @@ enum tri_frame_outcome tri_peer_hello_ok(tri_net *net, tri_conn *c, const uint8_
         return TRI_FRAME_CLOSE;
     tri_peer *p = c->peer;
     p->ready = true;
+    c->reconnects = p->opened++;
+    /* release: reconnects is set; pairs with tr_service_connections' acquire. */
+    atomic_store_explicit(&c->m_open, 1, memory_order_release);
     tri_net_add(&net->ctr.connections_opened, 1);
     tri_wheel_cancel(&net->wheel, &c->timer);
     tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + PING_AFTER_NS / 2);

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "core/actor_impl.h"
 #include "rpc/endpoint_impl.h"
+#include "rpc/metrics.h"
 #include "rpc/future_impl.h"
 #include "rpc/rcu.h"
 #include "rpc/registry.h"
@@ -223,6 +224,7 @@ static void release_endpoints(tr_service *svc)
     pthread_mutex_lock(&svc->endpoints_lock);
     for (tr_endpoint *ep = svc->endpoints; ep; ep = ep->all_next) {
         tri_registry_remove(svc->registry, ep);
+        tri_metrics_free(ep); /* the readers' lock is held: none is reading */
         if (ep->stop_hook_ran) { /* else the hook does it, during destroy */
             tr_future_release(ep->termination);
             ep->termination = NULL;

@@ -302,3 +302,11 @@ int tri_wire_service_create(const tr_service_config *cfg, tr_service **out, char
 }
 
 const tri_logger *tri_wire_logger(const tr_service *svc) { return &svc->log; }
+
+int tri_wire_endpoint_create_reserved(tr_service *svc, const tr_endpoint_opts *opts,
+                                      tr_endpoint **out)
+{
+    if (!svc || !opts || !opts->id || !out)
+        return TR_EINVAL;
+    return tri_endpoint_create_reserved(svc, opts, out);
+}

@@ -260,6 +260,12 @@ int tri_wire_net_attach(tr_service *svc, tri_net_start_fn *start, void *ctx,
 /* The local half of tr_service_connect (token NULL: unfenced). */
 int tri_wire_connect_local(tr_service *svc, const char *id, const tr_gateway_desc *desc,
                            const tr_fence_token *token, tr_gateway **out);
+/* Creates an endpoint whose id (required) is reserved for troupe
+ * (TR_RESERVED_ID_PREFIX, troupe/metrics.h): the introspection endpoint.
+ * Errors as tr_endpoint_create. */
+int tri_wire_endpoint_create_reserved(tr_service *svc, const tr_endpoint_opts *opts,
+                                      tr_endpoint **out);
+
 /* A service without its network layer (tr_service_create adds it); on
  * error `why` says what failed, for tr_service_create_error. */
 int tri_wire_service_create(const tr_service_config *cfg, tr_service **out, char *why,

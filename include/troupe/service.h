@@ -62,6 +62,8 @@ typedef struct tr_service_config {
                                   the TROUPE_LOG environment variable, else warn */
     tr_log_sink *log_sink;     /**< NULL: tr_log_stderr (log.h) */
     void *log_arg;             /**< passed to log_sink */
+    bool introspection_off;    /**< with listen: no read-only introspection endpoint
+                                  TR_INTROSPECT_ID (troupe/metrics.h; on by default) */
 } tr_service_config;
 
 /** Fills `cfg` with the defaults. */

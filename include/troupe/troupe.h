@@ -21,6 +21,7 @@
 #include "troupe/gateway.h"
 #include "troupe/endpoint.h"
 #include "troupe/remote.h"
+#include "troupe/metrics.h"
 #include "troupe/version.h"
 
 #endif
