@@ -51,6 +51,7 @@ static void endpoint_final(tr_endpoint *ep)
         ep->all_next->all_prev = ep->all_prev;
     pthread_mutex_unlock(&svc->endpoints_lock);
     tr_future_release(ep->termination);
+    tri_watch_list_destroy(&ep->watchers);
     tr_actor_release(ep->actor); /* may free ep */
 }
 
@@ -249,6 +250,14 @@ static void ep_on_stop(tr_actor *a, void *state)
                          ep->fail_msg ? ep->fail_msg : tr_strerror(ep->fail_code));
     else
         tr_future_complete(ep->termination, NULL, NULL);
+    /* Watchers learn it after the termination future says it. */
+    char down[300];
+    if (ep->fail_code)
+        snprintf(down, sizeof down, "%s", ep->fail_msg ? ep->fail_msg : tr_strerror(ep->fail_code));
+    else
+        snprintf(down, sizeof down, "endpoint %s terminated", ep->id);
+    tri_watch_list_close(&ep->watchers, ep->fail_code, down);
+    tri_watch_drop_watcher(ep, destroying);
     tri_free(ep->fail_msg, ep->fail_msg ? strlen(ep->fail_msg) + 1 : 0);
     ep->fail_msg = NULL;
     ep->stop_hook_ran = true;
@@ -325,6 +334,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     ep->termination = term;
     ep->reg_release.fn = release_registry_ref;
     ep->life = TRI_EP_CREATED;
+    tri_watch_list_init(&ep->watchers);
     atomic_init(&ep->refs, 3); /* the caller's handle, the registry, alive */
     pthread_mutex_lock(&svc->endpoints_lock);
     ep->all_next = svc->endpoints;

@@ -29,6 +29,7 @@
 #include "troupe/future.h"
 #include "troupe/gateway.h"
 #include "troupe/service.h"
+#include "troupe/watch.h"
 
 /* Local endpoint addresses start with this (S30). */
 #define TRI_WIRE_LOCAL_SCHEME "local://"
@@ -47,6 +48,13 @@ typedef struct tri_transport {
                int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out);
     const char *(*address)(const tr_gateway *gw);
     void (*close)(tr_gateway *gw);
+    /* Death watch (watch.h) on the gateway's target: watch takes the
+     * record's source reference (0), and later fires it once with
+     * tri_wire_watch_fire or lets it go with tri_wire_watch_unref;
+     * unwatch says a cancel won (the transport drops its reference when
+     * it has forgotten the watch). NULL for the local transport. */
+    int (*watch)(tr_gateway *gw, tr_watch *w);
+    void (*unwatch)(tr_gateway *gw, tr_watch *w);
     /* run_async and friends need the endpoint here: else TR_ENOTLOCAL (S13). */
     bool local;
 } tri_transport;

@@ -10,6 +10,8 @@
 #include "troupe/future.h"
 #include "troupe/gateway.h"
 #include "troupe/endpoint.h"
+#include "troupe/watch.h"
+#include "troupe/supervisor.h"
 #include "troupe/remote.h"
 #include "troupe/node.h"
 
