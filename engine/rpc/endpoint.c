@@ -245,6 +245,8 @@ static void ep_on_stop(tr_actor *a, void *state)
     /* Cleanup first: whoever waits on the termination finds it done. */
     if (ep->on_cleanup)
         ep->on_cleanup(ep, ep->state);
+    /* Its own watches go with it, before anyone learns it terminated. */
+    tri_watch_drop_watcher(ep, destroying);
     if (ep->fail_code)
         tri_future_failf(ep->termination, ep->fail_code, "%s",
                          ep->fail_msg ? ep->fail_msg : tr_strerror(ep->fail_code));
@@ -257,7 +259,6 @@ static void ep_on_stop(tr_actor *a, void *state)
     else
         snprintf(down, sizeof down, "endpoint %s terminated", ep->id);
     tri_watch_list_close(&ep->watchers, ep->fail_code, down);
-    tri_watch_drop_watcher(ep, destroying);
     tri_free(ep->fail_msg, ep->fail_msg ? strlen(ep->fail_msg) + 1 : 0);
     ep->fail_msg = NULL;
     ep->stop_hook_ran = true;
