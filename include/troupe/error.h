@@ -30,7 +30,8 @@
     X(EAGAIN, "resource temporarily unavailable")                            \
     X(EBUSY, "busy")                                                         \
     X(EADDR, "malformed address")                                            \
-    X(EFAILED, "failed")
+    X(EFAILED, "failed")                                                     \
+    X(EFULL, "mailbox at its hard capacity: the message was refused")
 
 typedef enum tr_error {
     TR_OK = 0,

@@ -36,6 +36,14 @@ typedef struct tr_service_config {
     bool force_serialization;  /* S22: encode local calls too (codec tests) */
     bool listen;               /* accept remote calls on bind_address (remote.h);
                                   the bound address: tr_service_listen_address */
+    /* Backpressure (README "Backpressure"). The high-water mark of every
+     * actor's and endpoint's mailbox unless it says otherwise (0:
+     * TR_DEFAULT_MAILBOX_HIGH; TR_MAILBOX_UNBOUNDED: none), and how long a
+     * thread outside the workers blocks in a send to a full one before
+     * TR_EAGAIN (0: TR_DEFAULT_SEND_TIMEOUT_NS; negative: never blocks,
+     * sends go through). */
+    uint32_t mailbox_high;
+    int64_t send_timeout_ns;
 } tr_service_config;
 
 /* Fills `cfg` with the defaults. */
