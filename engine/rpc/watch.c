@@ -9,6 +9,7 @@
 #include "rpc/endpoint_impl.h"
 #include "rpc/future_impl.h"
 #include "rpc/gateway_impl.h"
+#include "rpc/registry.h"
 #include "rpc/service_impl.h"
 #include "rpc/wire.h"
 
@@ -22,7 +23,8 @@ static tr_watch *watch_new(tr_service *svc, tr_gateway *gw, uint32_t refs)
     atomic_init(&w->refs, refs);
     atomic_init(&w->state, TRI_W_ARMED);
     w->svc = svc;
-    tr_gateway_retain(gw);
+    if (gw)
+        tr_gateway_retain(gw);
     w->gw = gw;
     /* relaxed: a statistic. */
     atomic_fetch_add_explicit(&svc->live_watches, 1, memory_order_relaxed);
@@ -38,6 +40,8 @@ void tri_watch_unref(tr_watch *w)
     if (w->watcher)
         tri_endpoint_unref(w->watcher);
     tr_future_release(w->fut);
+    if (w->tep)
+        tri_endpoint_unref(w->tep);
     tr_gateway_release(w->gw);
     tri_free(w->msg, w->msg ? strlen(w->msg) + 1 : 0);
     tri_free(w, sizeof *w);
@@ -110,6 +114,11 @@ static int deliver_body(tr_endpoint *self, void *state, void *arg)
 /* The winner of ARMED -> FIRED: hand the notification over. */
 static void deliver(tr_watch *w)
 {
+    if (w->raw) {
+        transition(w, TRI_W_FIRED, TRI_W_DONE);
+        w->raw(w->wire_ctx, w->wire_id, w->code, w->msg ? w->msg : tr_strerror(w->code));
+        return;
+    }
     if (!w->watcher) {
         transition(w, TRI_W_FIRED, TRI_W_DONE); /* nobody else moves a future watch */
         if (w->code == 0)
@@ -343,3 +352,52 @@ void tri_watch_drop_watcher(tr_endpoint *ep, bool destroying)
         wlist_unlink(ep, w);
     }
 }
+
+/* ---- for transports (wire.h) ------------------------------------------------- */
+
+tr_watch *tri_wire_watch_local(tr_service *svc, const char *id, size_t len,
+                               void (*fn)(void *ctx, uint64_t wid, int code, const char *msg),
+                               void *ctx, uint64_t wid)
+{
+    tr_watch *w = watch_new(svc, NULL, 2); /* the source's, the transport's */
+    if (!w)
+        return NULL;
+    w->raw = fn;
+    w->wire_ctx = ctx;
+    w->wire_id = wid;
+    tr_endpoint *ep = tri_registry_lookup(svc->registry, id, len);
+    if (!ep) {
+        char why[TR_ENDPOINT_ID_MAX + 64];
+        snprintf(why, sizeof why, "no endpoint \"%.*s\" (terminated, or never was)", (int)len,
+                 id);
+        tri_watch_fire(w, TR_EUNREACHABLE, why);
+        tri_watch_unref(w); /* the source's: there is none */
+        return w;
+    }
+    w->tep = ep;
+    list_add(&ep->watchers, w);
+    return w;
+}
+
+bool tri_wire_watch_cancel(tr_watch *w)
+{
+    if (!transition(w, TRI_W_ARMED, TRI_W_CANCELLED))
+        return false;
+    source_remove(w);
+    return true;
+}
+
+bool tri_wire_watch_fire(tr_watch *w, int code, const char *msg)
+{
+    return tri_watch_fire(w, code, msg);
+}
+
+void tri_wire_watch_unref(tr_watch *w) { tri_watch_unref(w); }
+
+void tri_wire_watch_set(tr_watch *w, uint64_t id, void *ctx)
+{
+    w->wire_id = id;
+    w->wire_ctx = ctx;
+}
+uint64_t tri_wire_watch_id(const tr_watch *w) { return w->wire_id; }
+void *tri_wire_watch_ctx(const tr_watch *w) { return w->wire_ctx; }

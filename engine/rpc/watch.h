@@ -62,6 +62,9 @@ struct tr_watch {
     tr_watch_fn *fn;
     void *arg;
     tr_future *fut;         /* a future watch's (a reference) */
+    /* a transport's watch of a local endpoint (wire.h), fired on any thread */
+    void (*raw)(void *ctx, uint64_t id, int code, const char *msg);
+    tr_endpoint *tep;       /* its target (a reference); gw is NULL then */
     /* the notification (fire's winner writes; the deliverer reads) */
     int code;
     char *msg;

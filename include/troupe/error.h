@@ -31,6 +31,7 @@
     X(EBUSY, "busy")                                                         \
     X(EADDR, "malformed address")                                            \
     X(EFAILED, "failed")                                                     \
+    X(ERESTARTED, "the peer restarted: a new incarnation, connect again")                                                     \
     X(EFULL, "mailbox at its hard capacity: the message was refused")
 
 typedef enum tr_error {
