@@ -33,7 +33,7 @@
 #define TRI_FRAME_TOKEN 16u         /* a fencing token in the body */
 #define TRI_FRAME_HELLO_BODY 20u   /* version 2: + the incarnation */
 #define TRI_FRAME_HELLO_BODY_V1 12u
-/* Before the handshake only small frames are accepted (a HELLO is 32
+/* Before the handshake only small frames are accepted (a HELLO is 40
  * bytes): a stranger cannot make us buffer much. */
 #define TRI_FRAME_PREAUTH_MAX 256u
 /* Identifiers in RESOLVE: an endpoint id or a gateway name. */
