@@ -109,8 +109,10 @@ static void add_watch(tri_net *net, tri_rtarget *rt, tr_watch *w)
     if (p->ready && p->conn) {
         if (send_watch(net, p, cw))
             TRI_WARN("remote", "out of memory sending WATCH to %s", p->key);
-    } else {
+    } else if (!p->conn) {
         tri_peer_connect(net, p); /* hello_ok sends it */
+        if (!p->conn) /* it failed at once (no socket, refused): so did the watch */
+            tri_rwatch_peer_lost(net, p, TR_EUNREACHABLE, "cannot connect");
     }
 }
 
