@@ -187,6 +187,19 @@ typedef struct node {
     char port_file[128];
 } node;
 
+/* The node a test started, ended by PID in the fixture's fini even when an
+ * assertion stopped the test half-way (a stopped node would never exit). */
+static pid_t started_pid;
+static void end_started(void)
+{
+    if (started_pid > 0) {
+        kill(started_pid, SIGCONT);
+        kill(started_pid, SIGKILL);
+        waitpid(started_pid, NULL, 0);
+        started_pid = 0;
+    }
+}
+
 static node node_start(uint16_t port)
 {
     node nd = {0};
@@ -209,6 +222,7 @@ static node node_start(uint16_t port)
               (char *)NULL);
         _exit(127);
     }
+    started_pid = nd.pid;
     uint64_t dl = tc_deadline_ms(10000);
     while (!nd.port) {
         FILE *f = fopen(nd.port_file, "r");
@@ -232,6 +246,8 @@ static void node_end(node *nd)
         kill(nd->pid, SIGCONT);
         kill(nd->pid, SIGKILL);
         waitpid(nd->pid, NULL, 0);
+        if (started_pid == nd->pid)
+            started_pid = 0;
         nd->pid = 0;
     }
     unlink(nd->port_file);
@@ -258,7 +274,7 @@ static void ping_ok(tr_gateway *gw)
 
 static double ms_since(uint64_t t0) { return (double)(tc_now_ns() - t0) / 1e6; }
 
-Test(rwatch, node_sigkill_fires_within_timeout, .timeout = 60)
+Test(rwatch, node_sigkill_fires_within_timeout, .timeout = 60, .fini = end_started)
 {
     node nd = node_start(0);
     tr_service *client = hb_client();
@@ -280,7 +296,7 @@ Test(rwatch, node_sigkill_fires_within_timeout, .timeout = 60)
     T_LEAK_CHECK();
 }
 
-Test(rwatch, node_sigstop_fires_within_timeout, .timeout = 60)
+Test(rwatch, node_sigstop_fires_within_timeout, .timeout = 60, .fini = end_started)
 {
     node nd = node_start(0);
     tr_service *client = hb_client();
@@ -346,7 +362,7 @@ Test(rwatch, link_cut_fires, .timeout = 60)
     T_LEAK_CHECK();
 }
 
-Test(rwatch, restarted_node_is_a_new_incarnation, .timeout = 60)
+Test(rwatch, restarted_node_is_a_new_incarnation, .timeout = 60, .fini = end_started)
 {
     node nd = node_start(0);
     uint16_t port = nd.port;
