@@ -24,6 +24,8 @@
 #define BIG ((int64_t)1 << 40) /* no practical limit */
 
 bench_fn bench_ask_pingpong, bench_ask_fanin, bench_tell_fanin; /* rpc.c */
+bench_fn bench_kv;                                                /* kv.c */
+#define KV_LOAD_WINDOW_MAX_ 256 /* tools/kv/kv_load.h's KV_LOAD_MAX_WINDOW */
 
 static const bench_workload workloads[] = {
     {"pingpong", "roundtrips/s", "two actors bounce one message n times",
@@ -72,6 +74,18 @@ static const bench_workload workloads[] = {
      {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}},
      {"m=300000,payload=64,peer=auto", "m=5000000,payload=64,peer=auto"}, false, true,
      bench_remote_throughput},
+    /* The kv example (kv.c, tools/kv): a self-checking mixed load of puts,
+     * gets, dels and sizes over four shards, in this process or in two
+     * troupe-kv servers over loopback; also reports kv_p50 and kv_p99. */
+    {"kv", "ops/s",
+     "t threads, each up to `window` asks in flight, mixed calls to 4 kv shards (local or 2 "
+     "servers)",
+     {{"where", "local|loopback", 0, 0}, {"window", NULL, 1, KV_LOAD_WINDOW_MAX_},
+      {"ops", NULL, 1, BIG}, {"threads", NULL, 1, 64}},
+     {"where=local,window=1,ops=200000,threads=4", "where=local,window=32,ops=200000,threads=4",
+      "where=loopback,window=1,ops=200000,threads=4",
+      "where=loopback,window=32,ops=200000,threads=4"},
+     false, true, bench_kv},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 

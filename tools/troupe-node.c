@@ -1,5 +1,5 @@
 /* troupe-node: a service that listens and serves troupe-node's gateway
- * (include/troupe/node.h: echo, ping, sink, count, bytes) as endpoint
+ * (tools/tnode.h: echo, ping, sink, count, bytes) as endpoint
  * "node". The remote benchmarks and tests start it as a second process and
  * stop it by PID.
  *
@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tnode.h"
 #include "troupe/troupe.h"
 
 /* ---- the endpoint ------------------------------------------------------------------ */
@@ -116,7 +117,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: troupe-node --listen HOST:PORT [--port-file FILE] [--idle-exit SECONDS]\n"
                "                   [--workers N (default 1)] [--max-frame-size BYTES]\n"
-               "Serves endpoint \"" TR_NODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
+               "Serves endpoint \"" TNODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
                "bytes)\non HOST:PORT (port 0: any free port) until SIGINT or SIGTERM.\n");
 }
 
@@ -223,7 +224,7 @@ int main(int argc, char **argv)
     tr_gateway_impl impls[] = {tnode_impl(&handlers)};
     tr_endpoint *ep;
     rv = tr_endpoint_create(svc,
-                            &(tr_endpoint_opts){.id = TR_NODE_ENDPOINT, .gateways = impls,
+                            &(tr_endpoint_opts){.id = TNODE_ENDPOINT, .gateways = impls,
                                                 .ngateways = 1, .state_size = sizeof(node_state),
                                                 .on_cleanup = on_cleanup},
                             &ep);

@@ -290,7 +290,7 @@ void tri_client_drain(tri_net *net, tri_peer *p)
             fail_target_backlog(net, p, rt, TR_ENOMEM, "out of memory resolving it");
             continue;
         }
-        p->bl_head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        p->bl_head = tri_msg_next(m);
         if (!p->bl_head)
             p->bl_tail = NULL;
         p->bl_len--;
@@ -300,9 +300,9 @@ void tri_client_drain(tri_net *net, tri_peer *p)
 
 static void backlog_push(tri_peer *p, tr_msg *m)
 {
-    atomic_store_explicit(&m->link_.next, NULL, memory_order_relaxed);
+    tri_msg_set_next(m, NULL);
     if (p->bl_tail)
-        atomic_store_explicit(&p->bl_tail->link_.next, &m->link_, memory_order_relaxed);
+        tri_msg_set_next(p->bl_tail, m);
     else
         p->bl_head = m;
     p->bl_tail = m;
@@ -318,13 +318,13 @@ static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int 
     uint32_t kept = 0;
     rt->io_refs++; /* it must outlive the loop */
     while (m) {
-        tr_msg *next = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        tr_msg *next = tri_msg_next(m);
         if (target_of(m) == rt) {
             fail_request(net, m, code, why);
         } else {
-            atomic_store_explicit(&m->link_.next, NULL, memory_order_relaxed);
+            tri_msg_set_next(m, NULL);
             if (keep_tail)
-                atomic_store_explicit(&keep_tail->link_.next, &m->link_, memory_order_relaxed);
+                tri_msg_set_next(keep_tail, m);
             else
                 keep_head = m;
             keep_tail = m;
@@ -343,7 +343,7 @@ void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *wh
 {
     while (p->bl_head) {
         tr_msg *m = p->bl_head;
-        p->bl_head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        p->bl_head = tri_msg_next(m);
         fail_request(net, m, code, why);
     }
     p->bl_tail = NULL;

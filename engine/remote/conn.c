@@ -238,6 +238,31 @@ static int make_room(tri_conn *c, size_t need)
     return 0;
 }
 
+/* Bytes that do not parse before the handshake: the other side speaks
+ * another protocol (an HTTP server, say). The message names it and shows
+ * its first bytes (as text when printable), then the detail. */
+static enum tri_frame_outcome not_troupe(const tri_conn *c, const uint8_t *p, size_t avail,
+                                         tri_close_info *ci, const char *detail)
+{
+    char seen[24];
+    size_t n = avail < 4 ? avail : 4, k = 0;
+    bool text = true;
+    for (size_t i = 0; i < n; i++)
+        text = text && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'';
+    if (text) {
+        seen[k++] = '\'';
+        for (size_t i = 0; i < n; i++)
+            seen[k++] = (char)p[i];
+        seen[k++] = '\'';
+        seen[k] = '\0';
+    } else {
+        for (size_t i = 0; i < n; i++)
+            k += (size_t)snprintf(seen + k, sizeof seen - k, "%s%02x", i ? " " : "0x", p[i]);
+    }
+    return tri_close_with(ci, TR_EPROTO, true, "%s sent %s, not a troupe %s? %s", c->name, seen,
+                          c->outbound ? "node" : "client", detail);
+}
+
 /* Handles the complete frames in the buffer. */
 static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *ci)
 {
@@ -254,17 +279,21 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
             return TRI_FRAME_OK;
         const uint8_t *p = c->rbuf + c->rpos;
         uint64_t size = 4 + (uint64_t)tri_frame_peek_length(p);
-        if (size < TRI_FRAME_HDR)
-            return tri_close_with(ci, TR_EPROTO, true,
-                                  "a frame declaring %llu bytes, shorter than its header",
-                                  (unsigned long long)size);
         bool open = c->state == TRI_CONN_OPEN;
+        char detail[96];
+        if (size < TRI_FRAME_HDR) {
+            snprintf(detail, sizeof detail, "a frame declaring %llu bytes, shorter than its header",
+                     (unsigned long long)size);
+            return open ? tri_close_with(ci, TR_EPROTO, true, "%s", detail)
+                        : not_troupe(c, p, avail, ci, detail);
+        }
         uint64_t limit = open ? net->max_frame : TRI_FRAME_PREAUTH_MAX;
         if (size > limit) {
-            if (!open)
-                return tri_close_with(ci, TR_EPROTO, true,
-                                      "a %llu-byte frame before the handshake (at most %u)",
-                                      (unsigned long long)size, TRI_FRAME_PREAUTH_MAX);
+            if (!open) {
+                snprintf(detail, sizeof detail, "a %llu-byte frame before the handshake, at most %u allowed",
+                         (unsigned long long)size, TRI_FRAME_PREAUTH_MAX);
+                return not_troupe(c, p, avail, ci, detail);
+            }
             if (avail < TRI_FRAME_HDR)
                 return TRI_FRAME_OK; /* the header says whom to tell */
             tri_frame_hdr h;
@@ -296,6 +325,10 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
         tri_frame_hdr h;
         tri_frame_get_hdr(p, &h);
         const char *bad = tri_frame_check_hdr(&h);
+        if (bad && !open) {
+            snprintf(detail, sizeof detail, "%s (type %u) before the handshake", bad, h.type);
+            return not_troupe(c, p, avail, ci, detail);
+        }
         if (bad)
             return tri_close_with(ci, TR_EPROTO, true, "%s (type %u)", bad, h.type);
         tri_net_add(&net->ctr.frames_received, 1);

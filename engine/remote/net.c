@@ -367,7 +367,7 @@ void tri_net_unref(tri_net *net)
 
 void tri_net_post(tri_net *net, tr_msg *m)
 {
-    if (tri_mq_push(&net->qp, &m->link_)) {
+    if (tri_mq_push(&net->qp, tri_msg_link(m))) {
         /* The queue was marked: the I/O thread sleeps (or is about to);
          * this push alone rings. */
         uint64_t one = 1;

@@ -208,7 +208,7 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     int code = ci->code && ci->code != TR_EPROTO ? ci->code : TR_EUNREACHABLE;
     uint32_t lost_tells = 0;
     for (tr_msg *m = p->bl_head; m;
-         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed)) {
+         m = tri_msg_next(m)) {
         tri_wire_call call;
         lost_tells += tri_wire_call_of(m, &call) && !call.ask;
     }

@@ -2,8 +2,11 @@
  *
  * The public tr_service_create is in remote/node.c: it creates the service
  * here (tri_service_create), then starts the network layer when the
- * configuration asks it to listen. Shutdown and destroy reach that layer
- * through the hooks it left in the service (service_impl.h). */
+ * configuration asks it to listen; tr_service_connect is there too (it
+ * tells ids from addresses; rpc/gateway.c makes the local gateways), so
+ * that rpc/ never calls up into remote/. Shutdown and destroy reach that
+ * layer through the hooks it left in the service (service_impl.h). Plain
+ * actors are spawned here too (tr_spawn): the service owns the scheduler. */
 #include "rpc/service_impl.h"
 
 #include <stdio.h>
@@ -242,7 +245,7 @@ uint64_t tr_service_incarnation(const tr_service *svc) { return svc->incarnation
 
 unsigned tr_service_workers(const tr_service *svc) { return tri_sched_workers(svc->sched); }
 
-void tr_service_config_get(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
+void tr_service_effective_config(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
 
 void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out)
 {

@@ -95,9 +95,10 @@ TR_API int tr_endpoint_termination(tr_endpoint *ep, tr_future **out);
 TR_API int tr_endpoint_fail(tr_endpoint *self, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Takes / drops a reference to the handle. Any thread. Releasing does not
- * terminate the endpoint (tr_endpoint_terminate does); its memory goes
- * once it has terminated and the last reference is dropped. */
+/* Takes / drops a reference to the handle (NULL: nothing). Any thread.
+ * Releasing does not terminate the endpoint (tr_endpoint_terminate does);
+ * its memory goes once it has terminated and the last reference is
+ * dropped. */
 TR_API void tr_endpoint_retain(tr_endpoint *ep);
 TR_API void tr_endpoint_release(tr_endpoint *ep);
 
@@ -181,7 +182,7 @@ typedef struct tr_endpoint_stats {
 } tr_endpoint_stats;
 
 /* A snapshot (each counter exact, together not atomic). Any thread. */
-TR_API void tr_endpoint_stats_get(const tr_endpoint *ep, tr_endpoint_stats *out);
+TR_API void tr_endpoint_call_stats(const tr_endpoint *ep, tr_endpoint_stats *out);
 
 /* "not_started", "fenced", "no_method", "decode". Any thread. */
 TR_API const char *tr_reject_reason_name(tr_reject_reason r);

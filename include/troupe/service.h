@@ -35,7 +35,10 @@ typedef struct tr_service_config {
     int64_t lookup_timeout_ns; /* 0: 10 s */
     size_t max_frame_size;     /* 0: 10 MiB (Flink's pekko.framesize) */
     const char *bind_address;  /* NULL: "127.0.0.1:0" (port 0: any free one); copied */
-    bool force_serialization;  /* S22: encode local calls too (codec tests) */
+    bool force_serialization;  /* diagnostic switch, off in production: encode
+                                  and decode local calls too, as a remote call
+                                  would (S22), to test a type's codec without a
+                                  network; costs a copy and a decode per call */
     bool listen;               /* accept remote calls on bind_address (remote.h);
                                   the bound address: tr_service_listen_address */
     /* Backpressure (README "Backpressure"). The high-water mark of every
@@ -86,7 +89,7 @@ TR_API void tr_service_destroy(tr_service *svc);
 /* The effective configuration (defaults filled in; S23: max_frame_size is
  * 10 MiB unless set). bind_address points into the service: valid until
  * tr_service_destroy. Any thread. */
-TR_API void tr_service_config_get(const tr_service *svc, tr_service_config *out);
+TR_API void tr_service_effective_config(const tr_service *svc, tr_service_config *out);
 
 /* This service's incarnation id: random, never 0, made at create; remote
  * peers learn it in the handshake and tell a restarted process on the

@@ -6,6 +6,7 @@
 
 #include "remote/frame.h"
 #include "remote_common.h"
+#include "tnode.h"
 
 /* PROTOCOL.md, "Examples". */
 static const uint8_t doc_hello[40] = {0x24, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
