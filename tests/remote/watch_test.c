@@ -12,6 +12,7 @@
 
 #include "proxy.h"
 #include "remote_common.h"
+#include "tnode.h"
 
 #define HB_INTERVAL_NS (100LL * 1000000)
 #define HB_TIMEOUT_NS (500LL * 1000000)
@@ -256,7 +257,7 @@ static void node_end(node *nd)
 static tr_gateway *node_gw(tr_service *client, uint16_t port)
 {
     char a[96];
-    snprintf(a, sizeof a, "troupe://127.0.0.1:%u/%s", (unsigned)port, TR_NODE_ENDPOINT);
+    snprintf(a, sizeof a, "troupe://127.0.0.1:%u/%s", (unsigned)port, TNODE_ENDPOINT);
     tr_gateway *gw = NULL;
     int rv = tr_service_connect(client, a, &tnode_gateway, &gw);
     TC_ASSERT_MSG(rv == 0, "connect %s: %s: %s", a, tr_errname(rv), tr_service_connect_error());
