@@ -17,6 +17,7 @@
 #include "remote/address.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "remote/peer.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
@@ -275,6 +276,15 @@ void tri_client_drain(tri_net *net, tri_peer *p)
         tr_msg *m = p->bl_head;
         tri_rtarget *rt = target_of(m);
         if (!rt_resolved(rt)) {
+            if (rt->incarnation && rt->incarnation != p->incarnation) {
+                char why[200];
+                snprintf(why, sizeof why,
+                         "%s restarted (a new incarnation): this gateway was bound to the old "
+                         "one; connect again",
+                         p->key);
+                fail_target_backlog(net, p, rt, TR_ERESTARTED, why);
+                continue;
+            }
             if (rt->resolve_corr || !start_resolve(net, p, rt))
                 return; /* its RESOLVE is on the way: the answer drains on */
             fail_target_backlog(net, p, rt, TR_ENOMEM, "out of memory resolving it");
@@ -390,6 +400,8 @@ static enum tri_frame_outcome on_resolve_answer(tri_net *net, tri_conn *c, const
             return tri_close_with(ci, TR_EPROTO, true, "a RESOLVE_OK of %zu bytes", len);
         rt->slot = tri_get_u32(body);
         rt->slot_gen = p->gen;
+        if (!rt->incarnation)
+            rt->incarnation = p->incarnation;
     } else {
         int32_t code;
         const char *msg;
@@ -457,6 +469,8 @@ enum tri_frame_outcome tri_client_frame(tri_net *net, tri_conn *c, const tri_fra
         return on_reply(net, c, h, body, len, ci);
     case TRI_F_RESOLVE_OK:
         return on_resolve_answer(net, c, h, body, len, ci);
+    case TRI_F_DOWN:
+        return tri_rwatch_on_down(net, c, h, body, len, ci);
     default:
         return tri_close_with(ci, TR_EPROTO, true, "a %s frame sent to the calling side",
                               tri_frame_type_name(h->type));

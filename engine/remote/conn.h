@@ -61,6 +61,7 @@ typedef struct tri_conn {
     tri_peer *peer;       /* outbound: the peer it serves */
     char name[64];        /* the other side, "127.0.0.1:5000", for messages */
     uint32_t peer_max_frame; /* from the handshake (informational) */
+    uint64_t peer_incarnation; /* from the handshake (version 2) */
 
     /* reading */
     uint8_t *rbuf;

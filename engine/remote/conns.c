@@ -1,6 +1,7 @@
 /* The I/O thread's connection table: ids, registration with epoll, the
  * flush list, closing (net.h). */
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "remote/peer.h"
 
 #include <stdarg.h>
@@ -116,8 +117,10 @@ void tri_net_note_error(tri_net *net, const char *fmt, ...)
 
 void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
 {
-    if (!c->outbound)
+    if (!c->outbound) {
         tri_server_flush(net, c); /* tells that arrived whole are delivered */
+        tri_rwatch_conn_closed(net, c); /* the remote watcher's watches go */
+    }
     if (c->dirty) { /* off the flush list; try once to send what it holds */
         for (tri_conn **pp = &net->dirty; *pp; pp = &(*pp)->next_dirty) {
             if (*pp == c) {

@@ -9,6 +9,7 @@
  * queue up (sets its empty mark, so the next push rings the eventfd) and
  * sleeps until a socket, the eventfd or the next deadline wakes it. */
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "remote/peer.h"
 
 #include <errno.h>
@@ -88,6 +89,11 @@ static void handle(tri_net *net, tr_msg *m)
     case TRI_NET_STOP:
         net->stopping = true;
         tr_msg_free(m);
+        break;
+    case TRI_NET_WATCH:
+    case TRI_NET_UNWATCH:
+    case TRI_NET_DOWN:
+        tri_rwatch_request(net, m);
         break;
     default:
         TRI_ERROR(&net->log, "remote", NULL, "unknown request %#x on the I/O queue; dropped",
@@ -248,6 +254,7 @@ static void shut(tri_net *net)
         net->lfd = -1;
     }
     tri_server_stop(net);
+    tri_rwatch_stop_all(net);
     tri_net_set(&net->ctr.asks_pending, 0);
 }
 
@@ -328,6 +335,8 @@ static void net_free(tri_net *net)
             tri_server_discard(m);
         else if (m->tag == TRI_NET_STOP)
             tr_msg_free(m);
+        else if (m->tag == TRI_NET_WATCH || m->tag == TRI_NET_UNWATCH || m->tag == TRI_NET_DOWN)
+            tri_rwatch_discard(m);
         else
             tri_client_discard(m);
     }
@@ -445,6 +454,9 @@ static tri_net *net_new(tr_service *svc)
     net->log = *tri_wire_logger(svc);
     net->max_frame = tri_wire_config(svc)->max_frame_size;
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
+    net->hb_interval_ns = tri_wire_config(svc)->heartbeat_interval_ns;
+    net->hb_timeout_ns = tri_wire_config(svc)->heartbeat_timeout_ns;
+    net->incarnation = tri_wire_incarnation(svc);
     net->efd = net->epfd = net->lfd = -1;
     pthread_mutex_init(&net->err_lock, NULL);
     pthread_mutex_init(&net->list_lock, NULL);

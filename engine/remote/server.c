@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 
@@ -297,6 +298,10 @@ enum tri_frame_outcome tri_server_frame(tri_net *net, tri_conn *c, const tri_fra
         return on_ask(net, c, h, body, len, ci);
     case TRI_F_RESOLVE:
         return tri_handshake_on_resolve(net, c, h, body, len, ci);
+    case TRI_F_WATCH:
+        return tri_rwatch_on_watch(net, c, h, body, len, ci);
+    case TRI_F_UNWATCH:
+        return tri_rwatch_on_unwatch(net, c, h, ci);
     default:
         return tri_close_with(ci, TR_EPROTO, true, "a %s frame sent to the serving side",
                               tri_frame_type_name(h->type));

@@ -19,6 +19,7 @@
 #include "remote/client.h"
 #include "remote/frame.h"
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 
@@ -126,6 +127,8 @@ static const tri_transport remote_transport = {
     .ask = remote_ask,
     .address = remote_address,
     .close = remote_close,
+    .watch = tri_rwatch_watch,
+    .unwatch = tri_rwatch_unwatch,
     .local = false,
 };
 

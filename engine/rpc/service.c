@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -31,6 +32,8 @@ void tr_service_config_init(tr_service_config *cfg)
     cfg->batch = TR_DEFAULT_BATCH;
     cfg->ask_timeout_ns = TR_DEFAULT_ASK_TIMEOUT_NS;
     cfg->lookup_timeout_ns = TR_DEFAULT_LOOKUP_TIMEOUT_NS;
+    cfg->heartbeat_interval_ns = TR_DEFAULT_HEARTBEAT_INTERVAL_NS;
+    cfg->heartbeat_timeout_ns = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS;
     cfg->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
     cfg->bind_address = TR_DEFAULT_BIND_ADDRESS;
 }
@@ -59,6 +62,14 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out, ch
         out->ask_timeout_ns = TR_DEFAULT_ASK_TIMEOUT_NS;
     if (!out->lookup_timeout_ns)
         out->lookup_timeout_ns = TR_DEFAULT_LOOKUP_TIMEOUT_NS;
+    if (out->heartbeat_interval_ns < 0 || out->heartbeat_timeout_ns < 0)
+        return TR_EINVAL;
+    if (!out->heartbeat_interval_ns)
+        out->heartbeat_interval_ns = TR_DEFAULT_HEARTBEAT_INTERVAL_NS;
+    if (!out->heartbeat_timeout_ns)
+        out->heartbeat_timeout_ns = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS;
+    if (out->heartbeat_timeout_ns < out->heartbeat_interval_ns)
+        out->heartbeat_timeout_ns = out->heartbeat_interval_ns;
     if (!out->max_frame_size)
         out->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
     if (!out->mailbox_high)
@@ -117,6 +128,12 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out, char *why
     tri_logger_init(&svc->log, svc->cfg.log_level, svc->cfg.log_sink, svc->cfg.log_arg);
     svc->cfg.log_level = svc->log.level;
     svc->cfg.log_sink = svc->log.sink;
+    /* A new process on the same address must look new: 64 random bits
+     * (the clock and the address as a fallback). */
+    if (getrandom(&svc->incarnation, sizeof svc->incarnation, 0) != sizeof svc->incarnation)
+        svc->incarnation = (uint64_t)tri_now_ns() ^ (uint64_t)(uintptr_t)svc;
+    if (!svc->incarnation)
+        svc->incarnation = 1;
     pthread_mutex_init(&svc->shutdown_lock, NULL);
     pthread_mutex_init(&svc->endpoints_lock, NULL);
     pthread_mutex_init(&svc->net_lock, NULL);
@@ -251,6 +268,8 @@ void tr_service_destroy(tr_service *svc)
     tri_registry_destroy(svc->registry);
     free_service(svc);
 }
+
+uint64_t tr_service_incarnation(const tr_service *svc) { return svc->incarnation; }
 
 unsigned tr_service_workers(const tr_service *svc) { return tri_sched_workers(svc->sched); }
 

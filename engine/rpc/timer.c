@@ -117,7 +117,12 @@ int tri_timers_arm(tri_timers *ts, tri_timer *t, int64_t deadline_ns)
     shard_unlock(s);
     /* seq_cst: ordered after our insert, against the thread's store of
      * next_wake after its pass (see the top). */
-    if (deadline_ns < atomic_load_explicit(&ts->next_wake, memory_order_seq_cst))
+    int64_t nw = atomic_load_explicit(&ts->next_wake, memory_order_seq_cst);
+    /* 0: the thread is collecting and may have scanned our shard already:
+     * bump seq so that it loops instead of sleeping past this deadline
+     * (without this, an arm during a pass that then slept to INT64_MAX was
+     * lost: a supervisor's restart backoff never fired). */
+    if (nw == 0 || deadline_ns < nw)
         kick(ts);
     return 0;
 }

@@ -41,7 +41,7 @@ extern "C" {
 
 /** The wire protocol version this library speaks (the handshake checks it,
  * S28). */
-#define TR_PROTOCOL_VERSION 1
+#define TR_PROTOCOL_VERSION 2
 
 /** The address the service listens on, "host:port" with the port bound
  * (so a configured port 0 reads back as the one the system chose), copied

@@ -33,6 +33,8 @@ typedef struct tr_service tr_service;
 #define TR_DEFAULT_MAX_FRAME_SIZE ((size_t)10 * 1024 * 1024)
 /** Where a listening service binds: loopback, any free port. */
 #define TR_DEFAULT_BIND_ADDRESS "127.0.0.1:0"
+#define TR_DEFAULT_HEARTBEAT_INTERVAL_NS (1000LL * 1000 * 1000)
+#define TR_DEFAULT_HEARTBEAT_TIMEOUT_NS (5000LL * 1000 * 1000)
 
 /** Plain configuration; zero fields mean the default named beside them.
  * Initialise with tr_service_config_init() so later fields stay defaulted. */
@@ -64,6 +66,13 @@ typedef struct tr_service_config {
     void *log_arg;             /**< passed to log_sink */
     bool introspection_off;    /**< with listen: no read-only introspection endpoint
                                   TR_INTROSPECT_ID (troupe/metrics.h; on by default) */
+    /** Failure detection (remote): a connection that owes us something
+     * (asks pending, watches on its peer) and has been silent for the
+     * interval gets a PING; silent for the timeout in all, it is declared
+     * lost once: its asks fail with TR_EUNREACHABLE naming the silence, its
+     * watches fire. 0: 1 s and 5 s (README "Watching and supervising"). */
+    int64_t heartbeat_interval_ns;
+    int64_t heartbeat_timeout_ns; /**< see heartbeat_interval_ns */
 } tr_service_config;
 
 /** Fills `cfg` with the defaults. */
@@ -105,6 +114,11 @@ TR_API void tr_service_destroy(tr_service *svc);
  * 10 MiB unless set). bind_address points into the service: valid until
  * tr_service_destroy. Any thread. */
 TR_API void tr_service_effective_config(const tr_service *svc, tr_service_config *out);
+
+/** This service's incarnation id: random, never 0, made at create; remote
+ * peers learn it in the handshake and tell a restarted process on the
+ * same address by it (TR_ERESTARTED). Any thread. */
+TR_API uint64_t tr_service_incarnation(const tr_service *svc);
 
 /** The number of worker threads. */
 TR_API unsigned tr_service_workers(const tr_service *svc);

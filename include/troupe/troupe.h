@@ -20,6 +20,8 @@
 #include "troupe/future.h"
 #include "troupe/gateway.h"
 #include "troupe/endpoint.h"
+#include "troupe/watch.h"
+#include "troupe/supervisor.h"
 #include "troupe/remote.h"
 #include "troupe/metrics.h"
 #include "troupe/version.h"
