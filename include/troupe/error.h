@@ -30,7 +30,8 @@
     X(EAGAIN, "resource temporarily unavailable")                            \
     X(EBUSY, "busy")                                                         \
     X(EADDR, "malformed address")                                            \
-    X(EFAILED, "failed")
+    X(EFAILED, "failed")                                                     \
+    X(EAUTH, "authentication failed (TLS)")
 
 typedef enum tr_error {
     TR_OK = 0,
