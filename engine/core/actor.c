@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "core/actor_impl.h"
 #include "core/msgpool.h"
@@ -51,7 +52,40 @@ void tr_msg_free(tr_msg *m)
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-static size_t actor_size(uint32_t state_size) { return sizeof(struct tr_actor) + state_size; }
+/* The block: header, state, then the tail: [gate][hooks] (actor_impl.h). */
+static size_t tail_offset(uint32_t state_size)
+{
+    return (sizeof(struct tr_actor) + state_size + 15) & ~(size_t)15;
+}
+static size_t actor_size(uint32_t state_size, bool gated, bool hooks)
+{
+    if (!gated && !hooks)
+        return sizeof(struct tr_actor) + state_size;
+    return tail_offset(state_size) + (gated ? sizeof(tri_gate) : 0) +
+           (hooks ? sizeof(tri_actor_hooks) : 0);
+}
+static size_t size_of(const struct tr_actor *a)
+{
+    return actor_size(a->state_size, a->gate != NULL, a->has_hooks);
+}
+static const tri_actor_hooks *hooks_of(const struct tr_actor *a)
+{
+    if (!a->has_hooks)
+        return NULL;
+    return (const tri_actor_hooks *)((const char *)a + tail_offset(a->state_size) +
+                                     (a->gate ? sizeof(tri_gate) : 0));
+}
+static tr_on_stop *on_stop_of(const struct tr_actor *a)
+{
+    const tri_actor_hooks *h = hooks_of(a);
+    return h ? h->on_stop : NULL;
+}
+
+static uint64_t mailbox_level(const void *owner)
+{
+    struct tr_actor *a = (struct tr_actor *)owner;
+    return tri_mq_length(&a->mb_prod, &a->mb_cons);
+}
 
 int tri_actor_spawn(tri_sched *s, const tr_actor_opts *opts, struct tr_actor **out)
 {
@@ -60,16 +94,31 @@ int tri_actor_spawn(tri_sched *s, const tr_actor_opts *opts, struct tr_actor **o
     if (tri_sched_stopped(s))
         return TR_ESTOPPED;
     uint32_t state_size = (uint32_t)opts->state_size;
-    struct tr_actor *a = tri_zalloc_aligned(actor_size(state_size), TRI_ACTOR_ALIGN);
+    uint32_t high = opts->mailbox_high ? opts->mailbox_high : tri_sched_mailbox_high(s);
+    bool gated = high != TR_MAILBOX_UNBOUNDED;
+    bool hooks = opts->on_stop || opts->on_drop;
+    struct tr_actor *a = tri_zalloc_aligned(actor_size(state_size, gated, hooks), TRI_ACTOR_ALIGN);
     if (!a)
         return TR_ENOMEM;
+    a->state_size = state_size;
+    if (hooks) {
+        a->has_hooks = 1;
+        tri_actor_hooks *h = (tri_actor_hooks *)((char *)a + tail_offset(state_size) +
+                                                 (gated ? sizeof(tri_gate) : 0));
+        h->on_stop = opts->on_stop;
+        h->on_drop = opts->on_drop;
+    }
+    if (gated) {
+        a->gate = (tri_gate *)((char *)a + tail_offset(state_size));
+        uint32_t cap = opts->mailbox_capacity;
+        tri_gate_init(a->gate, cap && cap < high ? cap : high, opts->mailbox_low, cap,
+                      mailbox_level, a);
+    }
+    atomic_init(&a->mute_state, 0);
     tri_mq_init(&a->mb_prod, &a->mb_cons, true); /* marked: not scheduled */
     a->sched = s;
     a->behavior = opts->behavior;
-    a->on_stop = opts->on_stop;
-    a->on_drop = opts->on_drop;
-    a->state_size = state_size;
-    a->count_mailbox = opts->count_mailbox;
+    a->count_mailbox = opts->count_mailbox || gated; /* the gate reads the length */
     atomic_init(&a->stopped, 0);
     atomic_init(&a->refs, 2); /* the caller's handle + alive */
     tri_sched_track(s, a);
@@ -79,15 +128,16 @@ int tri_actor_spawn(tri_sched *s, const tr_actor_opts *opts, struct tr_actor **o
 
 static void drop_msg(struct tr_actor *a, tr_msg *m)
 {
-    if (m->tag == TRI_MSG_TAG_STOP || !a->on_drop)
+    const tri_actor_hooks *h = hooks_of(a);
+    if (m->tag == TRI_MSG_TAG_STOP || !h || !h->on_drop)
         tr_msg_free(m);
     else
-        a->on_drop(a, a->state, m);
+        h->on_drop(a, a->state, m);
 }
 
 void tri_actor_free(struct tr_actor *a)
 {
-    tri_free_aligned(a, actor_size(a->state_size), TRI_ACTOR_ALIGN);
+    tri_free_aligned(a, size_of(a), TRI_ACTOR_ALIGN);
 }
 
 void tri_actor_teardown(struct tr_actor *a)
@@ -107,11 +157,13 @@ void tri_actor_teardown(struct tr_actor *a)
         }
         drop_msg(a, (tr_msg *)n);
     }
+    if (a->gate) /* nobody waits for this mailbox any more */
+        tri_gate_release(a->gate);
     if (!a->stop_done) {
         a->stop_done = 1;
         atomic_store_explicit(&a->stopped, 1, memory_order_release);
-        if (a->on_stop)
-            a->on_stop(a, a->state);
+        if (on_stop_of(a))
+            on_stop_of(a)(a, a->state);
     }
 }
 
@@ -146,18 +198,80 @@ uint64_t tr_actor_mailbox_len(tr_actor *a) { return tri_mq_length(&a->mb_prod, &
 
 /* ---- sending ----------------------------------------------------------- */
 
+/* This thread's send timeout (tr_thread_send_timeout). */
+static _Thread_local int64_t tls_send_timeout = TR_SEND_TIMEOUT_DEFAULT;
+
+int64_t tr_thread_send_timeout(int64_t ns)
+{
+    int64_t old = tls_send_timeout;
+    tls_send_timeout = ns < 0 ? TR_SEND_TIMEOUT_DEFAULT : ns;
+    return old;
+}
+
 /* Our push found the empty mark: we alone schedule the actor. A stopped
  * actor's mark means "drain me"; the run that drains holds a reference of
  * its own, taken here while the sender's reference keeps the actor alive.
- * acquire: the mark was set after `stopped` (release CAS), so it is seen. */
+ * acquire: the mark was set after `stopped` (release CAS), so it is seen.
+ * A muted actor is owed this schedule by its unmuter instead (flow.h). */
 static void wake(struct tr_actor *to)
 {
     if (atomic_load_explicit(&to->stopped, memory_order_acquire))
         tr_actor_retain(to);
+    /* relaxed: a hint; tri_mute_defer decides with seq_cst. */
+    else if ((atomic_load_explicit(&to->mute_state, memory_order_relaxed) & TRI_MUTED) &&
+             tri_mute_defer(to))
+        return;
     tri_sched_schedule(to->sched, to);
 }
 
-int tr_send(tr_actor *to, tr_msg *m)
+/* Counts n pushes to a gated (or counting) mailbox. seq_cst: for a gated
+ * one this RMW is rule 1's first half (flow.h); on x86 it costs what a
+ * relaxed one does. */
+static inline uint64_t count_pushes(struct tr_actor *to, uint64_t n)
+{
+    return atomic_fetch_add_explicit(&to->mb_prod.pushed, n, memory_order_seq_cst) + n;
+}
+
+/* Pushes a counted chain, then applies rule 1 (an overloaded muted actor
+ * runs). */
+static void push_counted(struct tr_actor *to, tri_node *first, tri_node *last, uint64_t n)
+{
+    if (to->count_mailbox) {
+        count_pushes(to, n);
+        if (to->gate)
+            tri_gate_unmute_overloaded(to, to->gate, mailbox_level(to));
+    }
+    if (first == last ? tri_mq_push(&to->mb_prod, first)
+                      : tri_mq_push_chain(&to->mb_prod, first, last))
+        wake(to);
+}
+
+/* The gate's say on a send from outside a turn: 0, TR_EFULL, TR_EAGAIN. */
+static int gate_outside(struct tr_actor *to, int64_t timeout_ns)
+{
+    switch (tri_gate_check(to->gate, mailbox_level(to))) {
+    case TRI_GATE_PASS:
+        return 0;
+    case TRI_GATE_FULL:
+        /* relaxed: a statistic. */
+        atomic_fetch_add_explicit(&to->gate->refusals, 1, memory_order_relaxed);
+        return TR_EFULL;
+    case TRI_GATE_OVER:
+        break;
+    }
+    if (timeout_ns < 0)
+        timeout_ns = tri_sched_send_timeout(to->sched);
+    if (timeout_ns <= 0) { /* never block (0 here: the caller asked not to) */
+        if (timeout_ns == 0) {
+            atomic_fetch_add_explicit(&to->gate->timeouts, 1, memory_order_relaxed);
+            return TR_EAGAIN;
+        }
+        return 0;
+    }
+    return tri_gate_wait(to->gate, tri_now_ns() + timeout_ns);
+}
+
+static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
 {
     if (!to || !m)
         return TR_EINVAL;
@@ -167,8 +281,19 @@ int tr_send(tr_actor *to, tr_msg *m)
         return TR_ESTOPPED;
     tri_worker *w = tri_tls_worker;
     if (w && w->current && w->sched == to->sched) {
-        /* Inside a turn: coalesce into the worker's outbox. */
+        /* Inside a turn: never blocks. Over the mark: mute the sender. */
         tri_outbox *ob = &w->outbox;
+        if (to->gate) {
+            uint64_t level = mailbox_level(to) + (ob->to == to ? ob->n : 0);
+            enum tri_gate_verdict v = tri_gate_check(to->gate, level);
+            if (v == TRI_GATE_FULL) {
+                atomic_fetch_add_explicit(&to->gate->refusals, 1, memory_order_relaxed);
+                return TR_EFULL;
+            }
+            if (v == TRI_GATE_OVER && tri_gate_mute(to->gate, w->current))
+                w->turn_muted = true; /* the turn ends after this message */
+        }
+        /* Coalesce into the worker's outbox. */
         if (ob->to != to || ob->n == TRI_OUTBOX_MAX) {
             tri_outbox_flush(w);
             ob->to = to;
@@ -181,11 +306,52 @@ int tr_send(tr_actor *to, tr_msg *m)
         tri_sched_note_send(w);
         return 0;
     }
-    if (to->count_mailbox)
-        tri_mq_count_push(&to->mb_prod);
-    if (tri_mq_push(&to->mb_prod, &m->link_))
-        wake(to);
+    if (to->gate) {
+        int rv = gate_outside(to, timeout_ns);
+        if (rv)
+            return rv;
+    }
+    push_counted(to, &m->link_, &m->link_, 1);
     return 0;
+}
+
+int tr_send(tr_actor *to, tr_msg *m) { return send_timed(to, m, tls_send_timeout); }
+
+int tr_send_nowait(tr_actor *to, tr_msg *m) { return send_timed(to, m, 0); }
+
+int tri_send_unchecked(tr_actor *to, tr_msg *m, uint32_t weight)
+{
+    if (atomic_load_explicit(&to->stopped, memory_order_acquire) || tri_sched_stopped(to->sched))
+        return TR_ESTOPPED;
+    tri_worker *w = tri_tls_worker;
+    if (w && w->outbox.to == to)
+        tri_outbox_flush(w); /* what this turn sent to it goes first */
+    push_counted(to, &m->link_, &m->link_, weight);
+    return 0;
+}
+
+void tri_actor_consumed(tr_actor *a, uint32_t extra)
+{
+    /* relaxed: the consumer is the only writer (as tri_mq_pop). */
+    atomic_store_explicit(&a->mb_cons.popped,
+                          atomic_load_explicit(&a->mb_cons.popped, memory_order_relaxed) + extra,
+                          memory_order_relaxed);
+}
+
+void tr_actor_flow_stats(tr_actor *a, tr_flow_stats *out)
+{
+    *out = (tr_flow_stats){0};
+    if (!a || !a->gate)
+        return;
+    const tri_gate *g = a->gate;
+    out->high = g->high;
+    out->low = g->low;
+    out->capacity = g->capacity;
+    /* relaxed: snapshots. */
+    out->mutes = atomic_load_explicit(&g->mutes, memory_order_relaxed);
+    out->blocks = atomic_load_explicit(&g->blocks, memory_order_relaxed);
+    out->timeouts = atomic_load_explicit(&g->timeouts, memory_order_relaxed);
+    out->refusals = atomic_load_explicit(&g->refusals, memory_order_relaxed);
 }
 
 void tri_outbox_flush(tri_worker *w)
@@ -194,12 +360,10 @@ void tri_outbox_flush(tri_worker *w)
     if (!ob->n)
         return;
     struct tr_actor *to = ob->to;
-    if (to->count_mailbox)
-        atomic_fetch_add_explicit(&to->mb_prod.pushed, ob->n, memory_order_relaxed);
+    uint32_t n = ob->n;
     ob->n = 0;
     ob->to = NULL;
-    if (tri_mq_push_chain(&to->mb_prod, ob->first, ob->last))
-        wake(to);
+    push_counted(to, ob->first, ob->last, n);
 }
 
 void tr_actor_stop(tr_actor *self)
@@ -219,7 +383,7 @@ int tr_actor_stop_async(tr_actor *a)
     tr_msg *m = tr_msg_new(TRI_MSG_TAG_STOP, 0);
     if (!m)
         return TR_ENOMEM;
-    int rv = tr_send(a, m);
+    int rv = tri_send_unchecked(a, m, 1); /* a stop is never held back */
     if (rv)
         tr_msg_free(m);
     return rv;
@@ -261,8 +425,10 @@ static enum tri_run_result finish_stop(struct tr_actor *a)
             break;
         drop_msg(a, (tr_msg *)n);
     }
-    if (a->on_stop)
-        a->on_stop(a, a->state);
+    if (on_stop_of(a))
+        on_stop_of(a)(a, a->state);
+    if (a->gate) /* stopped: nobody waits for this mailbox any more */
+        tri_gate_release(a->gate);
     tri_worker *w = tri_tls_worker;
     if (w)
         tri_outbox_flush(w); /* what on_drop / on_stop sent */
@@ -280,9 +446,13 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
             tr_actor_release(a); /* the reference that run held */
         return r;
     }
+    tri_worker *w = tri_tls_worker;
+    w->turn_muted = false;
     for (unsigned i = 0; i < batch; i++) {
         tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
         if (!n) {
+            if (a->gate) /* before the mark: after it, a is not ours */
+                tri_gate_drained(a->gate);
             if (tri_mq_try_mark_empty(&a->mb_prod, &a->mb_cons))
                 return TRI_RUN_DONE;
             continue; /* a sender raced in: it did not schedule us, go on */
@@ -295,12 +465,15 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
             a->stop_requested = 1;
         } else {
             a->behavior(a, a->state, m);
-            tri_worker *w = tri_tls_worker;
             if (w->outbox.n)
                 tri_outbox_flush(w);
         }
         if (a->stop_requested)
             return finish_stop(a);
+        if (w->turn_muted) /* muted (flow.h): no more sends this turn */
+            break;
     }
+    if (a->gate)
+        tri_gate_drained(a->gate);
     return TRI_RUN_MORE;
 }

@@ -4,8 +4,13 @@
  * an idle actor with a small state costs one 128-byte block. The header is
  * two cache lines grouped by the threads that write them, so senders
  * exchanging the mailbox head do not slow the thread running the actor:
- *   line 0  senders: mailbox head and push count; read-mostly fields
- *   line 1  the running turn: mailbox tail, stub, pop count; run-loop fields
+ *   line 0  senders: mailbox head and push count; read-mostly fields; the
+ *           flow gate and mute state (senders read them on every send)
+ *   line 1  the running turn: mailbox tail, stub, pop count; run-loop
+ *           fields; the live-list links (spawn and free only)
+ * After the state comes an optional tail: the gate (with a high-water
+ * mark), then the hooks (on_stop / on_drop, when given). Plain actors
+ * without either stay in one 128-byte block.
  */
 #ifndef TRI_CORE_ACTOR_IMPL_H
 #define TRI_CORE_ACTOR_IMPL_H
@@ -16,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/flow.h"
 #include "core/mpsc.h"
 #include "troupe/actor.h"
 
@@ -30,10 +36,11 @@ struct tr_actor {
     tri_mq_prod mb_prod;
     struct tri_sched *sched;
     _Atomic uint32_t refs;    /* handles + 1 while alive */
+    _Atomic uint32_t mute_state; /* flow.h: generation << 2 | OWED | MUTED */
     _Atomic uint8_t stopped;  /* 1 once stopped: sends fail (release/acquire) */
     uint8_t count_mailbox;    /* senders count pushes (tri_mq_count_push) */
-    tr_on_stop *on_stop;
-    tr_on_drop *on_drop;
+    uint8_t has_hooks;        /* on_stop / on_drop sit in the tail */
+    struct tri_gate *gate;    /* the mailbox's flow gate (in the tail), or NULL */
     struct tr_actor *list_prev, *list_next; /* live list, under its shard lock */
     /* line 1: written by the thread running the actor */
     tri_mq_cons mb_cons;
@@ -49,6 +56,12 @@ struct tr_actor {
 #define TRI_ACTOR_ALIGN 64
 _Static_assert(offsetof(struct tr_actor, mb_cons) == 64, "senders' fields fill line 0 alone");
 _Static_assert(sizeof(struct tr_actor) <= 112, "an idle actor with 16 B of state fits 128 B");
+
+/* The optional hooks, in the tail. */
+typedef struct tri_actor_hooks {
+    tr_on_stop *on_stop;
+    tr_on_drop *on_drop;
+} tri_actor_hooks;
 
 static inline struct tr_actor *tri_actor_from_snode(tri_node *n)
 {
@@ -76,6 +89,14 @@ void tri_actor_free(struct tr_actor *a);
 
 /* The scheduler the actor runs on. */
 static inline struct tri_sched *tri_actor_sched(const struct tr_actor *a) { return a->sched; }
+
+/* A send that neither blocks, mutes nor refuses, counted as `weight`
+ * messages: for senders bounded by other means (the remote layer's
+ * credit). 0 or TR_ESTOPPED. */
+int tri_send_unchecked(struct tr_actor *to, tr_msg *m, uint32_t weight);
+/* On a's turn: `extra` more messages were consumed than popped (the rest
+ * of a weighted message). */
+void tri_actor_consumed(struct tr_actor *a, uint32_t extra);
 
 /* Allocates and registers an actor on `s` (see tr_spawn). */
 int tri_actor_spawn(struct tri_sched *s, const tr_actor_opts *opts, struct tr_actor **out);

@@ -42,6 +42,9 @@ struct tr_actor *tri_current_actor(void)
     tri_worker *w = tri_tls_worker;
     return w ? w->current : NULL;
 }
+int64_t tri_sched_send_timeout(const tri_sched *s) { return s->send_timeout_ns; }
+uint32_t tri_sched_mailbox_high(const tri_sched *s) { return s->mailbox_high; }
+
 unsigned tri_sched_workers(const tri_sched *s) { return s->nworkers; }
 void *tri_sched_owner(const tri_sched *s) { return s->owner; }
 bool tri_sched_stopped(const tri_sched *s)
@@ -174,6 +177,7 @@ static void help(tri_worker *w)
     tri_outbox_flush(w); /* the helped actor sees what we sent so far */
     struct tr_actor *outer = w->current;
     uint32_t outer_sends = w->turn_sends;
+    bool outer_muted = w->turn_muted;
     w->helping = true;
     enum tri_run_result r = TRI_RUN_MORE;
     for (unsigned done = 0; r == TRI_RUN_MORE && done < TRI_HELP_BUDGET; done += w->sched->batch) {
@@ -183,8 +187,10 @@ static void help(tri_worker *w)
     }
     w->current = outer;
     w->turn_sends = outer_sends;
+    w->turn_muted = outer_muted;
     w->helping = false;
-    if (r != TRI_RUN_DONE)
+    if (r != TRI_RUN_DONE && !((atomic_load_explicit(&a->mute_state, memory_order_relaxed) &
+                                TRI_MUTED) && tri_mute_defer(a)))
         push_local(w, a);
 }
 
@@ -359,6 +365,11 @@ static void run_turns(tri_worker *w, struct tr_actor *a)
         w->current = NULL;
         if (r == TRI_RUN_DONE)
             return;
+        /* Muted (core/flow.h): its unmuter schedules it. relaxed: the
+         * runner's own earlier CAS set it; defer re-reads seq_cst. */
+        if ((atomic_load_explicit(&a->mute_state, memory_order_relaxed) & TRI_MUTED) &&
+            tri_mute_defer(a))
+            return;
         /* More to do. Let others go first if anything else is waiting;
          * otherwise keep the actor here and skip a trip through a queue. */
         bool others = w->next || tri_deque_size(&w->deque) > 0 || inject_maybe_nonempty(s);
@@ -419,6 +430,8 @@ int tri_sched_create(const tri_sched_config *cfg, tri_sched **out)
         return TR_ENOMEM;
     s->nworkers = cfg->workers ? cfg->workers : online_cpus();
     s->batch = cfg->batch ? cfg->batch : TR_DEFAULT_BATCH;
+    s->mailbox_high = cfg->mailbox_high ? cfg->mailbox_high : TR_DEFAULT_MAILBOX_HIGH;
+    s->send_timeout_ns = cfg->send_timeout_ns ? cfg->send_timeout_ns : TR_DEFAULT_SEND_TIMEOUT_NS;
     s->msg_alloc = cfg->msg_alloc;
     if (s->msg_alloc == TR_MSG_ALLOC_DEFAULT)
         s->msg_alloc = TRI_MSG_ALLOC_MEASURED_BEST;

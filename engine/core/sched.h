@@ -22,6 +22,10 @@ typedef struct tri_worker tri_worker;
 typedef struct tri_sched_config {
     unsigned workers;       /* 0: online CPUs */
     unsigned batch;         /* 0: TR_DEFAULT_BATCH */
+    uint32_t mailbox_high;  /* actors' default high-water mark (0: TR_DEFAULT_MAILBOX_HIGH,
+                               TR_MAILBOX_UNBOUNDED: none) */
+    int64_t send_timeout_ns; /* outside senders block this long (0: TR_DEFAULT_SEND_TIMEOUT_NS;
+                                negative: never block) */
     tr_msg_alloc msg_alloc;
     void *owner;            /* opaque to core (the service), tri_sched_owner */
     /* Called on each worker thread after it starts / before it exits (for
@@ -44,6 +48,11 @@ void tri_sched_stats(const tri_sched *s, tr_sched_stats *out);
 /* Makes a runnable actor run: on the calling worker's next slot if the
  * caller is a worker of `s`, else through the inject queue. */
 void tri_sched_schedule(tri_sched *s, struct tr_actor *a);
+
+/* How long a send from outside may block on a full mailbox, and the
+ * default high-water mark of new actors. */
+int64_t tri_sched_send_timeout(const tri_sched *s);
+uint32_t tri_sched_mailbox_high(const tri_sched *s);
 
 /* The worker running on this thread, or NULL. */
 tri_worker *tri_worker_current(void);

@@ -52,6 +52,7 @@ struct tri_worker {
     alignas(64) struct tr_actor *next; /* runs before the deque; never stolen */
     struct tr_actor *current;          /* actor whose turn is running */
     uint32_t turn_sends;               /* sends made by the current turn */
+    bool turn_muted;                   /* the current turn's actor got muted (flow.h) */
     tri_outbox outbox;
     uint32_t tick;
     uint32_t next_streak;              /* turns taken from `next` in a row */
@@ -75,6 +76,8 @@ typedef struct live_shard {
 
 struct tri_sched {
     unsigned nworkers, batch;
+    uint32_t mailbox_high;      /* flow gate defaults for new actors (flow.h) */
+    int64_t send_timeout_ns;    /* how long an outside sender blocks */
     tr_msg_alloc msg_alloc;
     void *owner;
     void (*thread_start)(void *owner);

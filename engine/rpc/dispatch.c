@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "core/actor_impl.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
 #include "rpc/future_impl.h"
@@ -278,6 +279,7 @@ void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
 void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
 {
     uint8_t *d = tr_msg_data(m), *end = d + m->size;
+    uint32_t n = 0;
     while (end - d >= 8) {
         uint32_t size, tag;
         memcpy(&size, d, 4);
@@ -286,8 +288,11 @@ void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
         parse_parts(ep, tag, d + 8, size, &p);
         run_call(ep, &p);
         d += 8 + size;
+        n++;
     }
     tr_msg_free(m);
+    if (n > 1) /* the run was counted as its tells (wire_inbound.c) */
+        tri_actor_consumed(ep->actor, n - 1);
 }
 
 void tri_dispatch_run(tr_endpoint *ep, tr_msg *m)

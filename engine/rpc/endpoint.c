@@ -293,6 +293,9 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
         .on_drop = ep_on_drop,
         .state_size = TRI_EP_ALIGN - 1 + off_state + o->state_size,
         .count_mailbox = true, /* the stats report the mailbox length */
+        .mailbox_high = o->mailbox_high,
+        .mailbox_low = o->mailbox_low,
+        .mailbox_capacity = o->mailbox_capacity,
     };
     tr_future *term = tri_future_new(&tr_void__type, 1, 0);
     if (!term)
@@ -378,7 +381,7 @@ static int send_control(tr_endpoint *ep, unsigned kind)
     tr_msg *m = tr_msg_new(tri_rpc_tag(kind, 0, 0, 0), 0);
     if (!m)
         return TR_ENOMEM;
-    int rv = tr_send(ep->actor, m);
+    int rv = tri_send_unchecked(ep->actor, m, 1); /* lifecycle is never held back */
     if (rv) {
         tr_msg_free(m);
         return tri_service_check_running(ep->svc) ? TR_ESTOPPED : TR_EUNREACHABLE;

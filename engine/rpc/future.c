@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "core/actor_impl.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "core/sched.h"
@@ -247,7 +248,8 @@ static void cont_dispatch(tr_future *f, tri_cont *c)
      * line stays with it instead of bouncing to every answering worker. A
      * send that races the endpoint's stop leaves the message, and so the
      * endpoint, until the service is destroyed: rare, and bounded. */
-    if (tr_send(ep->actor, m) != 0) { /* its endpoint has terminated */
+    /* Never held back: an answer must always reach its asker. */
+    if (tri_send_unchecked(ep->actor, m, 1) != 0) { /* its endpoint has terminated */
         if (c == &f->inline_cont && f->svc && tri_timers_cancel(f->svc->timers, &f->timer))
             tri_future_unref(f, 1); /* it will not travel: unarm here */
         cont_run(NULL, f, c);

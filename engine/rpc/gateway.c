@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "core/actor_impl.h"
 #include "rpc/codec.h"
 #include "rpc/future_impl.h"
 #include "rpc/msg.h"
@@ -96,8 +97,10 @@ static unsigned call_flags(const tr_gateway *gw)
 }
 
 /* tr_send failed: the endpoint has terminated (S16), or the service. */
-static int send_failed(tr_gateway *gw)
+static int send_failed(tr_gateway *gw, int rv)
 {
+    if (rv == TR_EAGAIN || rv == TR_EFULL) /* backpressure: the caller keeps its value */
+        return rv;
     if (tri_service_check_running(gw->svc))
         return TR_ESTOPPED;
     /* relaxed: a statistic, bumped by any sender. */
@@ -120,9 +123,9 @@ static int local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method,
         return rv ? rv : TR_ENOMEM;
     }
     arg_write(gw, &ca, tr_msg_data(m));
-    if (tr_send(gw->ep->actor, m)) {
+    if ((rv = tr_send(gw->ep->actor, m))) {
         tr_msg_free(m);
-        return send_failed(gw);
+        return send_failed(gw, rv);
     }
     return 0;
 }
@@ -156,8 +159,8 @@ static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, 
      * racing the send never takes the message for a free carrier. */
     atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
     rv = tri_future_arm(f, gw->svc, timeout_ns, gw->desc->name, md->name, ep->id, ep->id_len);
-    if (!rv && tr_send(ep->actor, m)) {
-        rv = send_failed(gw);
+    if (!rv && (rv = tr_send(ep->actor, m))) {
+        rv = send_failed(gw, rv);
         if (!tri_timers_cancel(gw->svc->timers, &f->timer)) {
             /* The deadline fired before the send failed: the ask has
              * completed (timed out), so it stands as made. Never queued. */
@@ -193,7 +196,9 @@ static const tri_transport local_transport = {
 
 int tri_endpoint_post(tr_endpoint *ep, tr_msg *m)
 {
-    if (tr_send(ep->actor, m) == 0)
+    /* run_async and friends are the endpoint's own work (often posted by
+     * the timer thread, which must never block): not held back. */
+    if (tri_send_unchecked(ep->actor, m, 1) == 0)
         return 0;
     if (tri_service_check_running(ep->svc))
         return TR_ESTOPPED;

@@ -48,6 +48,10 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out)
         out->lookup_timeout_ns = TR_DEFAULT_LOOKUP_TIMEOUT_NS;
     if (!out->max_frame_size)
         out->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
+    if (!out->mailbox_high)
+        out->mailbox_high = TR_DEFAULT_MAILBOX_HIGH;
+    if (!out->send_timeout_ns)
+        out->send_timeout_ns = TR_DEFAULT_SEND_TIMEOUT_NS;
     out->bind_address = tri_strdup(out->bind_address ? out->bind_address : TR_DEFAULT_BIND_ADDRESS);
     int rv = out->bind_address ? 0 : TR_ENOMEM;
     const char **tls[] = {&out->tls_ca_file, &out->tls_cert_file, &out->tls_key_file,
@@ -119,6 +123,8 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out)
         .workers = svc->cfg.workers,
         .batch = svc->cfg.batch,
         .msg_alloc = svc->cfg.msg_alloc,
+        .mailbox_high = svc->cfg.mailbox_high,
+        .send_timeout_ns = svc->cfg.send_timeout_ns,
         .owner = svc,
         .thread_start = worker_start,
         .thread_stop = worker_stop,

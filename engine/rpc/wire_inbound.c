@@ -16,6 +16,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "core/actor_impl.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
 #include "rpc/future_impl.h"
@@ -160,7 +161,9 @@ void tri_wire_inbox_flush(tri_wire_inbox *in, tri_wire_lost *lost)
         lost->no_memory += n;
         return;
     }
-    if (tr_send(ep->actor, m)) { /* terminated (S16): counted like local drops */
+    /* Unchecked: the transport's credit bounds what it delivers; a run
+     * counts as the tells it holds. */
+    if (tri_send_unchecked(ep->actor, m, n)) { /* terminated (S16): counted like local drops */
         tr_msg_free(m);
         tri_wire_count_dropped(ep, n);
         lost->refused += n;
@@ -241,7 +244,7 @@ int tri_wire_ask_deliver(const tri_wire_target *t, tr_future *f)
 {
     /* relaxed: the send publishes it (as local_ask). */
     atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
-    if (tr_send(t->ep->actor, tri_future_msg(f)) == 0)
+    if (tri_send_unchecked(t->ep->actor, tri_future_msg(f), 1) == 0)
         return 0;
     /* relaxed: never queued, nobody else has seen it. */
     atomic_store_explicit(&f->queued, 0, memory_order_relaxed);

@@ -68,7 +68,14 @@ typedef struct tr_actor_opts {
     tr_on_drop *on_drop;    /* optional */
     size_t state_size;      /* bytes of state kept inside the actor, zeroed */
     bool count_mailbox;     /* keep tr_actor_mailbox_len exact (one atomic
-                               add per send; off: it reports 0) */
+                               add per send; off: it reports 0, unless the
+                               mailbox has a high-water mark, which counts) */
+    /* Flow control (README "Backpressure"). mailbox_high: senders are held
+     * back while this many messages wait (0: the service default,
+     * TR_MAILBOX_UNBOUNDED: never); mailbox_low: they go again below it
+     * (0: half the high mark); mailbox_capacity: sends beyond it fail with
+     * TR_EFULL (0: no hard limit). */
+    uint32_t mailbox_high, mailbox_low, mailbox_capacity;
 } tr_actor_opts;
 
 /* The actor's inline state (max_align_t-aligned). */
@@ -82,8 +89,33 @@ TR_API void tr_actor_release(tr_actor *a);
  * runs next on this worker) or any other thread (through the inject queue).
  * The caller must hold a reference to `to`.
  * On 0, troupe owns `msg`; on error the caller still owns it.
- * Errors: TR_EINVAL (NULL), TR_ESTOPPED (the actor has stopped). */
+ * Backpressure: when `to` holds its high-water mark of messages, a sender
+ * in a turn is muted after its turn (never refused), and any other thread
+ * blocks until there is room or its send timeout passes.
+ * Errors: TR_EINVAL (NULL), TR_ESTOPPED (the actor has stopped), TR_EAGAIN
+ * (no room within the send timeout), TR_EFULL (at the hard capacity). */
 TR_API int tr_send(tr_actor *to, tr_msg *msg);
+
+/* As tr_send, but a thread outside the workers never blocks: TR_EAGAIN at
+ * once when `to` is above its high-water mark. */
+TR_API int tr_send_nowait(tr_actor *to, tr_msg *msg);
+
+/* The calling thread's send timeout for sends outside a turn (tr_send,
+ * gateway tells and asks): ns > 0 blocks at most that long, 0 never
+ * blocks (TR_EAGAIN at once), TR_SEND_TIMEOUT_DEFAULT the service's
+ * configured value. Returns the previous setting. */
+#define TR_SEND_TIMEOUT_DEFAULT (-1LL)
+TR_API int64_t tr_thread_send_timeout(int64_t ns);
+
+/* Flow-control counters of an actor's mailbox (racy snapshots). */
+typedef struct tr_flow_stats {
+    uint32_t high, low, capacity; /* the marks in force (high 0: no gate) */
+    uint64_t mutes;     /* senders muted on it */
+    uint64_t blocks;    /* outside sends that had to wait */
+    uint64_t timeouts;  /* of those, given up with TR_EAGAIN */
+    uint64_t refusals;  /* sends refused at the capacity (TR_EFULL) */
+} tr_flow_stats;
+TR_API void tr_actor_flow_stats(tr_actor *a, tr_flow_stats *out);
 
 /* From inside `self`'s behaviour: stop after the current turn. Messages left
  * in the mailbox go to on_drop; later sends fail with TR_ESTOPPED. */

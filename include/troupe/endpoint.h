@@ -60,6 +60,11 @@ typedef struct tr_endpoint_opts {
     /* Fenced (S31): calls must carry the current token; none is set at
      * first, so every call is rejected until tr_endpoint_set_fencing_token. */
     bool fenced;
+    /* Flow control of its mailbox (tr_actor_opts has the same three): the
+     * high-water mark (0: the service's), the low-water mark (0: half of
+     * it), and an opt-in hard capacity beyond which calls fail with
+     * TR_EFULL (0: none). */
+    uint32_t mailbox_high, mailbox_low, mailbox_capacity;
 } tr_endpoint_opts;
 
 /* Creates and registers an endpoint (S1). Any thread. It processes no call

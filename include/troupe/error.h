@@ -31,6 +31,7 @@
     X(EBUSY, "busy")                                                         \
     X(EADDR, "malformed address")                                            \
     X(EFAILED, "failed")                                                     \
+    X(EFULL, "mailbox at its hard capacity: the message was refused")        \
     X(EAUTH, "authentication failed (TLS)")
 
 typedef enum tr_error {

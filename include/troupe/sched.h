@@ -18,6 +18,16 @@ typedef enum tr_msg_alloc {
 /* Messages an actor processes per turn before its worker moves on. */
 #define TR_DEFAULT_BATCH 64
 
+/* Mailbox flow control (README "Backpressure"): the default high-water
+ * mark of every actor and endpoint (its low-water mark is half of it), and
+ * the value that turns the gate off for one actor. Chosen by measurement
+ * (troupe-bench overload_local). */
+#define TR_DEFAULT_MAILBOX_HIGH 1024u
+#define TR_MAILBOX_UNBOUNDED UINT32_MAX
+/* How long a thread outside the workers blocks in a send to a mailbox
+ * above its high-water mark before it gets TR_EAGAIN. */
+#define TR_DEFAULT_SEND_TIMEOUT_NS (1000LL * 1000 * 1000)
+
 /* Scheduler counters, for tests and tuning (racy snapshots, never torn). */
 typedef struct tr_sched_stats {
     uint64_t parks;        /* times a worker went to sleep */

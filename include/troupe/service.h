@@ -47,6 +47,14 @@ typedef struct tr_service_config {
     int64_t handshake_timeout_ns; /* an inbound connection's HELLO within; 0: 10 s */
     unsigned max_inbound_asks; /* asks in flight per inbound connection; 0: 100000 */
     size_t max_conn_buffer;    /* unsent bytes per inbound connection; 0: 256 MiB */
+    /* Backpressure (README "Backpressure"). The high-water mark of every
+     * actor's and endpoint's mailbox unless it says otherwise (0:
+     * TR_DEFAULT_MAILBOX_HIGH; TR_MAILBOX_UNBOUNDED: none), and how long a
+     * thread outside the workers blocks in a send to a full one before
+     * TR_EAGAIN (0: TR_DEFAULT_SEND_TIMEOUT_NS; negative: never blocks,
+     * sends go through). */
+    uint32_t mailbox_high;
+    int64_t send_timeout_ns;
 } tr_service_config;
 
 /* Fills `cfg` with the defaults. */
