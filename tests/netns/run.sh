@@ -39,9 +39,20 @@ for h in a b c; do
     ip -n "$p$h" addr add "10.77.0.$i/24" dev eth0 || exit 1
     ip -n "$p$h" link set lo up && ip -n "$p$h" link set eth0 up || exit 1
     ip -n "${p}s" link set "${h}sw" master br0 && ip -n "${p}s" link set "${h}sw" up || exit 1
-    tc -n "$p$h" qdisc add dev eth0 root netem delay 10ms 2ms loss 1% reorder 5% 50% || exit 1
+    if ! tc -n "$p$h" qdisc add dev eth0 root netem delay 10ms 2ms loss 1% reorder 5% 50% \
+        2>/dev/null; then
+        # Some kernels (a minimal VM's) have no sch_netem: the partition,
+        # heal and duplicate checks still run, on an unimpaired network.
+        [[ ${TROUPE_NETNS_NETEM:-} == required ]] && { echo "netns: netem is required"; exit 1; }
+        netem=0
+    fi
 done
-echo "netns: hosts ${p}a ${p}b ${p}c on 10.77.0.0/24 via ${p}s; netem 10 ms each way, 1% loss, reordering"
+if ((${netem:-1})); then
+    echo "netns: hosts ${p}a ${p}b ${p}c on 10.77.0.0/24 via ${p}s; netem 10 ms each way (20 ms RTT), 1% loss, reordering"
+else
+    echo "netns: WARNING: this kernel has no netem qdisc (tc: 'Specified qdisc kind is unknown');"
+    echo "netns: running on an unimpaired namespaced network: no delay, loss or reordering"
+fi
 
 for h in b c; do
     addr=10.77.0.$([[ $h == b ]] && echo 2 || echo 3)
