@@ -151,6 +151,12 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
 {
     if (c->state == TRI_CONN_CONNECTING || c->woff == c->wlen)
         return TRI_FRAME_OK;
+    if (!c->outbound && c->wlen - c->woff > net->limits.max_conn_buffer) {
+        tri_limit_hit(net, TRI_LIM_BUFFER, "closing the connection from %s: %zu bytes of answers "
+                      "it does not read (max_conn_buffer %zu)", c->name, c->wlen - c->woff,
+                      net->limits.max_conn_buffer);
+        return tri_close_with(ci, TR_EBUSY, false, "%s does not read its answers", c->name);
+    }
     ssize_t n;
     do /* MSG_NOSIGNAL: a peer gone away is an error here, not SIGPIPE */
         n = c->tls ? tri_tls_write(c->tls, c->wbuf + c->woff, c->wlen - c->woff)
@@ -174,12 +180,6 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
     tri_net_add(&net->ctr.bytes_sent, (uint64_t)n);
     c->woff += (size_t)n;
     net->unsent -= (size_t)n;
-    if (!c->outbound && c->wlen - c->woff > net->limits.max_conn_buffer) {
-        tri_limit_hit(net, TRI_LIM_BUFFER, "closing the connection from %s: %zu bytes of answers "
-                      "it does not read (max_conn_buffer %zu)", c->name, c->wlen - c->woff,
-                      net->limits.max_conn_buffer);
-        return tri_close_with(ci, TR_EBUSY, false, "%s does not read its answers", c->name);
-    }
     if (c->woff < c->wlen) { /* the socket is full: the rest when it drains */
         tri_net_want_out(net, c, true);
         return TRI_FRAME_OK;
