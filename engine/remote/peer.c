@@ -223,6 +223,7 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
         lost_tells += tri_wire_call_of(m, &call) && !call.ask;
     }
     tri_client_fail_backlog(net, p, code, ci->why);
+    tri_client_credit_reset(p); /* credit was the lost connection's */
     tri_rwatch_peer_lost(net, p, code == TR_ESTOPPED ? TR_ESTOPPED : TR_EUNREACHABLE, ci->why);
     if (lost_tells)
         TRI_WARN(&net->log, "remote", NULL, "%u tells to %s were not sent: %s", lost_tells, p->key,
@@ -275,6 +276,7 @@ void tri_peer_free_all(tri_net *net)
         }
         tri_rwatch_peer_free(p);
         tri_pending_destroy(&p->pending);
+        tri_client_credit_reset(p);
         tri_free(p, sizeof *p);
     }
 }
