@@ -69,12 +69,12 @@ static const bench_workload workloads[] = {
      * in the default run: they start processes and take a few seconds. */
     {"remote_pingpong", "roundtrips/s",
      "sequential asks to troupe-node's ping over loopback (1000 warm-up rounds first)",
-     {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}}, {"n=10000,peer=auto"}, false, true,
+     {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}}, {"n=10000,peer=auto,tls=none"}, false, true,
      bench_remote_pingpong},
     {"remote_throughput", "msgs/s",
      "m one-way tells with a payload to troupe-node's sink, which answers once after the m-th",
-     {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}},
-     {"m=300000,payload=64,peer=auto", "m=5000000,payload=64,peer=auto"}, false, true,
+     {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}},
+     {"m=300000,payload=64,peer=auto,tls=none", "m=5000000,payload=64,peer=auto,tls=none"}, false, true,
      bench_remote_throughput},
     /* The kv example (kv.c, tools/kv): a self-checking mixed load of puts,
      * gets, dels and sizes over four shards, in this process or in two
@@ -110,6 +110,7 @@ static const struct key_trait {
     const char *suffix;
 } key_traits[] = {
     {"peer", KEY_TEXT | KEY_HIDDEN, NULL},
+    {"tls", KEY_TEXT, NULL}, /* none, DIR (ca.pem cert.pem key.pem), psk:HEX: remote.c */
     {"payload", 0, "B"},
     {"bench", KEY_TEXT | KEY_HIDDEN, NULL}, /* savina: which one (the name says it) */
 };
@@ -651,6 +652,8 @@ static void usage(FILE *f)
             "  timeout=S   give up (exit 1) when a run has not finished after S s (default 120)\n"
             "  format=F    stdout: result (RESULT lines, the default), or json or csv:\n"
             "              one document with every run, written at the end\n"
+            "  tls=T       remote workloads: none (default), a directory with ca.pem cert.pem\n"
+            "              key.pem (mutual TLS), or psk:HEX (TLS with a pre-shared key)\n"
             "  peer=H:P    remote workloads: call the troupe-node at H:P (default auto: start\n"
             "              one beside troupe-bench, by PID, and stop it afterwards)\n"
             "\n"

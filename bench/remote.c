@@ -83,6 +83,30 @@ static void node_stop(const bench_run *r, node *nd)
     nd->pid = 0;
 }
 
+/* tls=none | DIR (DIR/ca.pem, DIR/cert.pem, DIR/key.pem: mutual TLS) |
+ * psk:HEX: the same TLS for this side's service and troupe-node's. */
+typedef struct tls_opts {
+    char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+    const char *psk; /* NULL: certificates or none */
+    bool on;
+} tls_opts;
+
+static void tls_of(const bench_run *r, tls_opts *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *v = bench_str(r, "tls");
+    if (!*v || !strcmp(v, "none"))
+        return;
+    t->on = true;
+    if (!strncmp(v, "psk:", 4)) {
+        t->psk = v + 4;
+        return;
+    }
+    snprintf(t->ca, sizeof t->ca, "%s/ca.pem", v);
+    snprintf(t->cert, sizeof t->cert, "%s/cert.pem", v);
+    snprintf(t->key, sizeof t->key, "%s/key.pem", v);
+}
+
 /* Starts troupe-node (or takes peer=) and fills nd->addr. */
 static int node_start(const bench_run *r, node *nd)
 {
@@ -110,8 +134,20 @@ static int node_start(const bench_run *r, node *nd)
         /* The node's own line ("listening on ...") goes to stderr with our
          * progress: stdout carries RESULT lines only. */
         dup2(STDERR_FILENO, STDOUT_FILENO);
-        execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
-              "--idle-exit", "30", (char *)NULL);
+        tls_opts t;
+        tls_of(r, &t);
+        const char *argv[20] = {path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
+                                "--idle-exit", "30"};
+        int n = 7;
+        if (t.psk) {
+            argv[n++] = "--tls-psk";
+            argv[n++] = t.psk;
+        } else if (t.on) {
+            argv[n++] = "--tls-ca", argv[n++] = t.ca;
+            argv[n++] = "--tls-cert", argv[n++] = t.cert;
+            argv[n++] = "--tls-key", argv[n++] = t.key;
+        }
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     nd->pid = pid;
@@ -161,7 +197,22 @@ static int client_make(const bench_run *r, client *c)
     memset(c, 0, sizeof *c);
     if (node_start(r, &c->nd))
         return BENCH_FAIL;
-    if (bench_service_create(r, &c->svc)) {
+    tls_opts t;
+    tls_of(r, &t);
+    tr_service_config cfg;
+    tr_service_config_init(&cfg);
+    cfg.workers = r->opts->workers;
+    cfg.batch = r->opts->batch;
+    cfg.msg_alloc = r->opts->alloc;
+    cfg.tls_psk = t.psk;
+    if (t.on && !t.psk)
+        cfg.tls_ca_file = t.ca, cfg.tls_cert_file = t.cert, cfg.tls_key_file = t.key;
+    int crv = tr_service_create(&cfg, &c->svc);
+    if (crv)
+        bench_fail(r, "tr_service_create: %s", tr_strerror(crv));
+    else if (t.on)
+        bench_note("TLS 1.3 by %s", t.psk ? "pre-shared key" : "certificates");
+    if (crv) {
         node_stop(r, &c->nd);
         return BENCH_FAIL;
     }

@@ -9,6 +9,11 @@
  *
  * --metrics-listen serves GET /metrics over HTTP (libmicrohttpd): the
  * service's tr_service_metrics_write, the Prometheus text format.
+ *               [--tls-ca FILE --tls-cert FILE --tls-key FILE | --tls-psk HEX
+ *                [--tls-psk-identity ID]] [--allow-insecure]
+ *
+ * TLS as in tr_service_config (mutual by certificates, or a pre-shared
+ * key). A non-loopback --listen needs TLS or --allow-insecure.
  *
  * It prints its bound address on stdout ("listening on 127.0.0.1:41234"),
  * writes the bound port to FILE when asked (written whole, then renamed
@@ -194,6 +199,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: troupe-node --listen HOST:PORT [--port-file FILE] [--idle-exit SECONDS]\n"
                "                   [--workers N (default 1)] [--max-frame-size BYTES]\n"
+               "                   [--tls-ca FILE --tls-cert FILE --tls-key FILE | --tls-psk HEX\n"
+               "                    [--tls-psk-identity ID]] [--allow-insecure]\n"
                "Serves endpoint \"" TNODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
                "bytes)\non HOST:PORT (port 0: any free port) until SIGINT or SIGTERM.\n"
                "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text) over HTTP\n"
@@ -244,6 +251,9 @@ int main(int argc, char **argv)
      * (remote_pingpong: median 31-34 k round trips/s with one, 21 k and
      * bimodal down to 7 k with two, on this 2-CPU VM). */
     uint64_t idle_exit = 0, workers = 1, max_frame = 0;
+    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_psk = NULL,
+               *tls_psk_id = NULL;
+    bool allow_insecure = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -254,8 +264,22 @@ int main(int argc, char **argv)
             printf("troupe-node %s (protocol %d)\n", tr_version_string(), TR_PROTOCOL_VERSION);
             return 0;
         }
+        if (!strcmp(a, "--allow-insecure")) {
+            allow_insecure = true;
+            continue;
+        }
         bool ok = v != NULL;
-        if (!strcmp(a, "--listen"))
+        if (!strcmp(a, "--tls-ca"))
+            tls_ca = v;
+        else if (!strcmp(a, "--tls-cert"))
+            tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            tls_key = v;
+        else if (!strcmp(a, "--tls-psk"))
+            tls_psk = v;
+        else if (!strcmp(a, "--tls-psk-identity"))
+            tls_psk_id = v;
+        else if (!strcmp(a, "--listen"))
             listen_at = v;
         else if (!strcmp(a, "--port-file"))
             port_file = v;
@@ -303,6 +327,12 @@ int main(int argc, char **argv)
     cfg.workers = (unsigned)workers;
     if (max_frame)
         cfg.max_frame_size = (size_t)max_frame;
+    cfg.tls_ca_file = tls_ca;
+    cfg.tls_cert_file = tls_cert;
+    cfg.tls_key_file = tls_key;
+    cfg.tls_psk = tls_psk;
+    cfg.tls_psk_identity = tls_psk_id;
+    cfg.allow_insecure = allow_insecure;
     tr_service *svc;
     int rv = tr_service_create(&cfg, &svc);
     if (rv) {

@@ -14,6 +14,7 @@
 #include "remote/client.h"
 #include "remote/net.h"
 #include "remote/server.h"
+#include "remote/tls.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 
@@ -54,6 +55,7 @@ void tri_conn_free(tri_conn *c)
     tri_wire_inbox_free(c->inbox);
     tri_free(c->rbuf, c->rcap);
     tri_free(c->wbuf, c->wcap);
+    tri_tls_free(c->tls);
     if (c->fd >= 0)
         close(c->fd);
     tri_free(c, sizeof *c);
@@ -150,10 +152,23 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
 {
     if (c->state == TRI_CONN_CONNECTING || c->woff == c->wlen)
         return TRI_FRAME_OK;
+    if (!c->outbound && c->wlen - c->woff > net->limits.max_conn_buffer) {
+        tri_limit_hit(net, TRI_LIM_BUFFER, "closing the connection from %s: %zu bytes of answers "
+                      "it does not read (max_conn_buffer %zu)", c->name, c->wlen - c->woff,
+                      net->limits.max_conn_buffer);
+        return tri_close_with(ci, TR_EBUSY, false, "%s does not read its answers", c->name);
+    }
     ssize_t n;
     do /* MSG_NOSIGNAL: a peer gone away is an error here, not SIGPIPE */
-        n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        n = c->tls ? tri_tls_write(c->tls, c->wbuf + c->woff, c->wlen - c->woff)
+                   : send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
+    if (c->tls && n <= 0 && n != -1) { /* TLS: failed, or must read first (the handshake) */
+        if (n)
+            return tri_close_with(ci, TR_EAUTH, false, "%s", tri_tls_why(c->tls));
+        tri_net_want_out(net, c, false); /* the next read retries (tri_conn_read) */
+        return TRI_FRAME_OK;
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             tri_net_want_out(net, c, true);
@@ -296,6 +311,13 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
                         : not_troupe(c, p, avail, ci, detail);
         }
         uint64_t limit = open ? net->max_frame : TRI_FRAME_PREAUTH_MAX;
+        if (!open && !c->outbound && !c->tls && p[0] == 0x16 && avail >= 2 && p[1] == 3) {
+            /* A TLS record (ClientHello) at a plaintext listener: say so,
+             * in the plaintext the client will see as not TLS. */
+            tri_conn_put_error(net, c, TRI_F_CLOSE, 0, TR_EAUTH, "this listener does not use TLS");
+            return tri_close_with(ci, TR_EAUTH, false, "%s is a TLS client at a plaintext "
+                                  "listener", c->name);
+        }
         if (size > limit) {
             if (!open) {
                 snprintf(detail, sizeof detail, "a %llu-byte frame before the handshake, at most %u allowed",
@@ -353,7 +375,7 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
     }
 }
 
-enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *ci)
+static enum tri_frame_outcome read_once(tri_net *net, tri_conn *c, tri_close_info *ci)
 {
     if (c->rlen == c->rcap)
         make_room(c, 0);
@@ -361,8 +383,13 @@ enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *
         return tri_close_with(ci, TR_EPROTO, false, "no room to read from %s", c->name);
     ssize_t n;
     do
-        n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        n = c->tls ? tri_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen)
+                   : read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
     while (n < 0 && errno == EINTR);
+    if (n == TRI_TLS_FAILED)
+        return tri_close_with(ci, TR_EAUTH, false, "%s", tri_tls_why(c->tls));
+    if (c->tls && c->woff < c->wlen)
+        tri_net_mark_dirty(net, c); /* a write may have waited for this read (handshake) */
     if (n == 0)
         return tri_close_with(ci, TR_EUNREACHABLE, false, "%s closed the connection", c->name);
     if (n < 0) {
@@ -391,5 +418,14 @@ enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *
     } else if (c->rpos && c->rcap - c->rlen < TRI_FRAME_HDR * 64) {
         make_room(c, 0); /* slide the partial frame to the front */
     }
+    return o;
+}
+
+enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *ci)
+{
+    enum tri_frame_outcome o;
+    do /* TLS may hold decrypted bytes epoll cannot announce: take them now */
+        o = read_once(net, c, ci);
+    while (o == TRI_FRAME_OK && c->tls && tri_tls_pending(c->tls));
     return o;
 }

@@ -62,6 +62,7 @@ typedef struct tri_conn {
     char name[64];        /* the other side, "127.0.0.1:5000", for messages */
     uint32_t peer_max_frame; /* from the handshake (informational) */
     uint64_t peer_incarnation; /* from the handshake (version 2) */
+    struct tri_tls *tls;  /* TLS under the frames (tls.h), NULL: plaintext */
 
     /* reading */
     uint8_t *rbuf;
@@ -82,6 +83,7 @@ typedef struct tri_conn {
      * message when the run ends (server.c; rpc/wire.h owns the run) */
     struct tri_wire_inbox *inbox;   /* made at the first tell */
     uint32_t batch_slot;            /* the slot the run is for */
+    uint32_t asks_in;               /* inbound asks not yet answered (max_inbound_asks) */
 
     /* handshake deadline (both sides), then liveness (outbound) */
     tri_timer timer;

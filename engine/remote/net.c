@@ -344,6 +344,7 @@ static void net_free(tri_net *net)
     if (net->stop_msg)
         tr_msg_free(net->stop_msg);
     tri_wheel_destroy(&net->wheel);
+    tri_trust_free(net);
     tri_free(net->conns, (size_t)net->cap_conns * sizeof *net->conns);
     if (net->lfd >= 0)
         close(net->lfd);
@@ -495,6 +496,8 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
                  strerror(errno));
         rv = TR_EIO;
     }
+    if (!rv)
+        rv = tri_trust_start(net, cfg, why, why_len); /* TLS, limits, no open listener by mistake */
     if (!rv && cfg->listen) {
         rv = open_listener(net, cfg->bind_address, why, why_len);
         if (!rv && tri_ep_add(net, net->lfd, EPOLLIN, ID_LISTEN)) {
@@ -515,6 +518,7 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (rv) {
+        tri_trust_free(net);
         if (net->wheel.slots)
             tri_wheel_destroy(&net->wheel);
         tr_msg_free(net->stop_msg);

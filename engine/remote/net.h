@@ -42,6 +42,7 @@
 #include "core/mpsc.h"
 #include "core/timer_wheel.h"
 #include "remote/conn.h"
+#include "remote/trust.h"
 #include "troupe/remote.h"
 #include "troupe/service.h"
 
@@ -72,6 +73,7 @@ typedef struct tri_net_counters {
     _Atomic uint64_t connections_opened, connections_accepted, connections_lost;
     _Atomic uint64_t malformed, late_replies, tells_dropped;
     _Atomic uint64_t inbound_open, outbound_open, asks_pending;
+    _Atomic uint64_t refused_connections, handshake_timeouts, asks_refused, buffer_overflows;
 } tri_net_counters;
 
 typedef struct tri_conn_entry {
@@ -116,6 +118,8 @@ typedef struct tri_net {
     tri_conn *dirty;                 /* connections with bytes to write */
     size_t unsent;                   /* bytes in write buffers, not yet written */
     tri_peer *peers;
+    struct tri_tls_ctx *tls;         /* NULL: plaintext (tls.h); read-only once started */
+    tri_limits limits;               /* trust.h */
     uint64_t inbound_waiting;        /* inbound asks handed to endpoints, unanswered */
     bool sweep_peers;                /* a target went: tri_peer_sweep after this turn */
     int64_t busy_until_ns;           /* spin (poll) rather than sleep until then */

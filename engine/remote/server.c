@@ -78,6 +78,8 @@ void tri_server_reply(tri_net *net, tr_msg *m)
     if (net->inbound_waiting && !--net->inbound_waiting)
         tri_net_expect(net, 0); /* nothing more is owed to us: sleep when idle */
     tri_conn *c = tri_net_conn(net, tri_wire_route_link(f));
+    if (c && c->asks_in)
+        c->asks_in--;
     if (!c) { /* its connection is gone: nobody to tell */
         tri_wire_answer_done(m, TRI_NET_REPLY_CARRIED);
         return;
@@ -237,6 +239,14 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
     size_t fence = h->flags & TRI_FF_TOKEN ? TRI_FRAME_TOKEN : 0;
     if (len < fence + 4)
         return tri_close_with(ci, TR_EPROTO, true, "an ASK shorter than its fixed fields");
+    if (c->asks_in >= net->limits.max_inbound_asks) { /* answered at once, not queued */
+        tri_limit_hit(net, TRI_LIM_ASKS, "refusing asks from %s: %u in flight on its connection, "
+                      "the most max_inbound_asks allows", c->name, c->asks_in);
+        int rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, TR_EBUSY,
+                                    "%u asks are in flight on this connection to %s, the most it "
+                                    "allows (max_inbound_asks)", c->asks_in, net->bound);
+        return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
+    }
     uint32_t timeout_ms = tri_get_u32(body + fence);
     const uint8_t *arg = body + fence + 4;
     size_t arg_len = len - fence - 4;
@@ -260,6 +270,7 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
         return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
     }
     tri_wire_set_route(f, h->corr, c->id);
+    c->asks_in++;
     tri_net_ref(net); /* dropped by on_answered, after its post */
     net->inbound_waiting++;
     /* The deadline is on the I/O thread's own wheel (no lock, no timer

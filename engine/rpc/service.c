@@ -77,7 +77,22 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out, ch
     if (!out->send_timeout_ns)
         out->send_timeout_ns = TR_DEFAULT_SEND_TIMEOUT_NS;
     out->bind_address = tri_strdup(out->bind_address ? out->bind_address : TR_DEFAULT_BIND_ADDRESS);
-    return out->bind_address ? 0 : TR_ENOMEM;
+    int rv = out->bind_address ? 0 : TR_ENOMEM;
+    const char **tls[] = {&out->tls_ca_file, &out->tls_cert_file, &out->tls_key_file,
+                          &out->tls_psk, &out->tls_psk_identity};
+    for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) /* copied: NULL stays NULL */
+        if (*tls[i] && !(*tls[i] = tri_strdup(*tls[i])))
+            rv = TR_ENOMEM; /* now NULL: every string is ours or NULL */
+    return rv;
+}
+
+static void free_strings(tr_service_config *c)
+{
+    const char *s[] = {c->bind_address, c->tls_ca_file, c->tls_cert_file, c->tls_key_file,
+                       c->tls_psk, c->tls_psk_identity};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        if (s[i])
+            tri_free((void *)s[i], strlen(s[i]) + 1);
 }
 
 /* On each worker thread (tri_sched_config hooks): workers read the
@@ -97,7 +112,7 @@ static void worker_stop(void *owner)
 
 static void free_service(tr_service *svc)
 {
-    tri_free((void *)svc->cfg.bind_address, strlen(svc->cfg.bind_address) + 1);
+    free_strings(&svc->cfg);
     pthread_mutex_destroy(&svc->shutdown_lock);
     pthread_mutex_destroy(&svc->endpoints_lock);
     pthread_mutex_destroy(&svc->net_lock);
@@ -118,8 +133,10 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out, char *why
     }
     int rv = fill_defaults(cfg, &svc->cfg, why, why_len);
     if (rv) {
-        if (rv == TR_ENOMEM)
-            snprintf(why, why_len, "out of memory copying bind_address");
+        if (rv == TR_ENOMEM) { /* the strings were copied (EINVAL: before that) */
+            snprintf(why, why_len, "out of memory copying the configuration's strings");
+            free_strings(&svc->cfg);
+        }
         tri_free(svc, sizeof *svc);
         return rv;
     }

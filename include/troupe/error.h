@@ -40,7 +40,8 @@ extern "C" {
     X(EFAILED, "failed")                                                     \
     X(EFULL, "mailbox at its hard capacity: the message was refused")        \
     X(EADDRINUSE, "address already in use")                                  \
-    X(ERESTARTED, "the peer restarted: a new incarnation, connect again")
+    X(ERESTARTED, "the peer restarted: a new incarnation, connect again")        \
+    X(EAUTH, "authentication failed (TLS)")
 
 /** 0 (TR_OK) and troupe's error codes, TR_E<NAME> for each row of TR_ERRORS. */
 typedef enum tr_error {

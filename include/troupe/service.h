@@ -73,6 +73,17 @@ typedef struct tr_service_config {
      * watches fire. 0: 1 s and 5 s (README "Watching and supervising"). */
     int64_t heartbeat_interval_ns;
     int64_t heartbeat_timeout_ns; /**< see heartbeat_interval_ns */
+    /* Trust (remote.h "TLS and limits"). Strings are copied; NULL: unset. */
+    const char *tls_ca_file;   /**< PEM: the CA every peer's certificate is signed by */
+    const char *tls_cert_file; /**< PEM: this service's certificate (chain) */
+    const char *tls_key_file;  /**< PEM: its private key */
+    const char *tls_psk;       /**< instead of certificates: a pre-shared key, 32-128 hex digits */
+    const char *tls_psk_identity; /**< NULL: "troupe" */
+    bool allow_insecure;       /**< listen on a non-loopback address without TLS anyway */
+    unsigned max_connections;  /**< inbound connections open at once; 0: 1024 */
+    int64_t handshake_timeout_ns; /**< an inbound connection's HELLO within; 0: 10 s */
+    unsigned max_inbound_asks; /**< asks in flight per inbound connection; 0: 100000 */
+    size_t max_conn_buffer;    /**< unsent bytes per inbound connection; 0: 256 MiB */
 } tr_service_config;
 
 /** Fills `cfg` with the defaults. */

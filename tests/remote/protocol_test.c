@@ -37,7 +37,8 @@ Test(protocol, fingerprint_and_codes, .timeout = 10)
                  {TR_EVERSION, -987},    {TR_ENOENDPOINT, -986}, {TR_EDEADLK, -985},
                  {TR_ECANCELED, -984},   {TR_EPROTO, -983},     {TR_EIO, -982},
                  {TR_EAGAIN, -981},      {TR_EBUSY, -980},      {TR_EADDR, -979},
-                 {TR_EFAILED, -978},     {TR_EFULL, -977},      {TR_EADDRINUSE, -976}};
+                 {TR_EFAILED, -978},     {TR_EFULL, -977},      {TR_EADDRINUSE, -976},
+                 {TR_ERESTARTED, -975}, {TR_EAUTH, -974}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         cr_assert_eq(table[i].code, table[i].wire, "%s", tr_errname(table[i].code));
 }
