@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tnode.h"
+
 #define WARMUP 1000
 #define NODE_START_S 10 /* troupe-node has this long to publish its port */
 #define NODE_STOP_S 5   /* and this long to stop after SIGTERM */
@@ -111,7 +113,7 @@ static int node_start(const bench_run *r, node *nd)
     memset(nd, 0, sizeof *nd);
     const char *peer = bench_str(r, "peer");
     if (strcmp(peer, "auto") != 0) {
-        snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TR_NODE_ENDPOINT);
+        snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TNODE_ENDPOINT);
         return BENCH_OK;
     }
     char path[PATH_MAX + 16];
@@ -157,7 +159,7 @@ static int node_start(const bench_run *r, node *nd)
             fclose(f);
             if (ok == 1 && port > 0 && port < 65536) {
                 snprintf(nd->addr, sizeof nd->addr, "troupe://127.0.0.1:%u/%s", port,
-                         TR_NODE_ENDPOINT);
+                         TNODE_ENDPOINT);
                 return BENCH_OK;
             }
         }

@@ -17,6 +17,7 @@
 #include "remote/address.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "remote/peer.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
@@ -151,7 +152,7 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
         tri_wire_future_unref(f, 1);
     } else if (is_call) {
         tri_net_add(&net->ctr.tells_dropped, 1);
-        TRI_DEBUG("remote", "a tell to %s was not sent: %s", rt->address, why);
+        TRI_DEBUG(&net->log, "remote", NULL, "a tell to %s was not sent: %s", rt->address, why);
         tr_msg_free(m);
     } else {
         tri_connect_req *req = tr_msg_data(m);
@@ -199,8 +200,8 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
             tri_wire_future_unref(f, 1);
         } else {
             tri_net_add(&net->ctr.tells_dropped, 1);
-            TRI_WARN("remote", "tell %s.%s to %s (%zu bytes) not sent: %s", rt->desc->name,
-                     md->name, rt->address, size, why);
+            TRI_WARN(&net->log, "remote", NULL, "tell %s.%s to %s (%zu bytes) not sent: %s",
+                     rt->desc->name, md->name, rt->address, size, why);
             tr_msg_free(m);
         }
         return;
@@ -275,12 +276,21 @@ void tri_client_drain(tri_net *net, tri_peer *p)
         tr_msg *m = p->bl_head;
         tri_rtarget *rt = target_of(m);
         if (!rt_resolved(rt)) {
+            if (rt->incarnation && rt->incarnation != p->incarnation) {
+                char why[200];
+                snprintf(why, sizeof why,
+                         "%s restarted (a new incarnation): this gateway was bound to the old "
+                         "one; connect again",
+                         p->key);
+                fail_target_backlog(net, p, rt, TR_ERESTARTED, why);
+                continue;
+            }
             if (rt->resolve_corr || !start_resolve(net, p, rt))
                 return; /* its RESOLVE is on the way: the answer drains on */
             fail_target_backlog(net, p, rt, TR_ENOMEM, "out of memory resolving it");
             continue;
         }
-        p->bl_head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        p->bl_head = tri_msg_next(m);
         if (!p->bl_head)
             p->bl_tail = NULL;
         p->bl_len--;
@@ -290,9 +300,9 @@ void tri_client_drain(tri_net *net, tri_peer *p)
 
 static void backlog_push(tri_peer *p, tr_msg *m)
 {
-    atomic_store_explicit(&m->link_.next, NULL, memory_order_relaxed);
+    tri_msg_set_next(m, NULL);
     if (p->bl_tail)
-        atomic_store_explicit(&p->bl_tail->link_.next, &m->link_, memory_order_relaxed);
+        tri_msg_set_next(p->bl_tail, m);
     else
         p->bl_head = m;
     p->bl_tail = m;
@@ -308,13 +318,13 @@ static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int 
     uint32_t kept = 0;
     rt->io_refs++; /* it must outlive the loop */
     while (m) {
-        tr_msg *next = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        tr_msg *next = tri_msg_next(m);
         if (target_of(m) == rt) {
             fail_request(net, m, code, why);
         } else {
-            atomic_store_explicit(&m->link_.next, NULL, memory_order_relaxed);
+            tri_msg_set_next(m, NULL);
             if (keep_tail)
-                atomic_store_explicit(&keep_tail->link_.next, &m->link_, memory_order_relaxed);
+                tri_msg_set_next(keep_tail, m);
             else
                 keep_head = m;
             keep_tail = m;
@@ -333,7 +343,7 @@ void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *wh
 {
     while (p->bl_head) {
         tr_msg *m = p->bl_head;
-        p->bl_head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        p->bl_head = tri_msg_next(m);
         fail_request(net, m, code, why);
     }
     p->bl_tail = NULL;
@@ -390,6 +400,8 @@ static enum tri_frame_outcome on_resolve_answer(tri_net *net, tri_conn *c, const
             return tri_close_with(ci, TR_EPROTO, true, "a RESOLVE_OK of %zu bytes", len);
         rt->slot = tri_get_u32(body);
         rt->slot_gen = p->gen;
+        if (!rt->incarnation)
+            rt->incarnation = p->incarnation;
     } else {
         int32_t code;
         const char *msg;
@@ -429,7 +441,7 @@ static enum tri_frame_outcome on_reply(tri_net *net, tri_conn *c, const tri_fram
     tr_future *f = tri_pending_take(&p->pending, &net->wheel, h->corr, NULL);
     if (!f) { /* S35: its ask timed out (or never was): drop it */
         tri_net_add(&net->ctr.late_replies, 1);
-        TRI_DEBUG("remote", "dropping a late %s from %s (correlation id %llx)",
+        TRI_DEBUG(&net->log, "remote", NULL, "dropping a late %s from %s (correlation id %llx)",
                   tri_frame_type_name(h->type), c->name, (unsigned long long)h->corr);
         return TRI_FRAME_OK;
     }
@@ -457,6 +469,8 @@ enum tri_frame_outcome tri_client_frame(tri_net *net, tri_conn *c, const tri_fra
         return on_reply(net, c, h, body, len, ci);
     case TRI_F_RESOLVE_OK:
         return on_resolve_answer(net, c, h, body, len, ci);
+    case TRI_F_DOWN:
+        return tri_rwatch_on_down(net, c, h, body, len, ci);
     default:
         return tri_close_with(ci, TR_EPROTO, true, "a %s frame sent to the calling side",
                               tri_frame_type_name(h->type));

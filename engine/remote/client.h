@@ -47,6 +47,12 @@ struct tri_peer {
     uint32_t bl_len;
     tri_pending pending;
     uint64_t next_resolve;         /* RESOLVE correlation ids (top bit set) */
+    uint64_t opened;               /* connections whose handshake completed */
+    /* death watch (rwatch.c) and the incarnation seen in HELLO_OK */
+    struct tri_cwatch *watches;
+    uint32_t nwatches;
+    uint64_t next_watch;
+    uint64_t incarnation;          /* 0: none seen yet */
 };
 
 /* Written once by the connecting thread before the CONNECT request, then
@@ -67,6 +73,7 @@ struct tri_rtarget {
     tri_rtarget *next, *prev;
     uint32_t io_refs;              /* the gateway, pending asks, backlog entries */
     uint32_t slot, slot_gen;       /* valid while slot_gen == peer->gen */
+    uint64_t incarnation;          /* the peer's when first resolved (0: not yet) */
     uint64_t resolve_corr;         /* a RESOLVE in flight on this connection */
     tri_timer timer;               /* its deadline */
 };

@@ -41,7 +41,7 @@ tri_conn *tri_conn_new(int fd, bool outbound, const char *name)
     c->outbound = outbound;
     c->state = outbound ? TRI_CONN_CONNECTING : TRI_CONN_HELLO;
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->last_rx_ns = tri_now_ns();
+    c->last_rx_ns = c->born_ns = tri_now_ns();
     return c;
 }
 
@@ -111,6 +111,7 @@ void tri_conn_commit(tri_net *net, tri_conn *c, size_t n)
     c->wlen += n;
     net->unsent += n;
     tri_net_add(&net->ctr.frames_sent, 1);
+    tri_net_add(&c->m_frames_out, 1);
     tri_net_max(&net->ctr.largest_sent, n);
     tri_net_mark_dirty(net, c);
 }
@@ -178,6 +179,7 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
     }
     tri_net_add(&net->ctr.writes, 1);
     tri_net_add(&net->ctr.bytes_sent, (uint64_t)n);
+    tri_net_add(&c->m_bytes_out, (uint64_t)n);
     c->woff += (size_t)n;
     net->unsent -= (size_t)n;
     if (c->woff < c->wlen) { /* the socket is full: the rest when it drains */
@@ -213,6 +215,12 @@ static enum tri_frame_outcome dispatch(tri_net *net, tri_conn *c, const tri_fram
     case TRI_F_PONG:
         if (c->state != TRI_CONN_OPEN)
             break;
+        if (c->ping_out && h->corr == (uint64_t)c->ping_sent_ns) { /* ours: a round trip */
+            int64_t rtt = tri_now_ns() - c->ping_sent_ns;
+            tri_net_set(&c->m_rtt_ns, (uint64_t)rtt);
+            tri_net_max(&c->m_rtt_max_ns, (uint64_t)rtt);
+            tri_net_add(&c->m_pongs, 1);
+        }
         c->ping_out = false;
         return TRI_FRAME_OK;
     case TRI_F_CLOSE: {
@@ -253,6 +261,31 @@ static int make_room(tri_conn *c, size_t need)
     return 0;
 }
 
+/* Bytes that do not parse before the handshake: the other side speaks
+ * another protocol (an HTTP server, say). The message names it and shows
+ * its first bytes (as text when printable), then the detail. */
+static enum tri_frame_outcome not_troupe(const tri_conn *c, const uint8_t *p, size_t avail,
+                                         tri_close_info *ci, const char *detail)
+{
+    char seen[24];
+    size_t n = avail < 4 ? avail : 4, k = 0;
+    bool text = true;
+    for (size_t i = 0; i < n; i++)
+        text = text && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'';
+    if (text) {
+        seen[k++] = '\'';
+        for (size_t i = 0; i < n; i++)
+            seen[k++] = (char)p[i];
+        seen[k++] = '\'';
+        seen[k] = '\0';
+    } else {
+        for (size_t i = 0; i < n; i++)
+            k += (size_t)snprintf(seen + k, sizeof seen - k, "%s%02x", i ? " " : "0x", p[i]);
+    }
+    return tri_close_with(ci, TR_EPROTO, true, "%s sent %s, not a troupe %s? %s", c->name, seen,
+                          c->outbound ? "node" : "client", detail);
+}
+
 /* Handles the complete frames in the buffer. */
 static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *ci)
 {
@@ -269,11 +302,14 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
             return TRI_FRAME_OK;
         const uint8_t *p = c->rbuf + c->rpos;
         uint64_t size = 4 + (uint64_t)tri_frame_peek_length(p);
-        if (size < TRI_FRAME_HDR)
-            return tri_close_with(ci, TR_EPROTO, true,
-                                  "a frame declaring %llu bytes, shorter than its header",
-                                  (unsigned long long)size);
         bool open = c->state == TRI_CONN_OPEN;
+        char detail[96];
+        if (size < TRI_FRAME_HDR) {
+            snprintf(detail, sizeof detail, "a frame declaring %llu bytes, shorter than its header",
+                     (unsigned long long)size);
+            return open ? tri_close_with(ci, TR_EPROTO, true, "%s", detail)
+                        : not_troupe(c, p, avail, ci, detail);
+        }
         uint64_t limit = open ? net->max_frame : TRI_FRAME_PREAUTH_MAX;
         if (!open && !c->outbound && !c->tls && p[0] == 0x16 && avail >= 2 && p[1] == 3) {
             /* A TLS record (ClientHello) at a plaintext listener: say so,
@@ -283,10 +319,11 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
                                   "listener", c->name);
         }
         if (size > limit) {
-            if (!open)
-                return tri_close_with(ci, TR_EPROTO, true,
-                                      "a %llu-byte frame before the handshake (at most %u)",
-                                      (unsigned long long)size, TRI_FRAME_PREAUTH_MAX);
+            if (!open) {
+                snprintf(detail, sizeof detail, "a %llu-byte frame before the handshake, at most %u allowed",
+                         (unsigned long long)size, TRI_FRAME_PREAUTH_MAX);
+                return not_troupe(c, p, avail, ci, detail);
+            }
             if (avail < TRI_FRAME_HDR)
                 return TRI_FRAME_OK; /* the header says whom to tell */
             tri_frame_hdr h;
@@ -297,10 +334,13 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
             /* Counted, not "received": largest_received stays what was
              * buffered, never above the limit (invariant 6). */
             tri_net_add(&net->ctr.oversized_incoming, 1);
+            tri_net_add(&c->m_oversized, 1);
+            tri_net_add(&c->m_frames_in, 1);
             tri_net_set(&net->ctr.last_received_size, size);
-            TRI_WARN("remote", "skipping a %llu-byte %s frame from %s: it exceeds this service's "
-                     "maximum frame size of %zu bytes (S26)",
-                     (unsigned long long)size, tri_frame_type_name(h.type), c->name, net->max_frame);
+            TRI_WARN(&net->log, "remote", NULL,
+                     "skipping a %llu-byte %s frame from %s: it exceeds this service's "
+                     "maximum frame size of %zu bytes (S26)", (unsigned long long)size,
+                     tri_frame_type_name(h.type), c->name, net->max_frame);
             enum tri_frame_outcome o = c->outbound ? tri_client_oversized(net, c, &h, size, ci)
                                                    : tri_server_oversized(net, c, &h, size, ci);
             if (o != TRI_FRAME_OK)
@@ -318,9 +358,14 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
         tri_frame_hdr h;
         tri_frame_get_hdr(p, &h);
         const char *bad = tri_frame_check_hdr(&h);
+        if (bad && !open) {
+            snprintf(detail, sizeof detail, "%s (type %u) before the handshake", bad, h.type);
+            return not_troupe(c, p, avail, ci, detail);
+        }
         if (bad)
             return tri_close_with(ci, TR_EPROTO, true, "%s (type %u)", bad, h.type);
         tri_net_add(&net->ctr.frames_received, 1);
+        tri_net_add(&c->m_frames_in, 1);
         tri_net_set(&net->ctr.last_received_size, size);
         tri_net_max(&net->ctr.largest_received, size);
         c->rpos += (size_t)size;
@@ -355,6 +400,7 @@ static enum tri_frame_outcome read_once(tri_net *net, tri_conn *c, tri_close_inf
     }
     tri_net_add(&net->ctr.reads, 1);
     tri_net_add(&net->ctr.bytes_received, (uint64_t)n);
+    tri_net_add(&c->m_bytes_in, (uint64_t)n);
     c->rlen += (size_t)n;
     c->last_rx_ns = tri_now_ns();
     enum tri_frame_outcome o = parse(net, c, ci);

@@ -1,6 +1,7 @@
 /* The I/O thread's connection table: ids, registration with epoll, the
  * flush list, closing (net.h). */
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "remote/peer.h"
 
 #include <stdarg.h>
@@ -33,15 +34,19 @@ static int conn_slot(tri_net *net, uint32_t *index)
 {
     if (!net->free_conn) {
         uint32_t cap = net->cap_conns ? net->cap_conns * 2 : 16;
+        pthread_mutex_lock(&net->list_lock); /* the table may move */
         tri_conn_entry *e = tri_realloc(net->conns, (size_t)net->cap_conns * sizeof *e,
                                         (size_t)cap * sizeof *e);
-        if (!e)
+        if (!e) {
+            pthread_mutex_unlock(&net->list_lock);
             return TR_ENOMEM;
+        }
         for (uint32_t i = net->cap_conns; i < cap; i++)
             e[i] = (tri_conn_entry){NULL, 1, i + 1 < cap ? i + 2 : 0};
         net->free_conn = net->cap_conns + 1;
         net->conns = e;
         net->cap_conns = cap;
+        pthread_mutex_unlock(&net->list_lock);
     }
     *index = net->free_conn - 1;
     net->free_conn = net->conns[*index].next;
@@ -91,12 +96,16 @@ tri_conn *tri_net_add_conn(tri_net *net, int fd, bool outbound, bool want_out, c
         return NULL;
     }
     tri_conn_entry *e = &net->conns[i];
-    e->c = c;
     c->net = net;
     c->id = (uint64_t)e->gen << 32 | (i + 1);
     c->want_out = want_out;
+    pthread_mutex_lock(&net->list_lock);
+    e->c = c;
+    pthread_mutex_unlock(&net->list_lock);
     if (tri_ep_add(net, fd, TRI_CONN_EVENTS | (want_out ? EPOLLOUT : 0), c->id)) {
+        pthread_mutex_lock(&net->list_lock);
         e->c = NULL;
+        pthread_mutex_unlock(&net->list_lock);
         e->next = net->free_conn;
         net->free_conn = i + 1;
         tri_conn_free(c);
@@ -139,8 +148,10 @@ void tri_net_note_error(tri_net *net, const char *fmt, ...)
 
 void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
 {
-    if (!c->outbound)
+    if (!c->outbound) {
         tri_server_flush(net, c); /* tells that arrived whole are delivered */
+        tri_rwatch_conn_closed(net, c); /* the remote watcher's watches go */
+    }
     if (c->dirty) { /* off the flush list; try once to send what it holds */
         for (tri_conn **pp = &net->dirty; *pp; pp = &(*pp)->next_dirty) {
             if (*pp == c) {
@@ -159,22 +170,25 @@ void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
     if (ci->malformed) { /* S36: this connection only, and say why */
         tri_net_add(&net->ctr.malformed, 1);
         tri_net_note_error(net, "%s: %s", c->name, ci->why);
-        TRI_WARN("remote", "closing the connection with %s: malformed frame: %s", c->name, ci->why);
+        TRI_WARN(&net->log, "remote", NULL, "closing the connection with %s: malformed frame: %s",
+                 c->name, ci->why);
     } else if (ci->code && ci->code != TR_ESTOPPED) {
         tri_net_note_error(net, "%s: %s", c->name, ci->why);
         if (was_open)
-            TRI_INFO("remote", "connection with %s lost: %s", c->name, ci->why);
+            TRI_INFO(&net->log, "remote", NULL, "connection with %s lost: %s", c->name, ci->why);
         else
-            TRI_DEBUG("remote", "connection with %s failed: %s", c->name, ci->why);
+            TRI_DEBUG(&net->log, "remote", NULL, "connection with %s failed: %s", c->name, ci->why);
     } else {
-        TRI_DEBUG("remote", "connection with %s closed: %s", c->name, ci->why);
+        TRI_DEBUG(&net->log, "remote", NULL, "connection with %s closed: %s", c->name, ci->why);
     }
     if (was_open && ci->code && ci->code != TR_ESTOPPED)
         tri_net_add(&net->ctr.connections_lost, 1);
     if (c->outbound)
         tri_peer_lost(net, c, ci);
     uint32_t i = (uint32_t)c->id - 1;
+    pthread_mutex_lock(&net->list_lock); /* no reader holds c after this */
     net->conns[i].c = NULL;
+    pthread_mutex_unlock(&net->list_lock);
     if (!++net->conns[i].gen)
         net->conns[i].gen = 1;
     net->conns[i].next = net->free_conn;

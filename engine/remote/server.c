@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 
@@ -30,7 +31,8 @@ static void on_answered(tr_endpoint *self, tr_future *f, void *arg)
     tri_net *net = arg;
     tr_msg *m = tri_wire_answer_msg(f, TRI_NET_REPLY, TRI_NET_REPLY_CARRIED);
     if (!m) {
-        TRI_ERROR("remote", "out of memory sending the answer to %s.%s; its asker times out",
+        TRI_ERROR(&net->log, "remote", NULL,
+                  "out of memory sending the answer to %s.%s; its asker times out",
                   tri_wire_gw_name(f), tri_wire_method_name(f));
         tri_net_unref(net);
         return;
@@ -93,9 +95,9 @@ void tri_server_reply(tri_net *net, tr_msg *m)
         tri_net_set(&net->ctr.last_reply_size, size);
         if (size > net->max_frame) { /* S25: never sent; the asker hears why */
             tri_net_add(&net->ctr.oversized_replies, 1);
-            TRI_WARN("remote", "the result of %s.%s for %s is %zu bytes, exceeds the maximum frame "
-                     "size %zu; it is not sent (S25)",
-                     gw, method, c->name, size, net->max_frame);
+            TRI_WARN(&net->log, "remote", NULL,
+                     "the result of %s.%s for %s is %zu bytes, exceeds the maximum frame "
+                     "size %zu; it is not sent (S25)", gw, method, c->name, size, net->max_frame);
             rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, corr, TR_EFRAMESIZE,
                                     "result of %s.%s is %zu bytes, exceeds the maximum frame "
                                     "size %zu",
@@ -117,8 +119,8 @@ void tri_server_reply(tri_net *net, tr_msg *m)
                     tri_frame_size(tri_error_size(strlen(msg) < 511 ? strlen(msg) : 511)));
     }
     if (rv)
-        TRI_ERROR("remote", "out of memory answering %s.%s for %s; its asker times out",
-                  gw, method, c->name);
+        TRI_ERROR(&net->log, "remote", NULL,
+                  "out of memory answering %s.%s for %s; its asker times out", gw, method, c->name);
     tri_wire_answer_done(m, TRI_NET_REPLY_CARRIED);
 }
 
@@ -179,8 +181,8 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
         return TRI_FRAME_OK;
     }
     if (!md) { /* S18: nobody to tell; counted as the endpoint would */
-        TRI_DEBUG("remote", "%s sent a tell to method #%u of %s, which has %zu", c->name,
-                  h->method, s->desc->name, s->desc->nmethods);
+        TRI_DEBUG(&net->log, "remote", NULL, "%s sent a tell to method #%u of %s, which has %zu",
+                  c->name, h->method, s->desc->name, s->desc->nmethods);
         tri_wire_count_dropped(s->ep, 1);
         return TRI_FRAME_OK;
     }
@@ -188,8 +190,9 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
     if (len < fence)
         return tri_close_with(ci, TR_EPROTO, true, "a TELL shorter than its fencing token");
     if (!c->inbox && !(c->inbox = tri_wire_inbox_new())) {
-        TRI_ERROR("remote", "out of memory receiving %s.%s from %s; the tell is lost",
-                  s->desc->name, md->name, c->name);
+        TRI_ERROR(&net->log, "remote", NULL,
+                  "out of memory receiving %s.%s from %s; the tell is lost", s->desc->name,
+                  md->name, c->name);
         tri_net_add(&net->ctr.tells_dropped, 1);
         return TRI_FRAME_OK;
     }
@@ -206,8 +209,9 @@ static enum tri_frame_outcome on_tell(tri_net *net, tri_conn *c, const tri_frame
                               "the %zu-byte argument of %s.%s does not decode as %s",
                               len - fence, s->desc->name, md->name, md->arg_type->name);
     if (rv) {
-        TRI_ERROR("remote", "out of memory receiving %s.%s from %s; the tell is lost",
-                  s->desc->name, md->name, c->name);
+        TRI_ERROR(&net->log, "remote", NULL,
+                  "out of memory receiving %s.%s from %s; the tell is lost", s->desc->name,
+                  md->name, c->name);
         tri_net_add(&net->ctr.tells_dropped, 1);
     }
     return TRI_FRAME_OK;
@@ -305,6 +309,10 @@ enum tri_frame_outcome tri_server_frame(tri_net *net, tri_conn *c, const tri_fra
         return on_ask(net, c, h, body, len, ci);
     case TRI_F_RESOLVE:
         return tri_handshake_on_resolve(net, c, h, body, len, ci);
+    case TRI_F_WATCH:
+        return tri_rwatch_on_watch(net, c, h, body, len, ci);
+    case TRI_F_UNWATCH:
+        return tri_rwatch_on_unwatch(net, c, h, ci);
     default:
         return tri_close_with(ci, TR_EPROTO, true, "a %s frame sent to the serving side",
                               tri_frame_type_name(h->type));

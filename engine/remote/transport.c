@@ -19,6 +19,7 @@
 #include "remote/client.h"
 #include "remote/frame.h"
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 
@@ -54,9 +55,9 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
     int rv = plan_call(gw, net, md, arg, false, &enc, &frame);
     if (rv) {
         if (rv == TR_EFRAMESIZE) /* S24: counted (above) and said, never silent */
-            TRI_WARN("remote", "tell %s.%s to %s is %zu bytes, exceeds the maximum frame size "
-                     "%zu; not sent",
-                     rt->desc->name, md->name, rt->address, frame, net->max_frame);
+            TRI_WARN(&net->log, "remote", NULL,
+                     "tell %s.%s to %s is %zu bytes, exceeds the maximum frame size "
+                     "%zu; not sent", rt->desc->name, md->name, rt->address, frame, net->max_frame);
         return rv;
     }
     tr_msg *m = tri_wire_tell_new(gw, md, method, arg, TRI_TELL_PRIV);
@@ -112,7 +113,8 @@ static void remote_close(tr_gateway *gw)
     tri_rtarget *rt = tri_wire_gateway_target(gw);
     tr_msg *m = tr_msg_new(TRI_NET_RELEASE, sizeof rt);
     if (!m) {
-        TRI_ERROR("remote", "out of memory releasing the gateway to %s; its target stays until "
+        TRI_ERROR(&net->log, "remote", NULL,
+                  "out of memory releasing the gateway to %s; its target stays until "
                   "the service is destroyed", rt->address);
         return;
     }
@@ -125,6 +127,8 @@ static const tri_transport remote_transport = {
     .ask = remote_ask,
     .address = remote_address,
     .close = remote_close,
+    .watch = tri_rwatch_watch,
+    .unwatch = tri_rwatch_unwatch,
     .local = false,
 };
 

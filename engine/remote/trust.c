@@ -56,7 +56,7 @@ int tri_trust_start(tri_net *net, const tr_service_config *cfg, char *why, size_
         return TR_EAUTH;
     }
     if (net->tls)
-        TRI_INFO("remote", "TLS 1.3 by %s on every connection", tri_tls_mode(net->tls));
+        TRI_INFO(&net->log, "remote", NULL, "TLS 1.3 by %s on every connection", tri_tls_mode(net->tls));
     return 0;
 }
 
@@ -79,5 +79,5 @@ void tri_limit_hit(tri_net *net, enum tri_limit which, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    TRI_WARN("remote", "%s (logged once; tr_remote_stats counts every one)", msg);
+    TRI_WARN(&net->log, "remote", NULL, "%s (logged once; tr_remote_stats counts every one)", msg);
 }

@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     atomic_store(&finished, 0);
     sem_post(&go);
     char addr[64];
-    snprintf(addr, sizeof addr, "troupe://127.0.0.1:%u/" TR_NODE_ENDPOINT, (unsigned)port);
+    snprintf(addr, sizeof addr, "troupe://127.0.0.1:%u/" TNODE_ENDPOINT, (unsigned)port);
     tr_gateway *gw = NULL;
     int rv = tr_service_connect(client, addr, &tnode_gateway, &gw);
     if (rv == 0) {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "remote/frame.h"
-#include "troupe/node.h"
+#include "tnode.h"
 #include "troupe/troupe.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); abort(); } } while (0)
@@ -56,7 +56,7 @@ static inline tr_endpoint *fz_node(tr_service *svc)
 {
     tr_gateway_impl impls[] = {tnode_impl(&fz_handlers)};
     tr_endpoint *ep;
-    CHECK(tr_endpoint_create(svc, &(tr_endpoint_opts){.id = TR_NODE_ENDPOINT, .gateways = impls,
+    CHECK(tr_endpoint_create(svc, &(tr_endpoint_opts){.id = TNODE_ENDPOINT, .gateways = impls,
                                                       .ngateways = 1, .state_size = 8},
                              &ep) == 0);
     CHECK(tr_endpoint_start(ep) == 0);
@@ -74,7 +74,7 @@ static inline size_t fz_hello(uint8_t *p, uint8_t type)
 /* RESOLVE of tnode on "node" with correlation id corr. */
 static inline size_t fz_resolve(uint8_t *p, uint64_t corr)
 {
-    tri_resolve r = {TR_NODE_ENDPOINT, strlen(TR_NODE_ENDPOINT), "tnode", 5,
+    tri_resolve r = {TNODE_ENDPOINT, strlen(TNODE_ENDPOINT), "tnode", 5,
                      tri_gateway_fingerprint(&tnode_gateway), (uint16_t)tnode_gateway.nmethods};
     size_t body = tri_resolve_size(r.id_len, r.gateway_len);
     tri_frame_put_hdr(p, TRI_F_RESOLVE, 0, 0, 0, corr, body);

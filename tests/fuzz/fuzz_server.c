@@ -28,7 +28,7 @@ static void setup(void)
     cfg.workers = 1;
     CHECK(tr_service_create(&cfg, &client) == 0);
     char addr[64];
-    snprintf(addr, sizeof addr, "troupe://127.0.0.1:%u/" TR_NODE_ENDPOINT, (unsigned)port);
+    snprintf(addr, sizeof addr, "troupe://127.0.0.1:%u/" TNODE_ENDPOINT, (unsigned)port);
     CHECK(tr_service_connect(client, addr, &tnode_gateway, &good) == 0);
 }
 

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "troupe/node.h"
+#include "tnode.h"
 #include "troupe/troupe.h"
 
 #define S (1000LL * 1000 * 1000)
@@ -39,7 +39,7 @@ static double now_s(void)
 static tr_gateway *connect_node(tr_service *svc, const char *hostport)
 {
     char addr[128];
-    snprintf(addr, sizeof addr, "troupe://%s/" TR_NODE_ENDPOINT, hostport);
+    snprintf(addr, sizeof addr, "troupe://%s/" TNODE_ENDPOINT, hostport);
     tr_gateway *gw;
     for (int i = 0; i < 20; i++) { /* the node may still be starting */
         int rv = tr_service_connect(svc, addr, &tnode_gateway, &gw);
