@@ -59,6 +59,13 @@ struct tri_peer {
      * Reset with every new connection. */
     uint32_t *credit;
     uint32_t credit_cap;
+    /* Reconnects (peer.c): while down, calls fail at once, no dialling. */
+    int64_t backoff_ns;            /* 0: the last attempt worked */
+    int64_t down_until_ns;
+    char down_why[160];
+    /* "tells were not sent" warnings: one line a second, with a count */
+    int64_t warned_ns;
+    uint32_t unwarned;
 };
 
 /* Written once by the connecting thread before the CONNECT request, then

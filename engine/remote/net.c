@@ -457,6 +457,14 @@ static tri_net *net_new(tr_service *svc)
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
     net->hb_interval_ns = tri_wire_config(svc)->heartbeat_interval_ns;
     net->hb_timeout_ns = tri_wire_config(svc)->heartbeat_timeout_ns;
+    net->backoff_min_ns = tri_wire_config(svc)->reconnect_backoff_min_ns;
+    net->backoff_max_ns = tri_wire_config(svc)->reconnect_backoff_max_ns;
+    if (net->backoff_min_ns <= 0)
+        net->backoff_min_ns = 50LL * 1000 * 1000;
+    if (net->backoff_max_ns < net->backoff_min_ns)
+        net->backoff_max_ns = net->backoff_min_ns > 5000LL * 1000 * 1000 ? net->backoff_min_ns
+                                                                          : 5000LL * 1000 * 1000;
+    net->jitter = (uint64_t)tri_now_ns() | 1;
     net->incarnation = tri_wire_incarnation(svc);
     net->efd = net->epfd = net->lfd = -1;
     pthread_mutex_init(&net->err_lock, NULL);

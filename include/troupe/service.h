@@ -73,6 +73,12 @@ typedef struct tr_service_config {
      * watches fire. 0: 1 s and 5 s (README "Watching and supervising"). */
     int64_t heartbeat_interval_ns;
     int64_t heartbeat_timeout_ns; /**< see heartbeat_interval_ns */
+    /** A peer that cannot be reached is not dialled again before this has
+     * passed: doubled (with jitter of up to a quarter) after each failed
+     * attempt, up to reconnect_backoff_max_ns; meanwhile calls to it fail at
+     * once with TR_EUNREACHABLE naming the next attempt. 0: 50 ms and 5 s. */
+    int64_t reconnect_backoff_min_ns;
+    int64_t reconnect_backoff_max_ns; /**< see reconnect_backoff_min_ns */
     /* Trust (remote.h "TLS and limits"). Strings are copied; NULL: unset. */
     const char *tls_ca_file;   /**< PEM: the CA every peer's certificate is signed by */
     const char *tls_cert_file; /**< PEM: this service's certificate (chain) */
