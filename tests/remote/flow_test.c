@@ -89,7 +89,8 @@ static uint64_t ask_u64(tr_gateway *gw, bool peak)
 
 typedef struct flooder {
     tr_gateway *gw;
-    uint64_t accepted, refused;
+    uint64_t accepted;
+    _Atomic uint64_t refused;
     _Atomic int stop;
 } flooder;
 
@@ -129,7 +130,8 @@ Test(remote_flow, slow_endpoint_beside_a_fast_one_on_one_connection, .timeout = 
     flooder fl = {.gw = gs};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, flood, &fl), 0);
-    tc_sleep_us(200000); /* the slow one is backed up now */
+    /* Until the gate has said "not now" once: the slow one is backed up. */
+    TC_WAIT_UNTIL(atomic_load(&fl.refused) > 0, WAIT_MS);
     /* The fast endpoint answers at once all the while (same connection). */
     uint64_t worst = 0;
     for (int i = 0; i < 50; i++) {
@@ -143,7 +145,7 @@ Test(remote_flow, slow_endpoint_beside_a_fast_one_on_one_connection, .timeout = 
                  (unsigned long long)(worst / 1000000));
     atomic_store(&fl.stop, 1);
     pthread_join(t, NULL);
-    cr_assert_gt(fl.refused, 0, "the caller was never held back");
+    cr_assert_gt(atomic_load(&fl.refused), 0, "the caller was never held back");
     /* Every accepted tell arrives, once and in order. */
     uint64_t dl = tc_deadline_ms(WAIT_MS), done = 0;
     while ((done = ask_u64(gs, false)) < fl.accepted && done != UINT64_MAX && tc_poll(dl))
@@ -156,7 +158,7 @@ Test(remote_flow, slow_endpoint_beside_a_fast_one_on_one_connection, .timeout = 
     cr_assert_leq(peak, 64 + 512 + 64, "the slow endpoint's mailbox reached %llu",
                   (unsigned long long)peak);
     TC_LOG("accepted %llu, refused %llu, peak mailbox %llu, worst fast ask %llu us",
-           (unsigned long long)fl.accepted, (unsigned long long)fl.refused,
+           (unsigned long long)fl.accepted, (unsigned long long)atomic_load(&fl.refused),
            (unsigned long long)peak, (unsigned long long)(worst / 1000));
     tr_gateway_release(gs);
     tr_gateway_release(gf);
