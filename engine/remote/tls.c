@@ -307,8 +307,13 @@ static ssize_t failed(tri_tls *t, int ret, bool writing)
                  t->x->psk ? ": the pre-shared keys or identities differ" : "");
     } else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
         snprintf(t->why, sizeof t->why, "TLS: %s presented no certificate", t->name);
-    } else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
-               reason == SSL_R_UNSUPPORTED_PROTOCOL) {
+    } else if (handshake && (reason == SSL_R_WRONG_VERSION_NUMBER ||
+                             reason == SSL_R_PACKET_LENGTH_TOO_LONG)) {
+        /* What came was no TLS record: TLS read it before our peek did. */
+        snprintf(t->why, sizeof t->why, "TLS: %s answered in plaintext (%s): that listener does "
+                 "not use TLS (configure the same TLS there, or connect without TLS)", t->name,
+                 ERR_reason_error_string(e));
+    } else if (reason == SSL_R_UNSUPPORTED_PROTOCOL) {
         snprintf(t->why, sizeof t->why, "TLS: %s does not speak TLS 1.3 (%s)", t->name,
                  ERR_reason_error_string(e));
     } else if (handshake && (err == SSL_ERROR_SYSCALL || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
