@@ -15,7 +15,6 @@
 
 #include "tnode.h"
 
-uint64_t bench_rss_bytes(pid_t pid); /* remote.c */
 
 typedef struct sink_state {
     int64_t spin_ns;
@@ -44,22 +43,83 @@ static int ov_sink(tr_endpoint *self, void *state, const tr_bytes *arg)
 
 static const struct tnode_handlers ov_handlers = {.sink = ov_sink};
 
-typedef struct peak {
-    _Atomic int stop;
-    _Atomic uint64_t max;
-} peak;
+/* ---- shared with overload_remote (remote.c) -------------------------------------- */
 
-static void *peak_main(void *arg)
+uint64_t bench_rss_bytes(pid_t pid)
 {
-    peak *p = arg;
-    for (unsigned i = 0; !atomic_load(&p->stop) && i < 3600u * 500; i++) {
-        uint64_t v = bench_rss_bytes(0);
-        if (v > atomic_load(&p->max))
-            atomic_store(&p->max, v);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/statm", (long)(pid ? pid : getpid()));
+    FILE *f = fopen(path, "r");
+    unsigned long long size = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void *rss_main(void *arg)
+{
+    bench_rss *w = arg;
+    for (unsigned i = 0; !atomic_load(&w->stop) && i < 3600u * 500; i++) {
+        uint64_t a = bench_rss_bytes(0), b = w->other ? bench_rss_bytes(w->other) : 0;
+        if (a > atomic_load(&w->self_max))
+            atomic_store(&w->self_max, a);
+        if (b > atomic_load(&w->other_max))
+            atomic_store(&w->other_max, b);
         nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
     return NULL;
 }
+
+void bench_rss_start(bench_rss *w, pid_t other)
+{
+    w->other = other;
+    w->self_idle = bench_rss_bytes(0);
+    w->other_idle = other ? bench_rss_bytes(other) : 0;
+    atomic_init(&w->stop, 0);
+    atomic_init(&w->self_max, w->self_idle);
+    atomic_init(&w->other_max, w->other_idle);
+    pthread_create(&w->th, NULL, rss_main, w);
+}
+
+void bench_rss_stop(bench_rss *w, double *self_mib, double *other_mib)
+{
+    atomic_store(&w->stop, 1);
+    pthread_join(w->th, NULL);
+    *self_mib = (double)(atomic_load(&w->self_max) - w->self_idle) / 1048576.0;
+    *other_mib = (double)(atomic_load(&w->other_max) - w->other_idle) / 1048576.0;
+}
+
+int bench_flood_sink(const bench_run *r, tr_gateway *gw, int64_t m, uint64_t *waited)
+{
+    uint8_t buf[64] = {0};
+    tr_bytes msg = {buf, sizeof buf};
+    int rv = BENCH_OK;
+    /* As fast as the client can: a full target blocks this thread (the send
+     * timeout is the run's, so it never gives up early). */
+    int64_t old = tr_thread_send_timeout((int64_t)r->opts->timeout_s * 1000000000LL);
+    *waited = 0;
+    for (int64_t i = 0; i < m && !rv;) {
+        uint64_t seq = (uint64_t)i;
+        memcpy(buf, &seq, 8);
+        int trv = tnode_sink(gw, &msg);
+        if (trv == TR_EAGAIN) {
+            (*waited)++;
+            continue;
+        }
+        if (trv) {
+            bench_fail(r, "tell %lld: %s", (long long)i, tr_strerror(trv));
+            rv = BENCH_FAIL;
+        }
+        i++;
+    }
+    tr_thread_send_timeout(old);
+    return rv;
+}
+
+/* ---- overload_local ------------------------------------------------------------------ */
 
 typedef struct done_arg {
     sink_state *s;
@@ -99,32 +159,11 @@ int bench_overload_local(const bench_run *r)
         return BENCH_FAIL;
     }
     sink_state *s = tr_endpoint_state(ep);
-    uint8_t buf[64] = {0};
-    tr_bytes msg = {buf, sizeof buf};
-    peak pk;
-    uint64_t idle = bench_rss_bytes(0);
-    atomic_init(&pk.stop, 0);
-    atomic_init(&pk.max, idle);
-    pthread_t th;
-    pthread_create(&th, NULL, peak_main, &pk);
-    int64_t old = tr_thread_send_timeout((int64_t)r->opts->timeout_s * 1000000000LL);
+    bench_rss pk;
+    bench_rss_start(&pk, 0);
     uint64_t waited_out = 0;
     int64_t t0 = bench_now_ns();
-    for (int64_t i = 0; i < m && !rv;) {
-        uint64_t seq = (uint64_t)i;
-        memcpy(buf, &seq, 8);
-        int trv = tnode_sink(gw, &msg);
-        if (trv == TR_EAGAIN) {
-            waited_out++;
-            continue;
-        }
-        if (trv) {
-            bench_fail(r, "tell %lld: %s", (long long)i, tr_strerror(trv));
-            rv = BENCH_FAIL;
-        }
-        i++;
-    }
-    tr_thread_send_timeout(old);
+    rv = bench_flood_sink(r, gw, m, &waited_out);
     done_arg d = {s, (uint64_t)m};
     if (!rv && !bench_poll(all_done, &d, r)) {
         bench_fail(r, "the sink processed %llu of %lld",
@@ -132,20 +171,17 @@ int bench_overload_local(const bench_run *r)
         rv = BENCH_FAIL;
     }
     int64_t t1 = bench_now_ns();
-    atomic_store(&pk.stop, 1);
-    pthread_join(th, NULL);
+    double mib, unused;
+    bench_rss_stop(&pk, &mib, &unused);
     if (!rv && s->out_of_order) {
         bench_fail(r, "%llu tells arrived out of order", (unsigned long long)s->out_of_order);
         rv = BENCH_FAIL;
     }
     if (!rv) {
         double secs = bench_secs(t0, t1);
-        double mib = (double)(atomic_load(&pk.max) - idle) / 1048576.0;
-        tr_flow_stats fs = {0};
         bench_note("overload_local: in order; peak RSS %.1f MiB above idle; %llu sends waited "
                    "out; the sink's mailbox mark %u",
                    mib, (unsigned long long)waited_out, TR_DEFAULT_MAILBOX_HIGH);
-        (void)fs;
         bench_report(r, "overload_local", (double)m / secs, "msgs/s", secs * 1e9 / (double)m, secs);
         bench_report(r, "overload_local.rss", mib, "MiB", 0, secs);
     }

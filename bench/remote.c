@@ -17,7 +17,6 @@
 #include "bench.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -369,43 +368,6 @@ int bench_remote_throughput(const bench_run *r)
 
 /* ---- overload_remote ------------------------------------------------------------------ */
 
-/* Peak resident memory of this process and of one other, sampled every
- * 2 ms while a run lasts. */
-typedef struct rss_watch {
-    pid_t other;
-    _Atomic int stop;
-    _Atomic uint64_t self_max, other_max;
-    pthread_t th;
-} rss_watch;
-
-uint64_t bench_rss_bytes(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/statm", (long)(pid ? pid : getpid()));
-    FILE *f = fopen(path, "r");
-    unsigned long long size = 0, rss = 0;
-    if (f) {
-        if (fscanf(f, "%llu %llu", &size, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return rss * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-static void *rss_main(void *arg)
-{
-    rss_watch *w = arg;
-    for (unsigned i = 0; !atomic_load(&w->stop) && i < 3600u * 500; i++) {
-        uint64_t a = bench_rss_bytes(0), b = w->other ? bench_rss_bytes(w->other) : 0;
-        if (a > atomic_load(&w->self_max))
-            atomic_store(&w->self_max, a);
-        if (b > atomic_load(&w->other_max))
-            atomic_store(&w->other_max, b);
-        sleep_ms(2);
-    }
-    return NULL;
-}
-
 int bench_overload_remote(const bench_run *r)
 {
     int64_t m = bench_int(r, "m");
@@ -413,8 +375,6 @@ int bench_overload_remote(const bench_run *r)
     if (client_make(r, &c))
         return BENCH_FAIL;
     int64_t timeout = (int64_t)r->opts->timeout_s * 1000000000LL;
-    uint8_t buf[64] = {0};
-    tr_bytes msg = {buf, sizeof buf};
     uint64_t base = 0, count = 0;
     tr_future *f = NULL;
     int rv = tnode_count(c.gw, &(tr_u64){0}, timeout, &f);
@@ -423,46 +383,25 @@ int bench_overload_remote(const bench_run *r)
         bench_fail(r, "overload_remote needs its own node (its sink checks the order from 0)");
         rv = BENCH_FAIL;
     }
-    rss_watch w = {.other = c.nd.pid};
-    uint64_t idle_self = bench_rss_bytes(0), idle_other = c.nd.pid ? bench_rss_bytes(c.nd.pid) : 0;
-    atomic_init(&w.self_max, idle_self);
-    atomic_init(&w.other_max, idle_other);
-    pthread_create(&w.th, NULL, rss_main, &w);
-    /* As fast as the client can: a full target blocks this thread (the
-     * send timeout is raised so it never gives up). */
-    int64_t old = tr_thread_send_timeout(timeout);
+    bench_rss w;
+    bench_rss_start(&w, c.nd.pid);
     uint64_t eagain = 0;
     int64_t t0 = bench_now_ns();
-    for (int64_t i = 0; i < m && !rv;) {
-        uint64_t seq = (uint64_t)i;
-        memcpy(buf, &seq, 8);
-        int trv = tnode_sink(c.gw, &msg);
-        if (trv == TR_EAGAIN) {
-            eagain++;
-            continue;
-        }
-        if (trv) {
-            bench_fail(r, "tell %lld: %s", (long long)i, tr_strerror(trv));
-            rv = BENCH_FAIL;
-        }
-        i++;
-    }
-    tr_thread_send_timeout(old);
+    if (!rv)
+        rv = bench_flood_sink(r, c.gw, m, &eagain);
     if (!rv) {
         rv = tnode_count(c.gw, &(tr_u64){(uint64_t)m}, timeout, &f);
         rv = wait_u64(r, rv, f, "count after the last tell (fails if out of order)", &count);
     }
     double secs = bench_secs(t0, bench_now_ns());
-    atomic_store(&w.stop, 1);
-    pthread_join(w.th, NULL);
+    double cm, sm;
+    bench_rss_stop(&w, &cm, &sm);
     if (!rv && count != (uint64_t)m) {
         bench_fail(r, "the node counted %llu tells, expected %lld", (unsigned long long)count,
                    (long long)m);
         rv = BENCH_FAIL;
     }
     if (!rv) {
-        double cm = (double)(atomic_load(&w.self_max) - idle_self) / 1048576.0;
-        double sm = (double)(atomic_load(&w.other_max) - idle_other) / 1048576.0;
         bench_note("overload_remote: in order; peak RSS above idle: client %.1f MiB, node %.1f "
                    "MiB%s; %llu sends waited out",
                    cm, c.nd.pid ? sm : 0.0, c.nd.pid ? "" : " (peer= given: not measured)",
