@@ -263,6 +263,9 @@ static void *io_main(void *arg)
     tri_net *net = arg;
     tls_io_net = net;
     pthread_setname_np(pthread_self(), "troupe-io"); /* for top, perf, gdb */
+    /* This thread serves every connection: a continuation that runs here and
+     * sends to a full mailbox gets TR_EAGAIN rather than stalling them all. */
+    tr_thread_send_timeout(0);
     struct epoll_event ev[EVENTS_MAX];
     bool marked = false;
     for (;;) {
