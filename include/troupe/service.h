@@ -33,7 +33,9 @@ typedef struct tr_service tr_service;
 #define TR_DEFAULT_MAX_FRAME_SIZE ((size_t)10 * 1024 * 1024)
 /** Where a listening service binds: loopback, any free port. */
 #define TR_DEFAULT_BIND_ADDRESS "127.0.0.1:0"
+/** A connection that owes us something and is silent this long gets a PING: 1 s. */
 #define TR_DEFAULT_HEARTBEAT_INTERVAL_NS (1000LL * 1000 * 1000)
+/** Silent this long in all, it is declared lost: 5 s. */
 #define TR_DEFAULT_HEARTBEAT_TIMEOUT_NS (5000LL * 1000 * 1000)
 
 /** Plain configuration; zero fields mean the default named beside them.
