@@ -176,6 +176,6 @@ bench_fn bench_mpsc, bench_mpsc_pair;
 
 /* ---- remote workloads (remote.c): two processes over loopback */
 
-bench_fn bench_remote_pingpong, bench_remote_throughput;
+bench_fn bench_remote_pingpong, bench_remote_throughput, bench_overload_remote, bench_overload_local;
 
 #endif

@@ -5,8 +5,9 @@
  *   troupe-bench key=value ...            every local workload, common keys only
  *   troupe-bench --list | --help
  *
- * stdout carries only RESULT lines (../shared/bench/RESULTS.md); progress,
- * failures and a readable table go to stderr. Exit status: 0 when every run
+ * stdout carries only RESULT lines (../shared/bench/RESULTS.md), or with
+ * format=json|csv one document of every run at the end; progress, failures
+ * and a readable table go to stderr. Exit status: 0 when every run
  * checked out, 1 on a count mismatch, error or timeout, 2 on a usage error. */
 #include "bench.h"
 
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/futex.h"
+#include "savina/savina.h"
 
 /* The workload table: --list shows exactly what it holds, and a bare
  * troupe-bench runs the rows marked in_default_run, each of its sets. */
@@ -67,12 +69,22 @@ static const bench_workload workloads[] = {
      * in the default run: they start processes and take a few seconds. */
     {"remote_pingpong", "roundtrips/s",
      "sequential asks to troupe-node's ping over loopback (1000 warm-up rounds first)",
-     {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}}, {"n=10000,peer=auto"}, false, true,
+     {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}}, {"n=10000,peer=auto,tls=none"}, false, true,
      bench_remote_pingpong},
+    {"overload_local", "msgs/s",
+     "main sends m 64-byte tells as fast as it can to an endpoint spending `spin` ns on each; "
+     "reports the consumer's rate and the peak RSS above idle",
+     {{"m", NULL, 1, BIG}, {"spin", NULL, 0, 1000000000}},
+     {"m=5000000,spin=1000"}, false, true, bench_overload_local},
+    {"overload_remote", "msgs/s",
+     "as overload_local, to troupe-node's sink spinning `spin` ns (started by PID); peak RSS "
+     "of both processes",
+     {{"m", NULL, 1, BIG}, {"spin", NULL, 0, 1000000000}, {"peer", NULL, 0, 0}},
+     {"m=5000000,spin=1000,peer=auto"}, false, true, bench_overload_remote},
     {"remote_throughput", "msgs/s",
      "m one-way tells with a payload to troupe-node's sink, which answers once after the m-th",
-     {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}},
-     {"m=300000,payload=64,peer=auto", "m=5000000,payload=64,peer=auto"}, false, true,
+     {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}},
+     {"m=300000,payload=64,peer=auto,tls=none", "m=5000000,payload=64,peer=auto,tls=none"}, false, true,
      bench_remote_throughput},
     /* The kv example (kv.c, tools/kv): a self-checking mixed load of puts,
      * gets, dels and sizes over four shards, in this process or in two
@@ -86,6 +98,11 @@ static const bench_workload workloads[] = {
       "where=loopback,window=1,ops=200000,threads=4",
       "where=loopback,window=32,ops=200000,threads=4"},
      false, true, bench_kv},
+    /* Savina (savina/): `savina` runs all 23, `savina.NAME` one; one RESULT
+     * line per benchmark run, timed whole (service created and destroyed). */
+    {"savina", "runs/s", "the Savina actor benchmarks (savina.NAME: one), size=short for a test",
+     {{"bench", NULL, 0, 0}, {"size", "default|short", 0, 0}}, {"bench=all,size=default"}, false,
+     true, bench_savina},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
@@ -103,7 +120,9 @@ static const struct key_trait {
     const char *suffix;
 } key_traits[] = {
     {"peer", KEY_TEXT | KEY_HIDDEN, NULL},
+    {"tls", KEY_TEXT, NULL}, /* none, DIR (ca.pem cert.pem key.pem), psk:HEX: remote.c */
     {"payload", 0, "B"},
+    {"bench", KEY_TEXT | KEY_HIDDEN, NULL}, /* savina: which one (the name says it) */
 };
 
 static const struct key_trait *trait_of(const bench_key *k)
@@ -138,6 +157,11 @@ typedef struct row {
 static row rows[MAX_ROWS];
 static unsigned nrows;
 
+/* format=: RESULT lines as each run ends, or one document at the end. */
+enum { FORMAT_RESULT, FORMAT_JSON, FORMAT_CSV };
+static const char *const format_names[] = {"result", "json", "csv"};
+static int format = FORMAT_RESULT;
+
 void bench_note(const char *fmt, ...)
 {
     va_list ap;
@@ -161,9 +185,15 @@ void bench_fail(const bench_run *r, const char *fmt, ...)
 void bench_report(const bench_run *r, const char *workload, double rate, const char *unit,
                   double ns_per_op, double seconds)
 {
-    printf("RESULT impl=troupe workload=%s param=%s rate=%.0f unit=%s ns_per_op=%.1f\n", workload,
-           r->param, rate, unit, ns_per_op);
-    fflush(stdout);
+    if (format == FORMAT_RESULT) {
+        /* A slow rate (Savina's runs/s) keeps three decimals. */
+        printf("RESULT impl=troupe workload=%s param=%s rate=%.*f unit=%s ns_per_op=%.1f\n",
+               workload, r->param, rate < 1000 ? 3 : 0, rate, unit, ns_per_op);
+        fflush(stdout);
+    } else if (nrows == MAX_ROWS) {
+        bench_note("more than %d runs: the %s document leaves this one out", MAX_ROWS,
+                   format_names[format]);
+    }
     if (nrows < MAX_ROWS) {
         row *x = &rows[nrows++];
         snprintf(x->workload, sizeof x->workload, "%s", workload);
@@ -183,8 +213,10 @@ static void human(char *buf, size_t len, double v)
         snprintf(buf, len, "%.2f M", v / 1e6);
     else if (v >= 1e4)
         snprintf(buf, len, "%.1f k", v / 1e3);
-    else
+    else if (v >= 100)
         snprintf(buf, len, "%.0f", v);
+    else
+        snprintf(buf, len, "%.3g", v);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -231,6 +263,28 @@ static void print_table(void)
         fprintf(stderr, "%-*s  %-*s  %10s  %-21s  %-12s  %9.1f  %4u\n", ww, rows[i].workload, pw,
                 rows[i].param, med, n > 1 ? range : "", rows[i].unit, nss[n / 2], n);
     }
+}
+
+/* Every run so far as one JSON or CSV document on stdout (the same fields
+ * as a RESULT line, plus the run's seconds). Names and params hold no
+ * quotes or backslashes (parse_arg refuses them), so no escaping. */
+static void print_document(void)
+{
+    if (format == FORMAT_JSON) {
+        printf("{\"impl\": \"troupe\", \"version\": \"%s\", \"results\": [", tr_version_string());
+        for (unsigned i = 0; i < nrows; i++)
+            printf("%s\n  {\"workload\": \"%s\", \"param\": \"%s\", \"rate\": %.0f, "
+                   "\"unit\": \"%s\", \"ns_per_op\": %.1f, \"seconds\": %.6f}",
+                   i ? "," : "", rows[i].workload, rows[i].param, rows[i].rate, rows[i].unit,
+                   rows[i].ns_per_op, rows[i].seconds);
+        printf("\n]}\n");
+    } else if (format == FORMAT_CSV) {
+        printf("impl,workload,param,rate,unit,ns_per_op,seconds\n");
+        for (unsigned i = 0; i < nrows; i++) /* param has commas: quoted */
+            printf("troupe,%s,\"%s\",%.0f,%s,%.1f,%.6f\n", rows[i].workload, rows[i].param,
+                   rows[i].rate, rows[i].unit, rows[i].ns_per_op, rows[i].seconds);
+    }
+    fflush(stdout);
 }
 
 /* ---------------------------------------------------------------- completion */
@@ -451,6 +505,13 @@ static bool parse_arg(const char *arg, const bench_workload *w, bench_opts *o, o
         if (!parse_int(v, 1, 86400, &x))
             goto bad;
         o->timeout_s = (unsigned)x;
+    } else if (KEY_IS("format")) {
+        unsigned i = 0;
+        while (i < 3 && strcmp(v, format_names[i]))
+            i++;
+        if (i == 3)
+            goto bad;
+        format = (int)i;
     } else if (KEY_IS("alloc")) {
         unsigned i = 0;
         while (i < 3 && strcmp(v, alloc_names[i]))
@@ -546,6 +607,7 @@ static void run_set(const bench_workload *w, const char *set, const overrides *o
         if (rv == BENCH_TIMEOUT) {
             /* Actors may still run: tearing the service down could hang. */
             print_table();
+            print_document();
             fprintf(stderr, "troupe-bench: giving up after a timeout\n");
             fflush(NULL);
             _exit(1);
@@ -589,6 +651,7 @@ static void usage(FILE *f)
             "       troupe-bench WORKLOAD [key=value ...] one workload\n"
             "       troupe-bench key=value ...            every local workload, common keys\n"
             "       troupe-bench --list                   workloads and their defaults\n"
+            "       troupe-bench savina[.NAME] [size=short] the Savina benchmarks (all, or one)\n"
             "\n"
             "common keys:\n"
             "  workers=N   worker threads (default: online CPUs)\n"
@@ -597,10 +660,15 @@ static void usage(FILE *f)
             "  reps=N      repeat each run N times, one RESULT line each (default 1;\n"
             "              5 in the default run, whose table gives median and min-max)\n"
             "  timeout=S   give up (exit 1) when a run has not finished after S s (default 120)\n"
+            "  format=F    stdout: result (RESULT lines, the default), or json or csv:\n"
+            "              one document with every run, written at the end\n"
+            "  tls=T       remote workloads: none (default), a directory with ca.pem cert.pem\n"
+            "              key.pem (mutual TLS), or psk:HEX (TLS with a pre-shared key)\n"
             "  peer=H:P    remote workloads: call the troupe-node at H:P (default auto: start\n"
             "              one beside troupe-bench, by PID, and stop it afterwards)\n"
             "\n"
             "stdout: RESULT impl=troupe workload=W param=P rate=R unit=U ns_per_op=X\n"
+            "        (format=json|csv: fields workload, param, rate, unit, ns_per_op, seconds)\n"
             "stderr: progress and a table. Exit: 0 ok, 1 failed check or timeout, 2 usage.\n",
             TR_DEFAULT_BATCH);
 }
@@ -642,9 +710,15 @@ int main(int argc, char **argv)
 
     const bench_workload *w = NULL;
     int first = 1;
+    char savina_one[64] = "";
     if (argc > 1 && !strchr(argv[1], '=')) {
+        const char *name = argv[1];
+        if (!strncmp(name, "savina.", 7)) { /* savina.NAME: workload savina, bench=NAME */
+            snprintf(savina_one, sizeof savina_one, "bench=%s", name + 7);
+            name = "savina";
+        }
         for (size_t i = 0; i < NWORKLOADS && !w; i++)
-            if (!strcmp(argv[1], workloads[i].name))
+            if (!strcmp(name, workloads[i].name))
                 w = &workloads[i];
         if (!w) {
             fprintf(stderr, "troupe-bench: unknown workload '%s' (see --list)\n", argv[1]);
@@ -653,6 +727,8 @@ int main(int argc, char **argv)
         first = 2;
     }
     overrides ov = {0};
+    if (savina_one[0] && !parse_arg(savina_one, w, &o, &ov))
+        return 2;
     for (int i = first; i < argc; i++)
         if (!parse_arg(argv[i], w, &o, &ov))
             return 2;
@@ -670,6 +746,7 @@ int main(int argc, char **argv)
                 run_workload(&workloads[i], NULL, &o);
     }
     print_table();
+    print_document();
     if (failures) {
         fprintf(stderr, "troupe-bench: %d run(s) FAILED their checks\n", failures);
         return 1;

@@ -17,6 +17,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "tnode.h"
 
 #define WARMUP 1000
 #define NODE_START_S 10 /* troupe-node has this long to publish its port */
@@ -81,13 +84,37 @@ static void node_stop(const bench_run *r, node *nd)
     nd->pid = 0;
 }
 
+/* tls=none | DIR (DIR/ca.pem, DIR/cert.pem, DIR/key.pem: mutual TLS) |
+ * psk:HEX: the same TLS for this side's service and troupe-node's. */
+typedef struct tls_opts {
+    char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+    const char *psk; /* NULL: certificates or none */
+    bool on;
+} tls_opts;
+
+static void tls_of(const bench_run *r, tls_opts *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *v = bench_str(r, "tls");
+    if (!*v || !strcmp(v, "none"))
+        return;
+    t->on = true;
+    if (!strncmp(v, "psk:", 4)) {
+        t->psk = v + 4;
+        return;
+    }
+    snprintf(t->ca, sizeof t->ca, "%s/ca.pem", v);
+    snprintf(t->cert, sizeof t->cert, "%s/cert.pem", v);
+    snprintf(t->key, sizeof t->key, "%s/key.pem", v);
+}
+
 /* Starts troupe-node (or takes peer=) and fills nd->addr. */
 static int node_start(const bench_run *r, node *nd)
 {
     memset(nd, 0, sizeof *nd);
     const char *peer = bench_str(r, "peer");
     if (strcmp(peer, "auto") != 0) {
-        snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TR_NODE_ENDPOINT);
+        snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TNODE_ENDPOINT);
         return BENCH_OK;
     }
     char path[PATH_MAX + 16];
@@ -108,8 +135,25 @@ static int node_start(const bench_run *r, node *nd)
         /* The node's own line ("listening on ...") goes to stderr with our
          * progress: stdout carries RESULT lines only. */
         dup2(STDERR_FILENO, STDOUT_FILENO);
-        execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
-              "--idle-exit", "30", (char *)NULL);
+        tls_opts t;
+        tls_of(r, &t);
+        const char *argv[20] = {path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
+                                "--idle-exit", "30"};
+        int n = 7;
+        const char *spin = bench_str(r, "spin");
+        if (*spin) { /* overload_remote: a slow sink */
+            argv[n++] = "--sink-spin-ns";
+            argv[n++] = spin;
+        }
+        if (t.psk) {
+            argv[n++] = "--tls-psk";
+            argv[n++] = t.psk;
+        } else if (t.on) {
+            argv[n++] = "--tls-ca", argv[n++] = t.ca;
+            argv[n++] = "--tls-cert", argv[n++] = t.cert;
+            argv[n++] = "--tls-key", argv[n++] = t.key;
+        }
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     nd->pid = pid;
@@ -121,7 +165,7 @@ static int node_start(const bench_run *r, node *nd)
             fclose(f);
             if (ok == 1 && port > 0 && port < 65536) {
                 snprintf(nd->addr, sizeof nd->addr, "troupe://127.0.0.1:%u/%s", port,
-                         TR_NODE_ENDPOINT);
+                         TNODE_ENDPOINT);
                 return BENCH_OK;
             }
         }
@@ -159,7 +203,22 @@ static int client_make(const bench_run *r, client *c)
     memset(c, 0, sizeof *c);
     if (node_start(r, &c->nd))
         return BENCH_FAIL;
-    if (bench_service_create(r, &c->svc)) {
+    tls_opts t;
+    tls_of(r, &t);
+    tr_service_config cfg;
+    tr_service_config_init(&cfg);
+    cfg.workers = r->opts->workers;
+    cfg.batch = r->opts->batch;
+    cfg.msg_alloc = r->opts->alloc;
+    cfg.tls_psk = t.psk;
+    if (t.on && !t.psk)
+        cfg.tls_ca_file = t.ca, cfg.tls_cert_file = t.cert, cfg.tls_key_file = t.key;
+    int crv = tr_service_create(&cfg, &c->svc);
+    if (crv)
+        bench_fail(r, "tr_service_create: %s", tr_strerror(crv));
+    else if (t.on)
+        bench_note("TLS 1.3 by %s", t.psk ? "pre-shared key" : "certificates");
+    if (crv) {
         node_stop(r, &c->nd);
         return BENCH_FAIL;
     }
@@ -304,6 +363,115 @@ int bench_remote_throughput(const bench_run *r)
                      secs);
     }
     free(buf);
+    client_free(r, &c);
+    return rv;
+}
+
+/* ---- overload_remote ------------------------------------------------------------------ */
+
+/* Peak resident memory of this process and of one other, sampled every
+ * 2 ms while a run lasts. */
+typedef struct rss_watch {
+    pid_t other;
+    _Atomic int stop;
+    _Atomic uint64_t self_max, other_max;
+    pthread_t th;
+} rss_watch;
+
+uint64_t bench_rss_bytes(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/statm", (long)(pid ? pid : getpid()));
+    FILE *f = fopen(path, "r");
+    unsigned long long size = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void *rss_main(void *arg)
+{
+    rss_watch *w = arg;
+    for (unsigned i = 0; !atomic_load(&w->stop) && i < 3600u * 500; i++) {
+        uint64_t a = bench_rss_bytes(0), b = w->other ? bench_rss_bytes(w->other) : 0;
+        if (a > atomic_load(&w->self_max))
+            atomic_store(&w->self_max, a);
+        if (b > atomic_load(&w->other_max))
+            atomic_store(&w->other_max, b);
+        sleep_ms(2);
+    }
+    return NULL;
+}
+
+int bench_overload_remote(const bench_run *r)
+{
+    int64_t m = bench_int(r, "m");
+    client c;
+    if (client_make(r, &c))
+        return BENCH_FAIL;
+    int64_t timeout = (int64_t)r->opts->timeout_s * 1000000000LL;
+    uint8_t buf[64] = {0};
+    tr_bytes msg = {buf, sizeof buf};
+    uint64_t base = 0, count = 0;
+    tr_future *f = NULL;
+    int rv = tnode_count(c.gw, &(tr_u64){0}, timeout, &f);
+    rv = wait_u64(r, rv, f, "count", &base);
+    if (!rv && base) {
+        bench_fail(r, "overload_remote needs its own node (its sink checks the order from 0)");
+        rv = BENCH_FAIL;
+    }
+    rss_watch w = {.other = c.nd.pid};
+    uint64_t idle_self = bench_rss_bytes(0), idle_other = c.nd.pid ? bench_rss_bytes(c.nd.pid) : 0;
+    atomic_init(&w.self_max, idle_self);
+    atomic_init(&w.other_max, idle_other);
+    pthread_create(&w.th, NULL, rss_main, &w);
+    /* As fast as the client can: a full target blocks this thread (the
+     * send timeout is raised so it never gives up). */
+    int64_t old = tr_thread_send_timeout(timeout);
+    uint64_t eagain = 0;
+    int64_t t0 = bench_now_ns();
+    for (int64_t i = 0; i < m && !rv;) {
+        uint64_t seq = (uint64_t)i;
+        memcpy(buf, &seq, 8);
+        int trv = tnode_sink(c.gw, &msg);
+        if (trv == TR_EAGAIN) {
+            eagain++;
+            continue;
+        }
+        if (trv) {
+            bench_fail(r, "tell %lld: %s", (long long)i, tr_strerror(trv));
+            rv = BENCH_FAIL;
+        }
+        i++;
+    }
+    tr_thread_send_timeout(old);
+    if (!rv) {
+        rv = tnode_count(c.gw, &(tr_u64){(uint64_t)m}, timeout, &f);
+        rv = wait_u64(r, rv, f, "count after the last tell (fails if out of order)", &count);
+    }
+    double secs = bench_secs(t0, bench_now_ns());
+    atomic_store(&w.stop, 1);
+    pthread_join(w.th, NULL);
+    if (!rv && count != (uint64_t)m) {
+        bench_fail(r, "the node counted %llu tells, expected %lld", (unsigned long long)count,
+                   (long long)m);
+        rv = BENCH_FAIL;
+    }
+    if (!rv) {
+        double cm = (double)(atomic_load(&w.self_max) - idle_self) / 1048576.0;
+        double sm = (double)(atomic_load(&w.other_max) - idle_other) / 1048576.0;
+        bench_note("overload_remote: in order; peak RSS above idle: client %.1f MiB, node %.1f "
+                   "MiB%s; %llu sends waited out",
+                   cm, c.nd.pid ? sm : 0.0, c.nd.pid ? "" : " (peer= given: not measured)",
+                   (unsigned long long)eagain);
+        bench_report(r, "overload_remote", (double)m / secs, "msgs/s", secs * 1e9 / (double)m, secs);
+        bench_report(r, "overload_remote.client_rss", cm, "MiB", 0, secs);
+        if (c.nd.pid)
+            bench_report(r, "overload_remote.node_rss", sm, "MiB", 0, secs);
+    }
     client_free(r, &c);
     return rv;
 }

@@ -1,10 +1,19 @@
 /* troupe-node: a service that listens and serves troupe-node's gateway
- * (include/troupe/node.h: echo, ping, sink, count, bytes) as endpoint
+ * (tools/tnode.h: echo, ping, sink, count, bytes) as endpoint
  * "node". The remote benchmarks and tests start it as a second process and
  * stop it by PID.
  *
  *   troupe-node --listen 127.0.0.1:0 [--port-file FILE] [--idle-exit SECONDS]
  *               [--workers N (default 1)] [--max-frame-size BYTES (default 10 MiB)]
+ *               [--metrics-listen HOST:PORT [--metrics-port-file FILE]] [--version]
+ *
+ * --metrics-listen serves GET /metrics over HTTP (libmicrohttpd): the
+ * service's tr_service_metrics_write, the Prometheus text format.
+ *               [--tls-ca FILE --tls-cert FILE --tls-key FILE | --tls-psk HEX
+ *                [--tls-psk-identity ID]] [--allow-insecure]
+ *
+ * TLS as in tr_service_config (mutual by certificates, or a pre-shared
+ * key). A non-loopback --listen needs TLS or --allow-insecure.
  *
  * It prints its bound address on stdout ("listening on 127.0.0.1:41234"),
  * writes the bound port to FILE when asked (written whole, then renamed
@@ -22,6 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tnode.h"
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+
 #include "troupe/troupe.h"
 
 /* ---- the endpoint ------------------------------------------------------------------ */
@@ -30,6 +44,10 @@
 
 typedef struct node_state {
     uint64_t sunk, sunk_bytes;
+    /* --sink-spin-ns: each sink spins this long and checks that the first
+     * 8 bytes count up from 0 (troupe-bench overload_remote) */
+    int64_t sink_spin_ns;
+    uint64_t next_seq, out_of_order;
     struct {
         tr_reply *reply;
         uint64_t target;
@@ -68,6 +86,19 @@ static int on_sink(tr_endpoint *self, void *state, const tr_bytes *arg)
 {
     (void)self;
     node_state *s = state;
+    if (s->sink_spin_ns) {
+        uint64_t seq = 0;
+        if (arg && arg->len >= 8)
+            memcpy(&seq, arg->data, 8);
+        if (seq != s->next_seq)
+            s->out_of_order++;
+        s->next_seq = seq + 1;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        do /* a busy handler, as a slow consumer is */
+            clock_gettime(CLOCK_MONOTONIC, &b);
+        while ((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) < s->sink_spin_ns);
+    }
     s->sunk++;
     s->sunk_bytes += arg ? arg->len : 0;
     if (s->nwaiters)
@@ -79,6 +110,9 @@ static int on_count(tr_endpoint *self, void *state, const tr_u64 *arg, tr_reply 
 {
     (void)self;
     node_state *s = state;
+    if (s->out_of_order)
+        return tr_reply_fail(reply, TR_EFAILED, "%llu sink tells arrived out of order",
+                             (unsigned long long)s->out_of_order);
     uint64_t target = arg ? *arg : 0;
     if (target <= s->sunk) {
         tr_u64 n = s->sunk;
@@ -110,14 +144,89 @@ static void on_cleanup(tr_endpoint *self, void *state)
 static const tnode_handlers handlers = {
     .echo = on_echo, .ping = on_ping, .sink = on_sink, .count = on_count, .bytes = on_bytes};
 
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* ---- /metrics over HTTP ------------------------------------------------------------------ */
+
+static enum MHD_Result http_answer(struct MHD_Connection *conn, unsigned status, const char *type,
+                                   const void *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result ok = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* One request (libmicrohttpd's thread): the metrics, read-only. */
+static enum MHD_Result serve_http(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_len, void **req)
+{
+    (void)version, (void)upload, (void)upload_len, (void)req;
+    static const char text[] = "text/plain; charset=utf-8";
+    if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+        return http_answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, "GET only\n", 9);
+    if (strcmp(url, "/metrics"))
+        return http_answer(conn, MHD_HTTP_NOT_FOUND, text, "not found; the metrics are at /metrics\n", 39);
+    tr_buf b;
+    tr_buf_init(&b);
+    int rv = tr_service_metrics_write(cls, &b);
+    enum MHD_Result ok =
+        rv ? http_answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, text, tr_strerror(rv), strlen(tr_strerror(rv)))
+           : http_answer(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    tr_buf_free(&b);
+    return ok;
+}
+
+/* Starts the HTTP server on host:port (IPv4); NULL with a message on stderr. */
+static struct MHD_Daemon *metrics_start(tr_service *svc, const char *hostport, unsigned *port)
+{
+    char host[64];
+    const char *colon = strrchr(hostport, ':');
+    uint64_t p;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (!colon || (size_t)(colon - hostport) >= sizeof host || !parse_u64(colon + 1, 65535, &p)) {
+        fprintf(stderr, "troupe-node: --metrics-listen needs HOST:PORT, not %s\n", hostport);
+        return NULL;
+    }
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = 0;
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "troupe-node: --metrics-listen: %s is not an IPv4 address\n", host);
+        return NULL;
+    }
+    sa.sin_port = htons((uint16_t)p);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)p, NULL, NULL, serve_http, svc,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 16u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "troupe-node: cannot serve metrics on %s\n", hostport);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? info->port : (unsigned)p;
+    return d;
+}
+
 /* ---- the program ------------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: troupe-node --listen HOST:PORT [--port-file FILE] [--idle-exit SECONDS]\n"
                "                   [--workers N (default 1)] [--max-frame-size BYTES]\n"
-               "Serves endpoint \"" TR_NODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
-               "bytes)\non HOST:PORT (port 0: any free port) until SIGINT or SIGTERM.\n");
+               "                   [--tls-ca FILE --tls-cert FILE --tls-key FILE | --tls-psk HEX\n"
+               "                    [--tls-psk-identity ID]] [--allow-insecure]\n"
+               "Serves endpoint \"" TNODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
+               "bytes)\non HOST:PORT (port 0: any free port) until SIGINT or SIGTERM.\n"
+               "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text) over HTTP\n"
+               "  --sink-spin-ns N            each sink() spins N ns and checks its order (benchmarks)\n"
+               "  --metrics-port-file FILE    write the metrics port there (for port 0)\n"
+               "  --version                   print the version and exit\n");
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -157,27 +266,54 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-    const char *listen_at = NULL, *port_file = NULL;
+    const char *listen_at = NULL, *port_file = NULL, *metrics_at = NULL, *metrics_port_file = NULL;
     /* One worker by default: the node has one endpoint, which runs on one
      * thread at a time anyway, and a second worker only adds wake-ups
      * (remote_pingpong: median 31-34 k round trips/s with one, 21 k and
      * bimodal down to 7 k with two, on this 2-CPU VM). */
-    uint64_t idle_exit = 0, workers = 1, max_frame = 0;
+    uint64_t idle_exit = 0, workers = 1, max_frame = 0, sink_spin_ns = 0;
+    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_psk = NULL,
+               *tls_psk_id = NULL;
+    bool allow_insecure = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         }
+        if (!strcmp(a, "--version")) {
+            printf("troupe-node %s (protocol %d)\n", tr_version_string(), TR_PROTOCOL_VERSION);
+            return 0;
+        }
+        if (!strcmp(a, "--allow-insecure")) {
+            allow_insecure = true;
+            continue;
+        }
         bool ok = v != NULL;
-        if (!strcmp(a, "--listen"))
+        if (!strcmp(a, "--tls-ca"))
+            tls_ca = v;
+        else if (!strcmp(a, "--tls-cert"))
+            tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            tls_key = v;
+        else if (!strcmp(a, "--tls-psk"))
+            tls_psk = v;
+        else if (!strcmp(a, "--tls-psk-identity"))
+            tls_psk_id = v;
+        else if (!strcmp(a, "--listen"))
             listen_at = v;
         else if (!strcmp(a, "--port-file"))
             port_file = v;
+        else if (!strcmp(a, "--metrics-listen"))
+            metrics_at = v;
+        else if (!strcmp(a, "--metrics-port-file"))
+            metrics_port_file = v;
         else if (!strcmp(a, "--idle-exit"))
             ok = ok && parse_u64(v, 86400 * 365, &idle_exit) && idle_exit > 0;
         else if (!strcmp(a, "--workers"))
             ok = ok && parse_u64(v, 1024, &workers) && workers > 0;
+        else if (!strcmp(a, "--sink-spin-ns"))
+            ok = ok && parse_u64(v, 1000000000, &sink_spin_ns);
         else if (!strcmp(a, "--max-frame-size"))
             ok = ok && parse_u64(v, UINT32_MAX, &max_frame) && max_frame >= 64;
         else {
@@ -214,21 +350,29 @@ int main(int argc, char **argv)
     cfg.workers = (unsigned)workers;
     if (max_frame)
         cfg.max_frame_size = (size_t)max_frame;
+    cfg.tls_ca_file = tls_ca;
+    cfg.tls_cert_file = tls_cert;
+    cfg.tls_key_file = tls_key;
+    cfg.tls_psk = tls_psk;
+    cfg.tls_psk_identity = tls_psk_id;
+    cfg.allow_insecure = allow_insecure;
     tr_service *svc;
     int rv = tr_service_create(&cfg, &svc);
     if (rv) {
-        fprintf(stderr, "troupe-node: cannot listen on %s: %s\n", listen_at, tr_strerror(rv));
+        fprintf(stderr, "troupe-node: %s (%s)\n", tr_service_create_error(), tr_errname(rv));
         return 1;
     }
     tr_gateway_impl impls[] = {tnode_impl(&handlers)};
     tr_endpoint *ep;
     rv = tr_endpoint_create(svc,
-                            &(tr_endpoint_opts){.id = TR_NODE_ENDPOINT, .gateways = impls,
+                            &(tr_endpoint_opts){.id = TNODE_ENDPOINT, .gateways = impls,
                                                 .ngateways = 1, .state_size = sizeof(node_state),
                                                 .on_cleanup = on_cleanup},
                             &ep);
-    if (!rv)
+    if (!rv) {
+        ((node_state *)tr_endpoint_state(ep))->sink_spin_ns = (int64_t)sink_spin_ns;
         rv = tr_endpoint_start(ep);
+    }
     if (rv) {
         fprintf(stderr, "troupe-node: cannot start the node endpoint: %s\n", tr_strerror(rv));
         tr_service_destroy(svc);
@@ -244,6 +388,24 @@ int main(int argc, char **argv)
         tr_endpoint_release(ep);
         tr_service_destroy(svc);
         return 1;
+    }
+
+    struct MHD_Daemon *http = NULL;
+    if (metrics_at) {
+        unsigned mport;
+        http = metrics_start(svc, metrics_at, &mport);
+        if (!http || (metrics_port_file && write_port_file(metrics_port_file, mport))) {
+            if (http)
+                fprintf(stderr, "troupe-node: cannot write %s: %s\n", metrics_port_file, strerror(errno));
+            if (http)
+                MHD_stop_daemon(http);
+            tr_endpoint_release(ep);
+            tr_service_destroy(svc);
+            return 1;
+        }
+        printf("troupe-node: metrics on http://%.*s:%u/metrics\n",
+               (int)(strrchr(metrics_at, ':') - metrics_at), metrics_at, mport);
+        fflush(stdout);
     }
 
     const char *why = "a signal";
@@ -269,6 +431,8 @@ int main(int argc, char **argv)
             break;
         }
     }
+    if (http)
+        MHD_stop_daemon(http); /* before the service its requests read */
     tr_remote_stats st;
     tr_service_remote_stats(svc, &st);
     tr_endpoint_release(ep);

@@ -46,6 +46,8 @@ typedef struct tri_slot {
     uint8_t impl_index;   /* the gateway's index in the endpoint's list */
     const tr_gateway_desc *desc;
     char *id;             /* the endpoint's id, for messages once it is gone */
+    uint32_t owed;        /* calls received since the last CREDIT (server.c) */
+    bool starved;         /* a CREDIT waits for the endpoint to drain */
 } tri_slot;
 
 /* Drops a slot's endpoint (found terminated): later calls to the slot fail
@@ -61,6 +63,8 @@ typedef struct tri_conn {
     tri_peer *peer;       /* outbound: the peer it serves */
     char name[64];        /* the other side, "127.0.0.1:5000", for messages */
     uint32_t peer_max_frame; /* from the handshake (informational) */
+    uint64_t peer_incarnation; /* from the handshake (version 2) */
+    struct tri_tls *tls;  /* TLS under the frames (tls.h), NULL: plaintext */
 
     /* reading */
     uint8_t *rbuf;
@@ -81,11 +85,25 @@ typedef struct tri_conn {
      * message when the run ends (server.c; rpc/wire.h owns the run) */
     struct tri_wire_inbox *inbox;   /* made at the first tell */
     uint32_t batch_slot;            /* the slot the run is for */
+    /* credit the endpoints could not take yet: retried on this timer */
+    uint32_t starved;
+    tri_timer credit_timer;
+    uint32_t asks_in;               /* inbound asks not yet answered (max_inbound_asks) */
 
     /* handshake deadline (both sides), then liveness (outbound) */
     tri_timer timer;
     int64_t last_rx_ns;   /* when bytes last arrived */
     bool ping_out;        /* a PING is unanswered */
+    int64_t ping_sent_ns; /* when the last PING left (its corr carries it) */
+
+    /* metrics (troupe/metrics.h): written by the I/O thread alone (relaxed
+     * load and store), read by tr_service_connections under the net's
+     * list_lock with relaxed loads */
+    int64_t born_ns;
+    _Atomic uint32_t m_open; /* the handshake is done (release: reconnects is set) */
+    uint64_t reconnects;  /* outbound: the peer's connections before this one */
+    _Atomic uint64_t m_bytes_out, m_bytes_in, m_frames_out, m_frames_in;
+    _Atomic uint64_t m_oversized, m_pongs, m_rtt_ns, m_rtt_max_ns;
 } tri_conn;
 
 /* A connection around `fd` (non-blocking, already registered by the

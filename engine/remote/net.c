@@ -9,6 +9,7 @@
  * queue up (sets its empty mark, so the next push rings the eventfd) and
  * sleeps until a socket, the eventfd or the next deadline wakes it. */
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "remote/peer.h"
 
 #include <errno.h>
@@ -89,8 +90,14 @@ static void handle(tri_net *net, tr_msg *m)
         net->stopping = true;
         tr_msg_free(m);
         break;
+    case TRI_NET_WATCH:
+    case TRI_NET_UNWATCH:
+    case TRI_NET_DOWN:
+        tri_rwatch_request(net, m);
+        break;
     default:
-        TRI_ERROR("remote", "unknown request %#x on the I/O queue; dropped", m->tag);
+        TRI_ERROR(&net->log, "remote", NULL, "unknown request %#x on the I/O queue; dropped",
+                  m->tag);
         tr_msg_free(m);
     }
 }
@@ -149,7 +156,8 @@ static void accept_some(tri_net *net)
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                 errno != ECONNABORTED)
-                TRI_WARN("remote", "accept on %s failed: %s", net->bound, strerror(errno));
+                TRI_WARN(&net->log, "remote", NULL, "accept on %s failed: %s", net->bound,
+                         strerror(errno));
             return;
         }
         int one = 1;
@@ -157,7 +165,8 @@ static void accept_some(tri_net *net)
         char name[64];
         tri_sockaddr_format((struct sockaddr *)&sa, name, sizeof name);
         if (!tri_net_add_conn(net, fd, false, false, name))
-            TRI_WARN("remote", "refusing a connection from %s: out of resources", name);
+            TRI_WARN(&net->log, "remote", NULL, "refusing a connection from %s: out of resources",
+                     name);
     }
 }
 
@@ -245,6 +254,7 @@ static void shut(tri_net *net)
         net->lfd = -1;
     }
     tri_server_stop(net);
+    tri_rwatch_stop_all(net);
     tri_net_set(&net->ctr.asks_pending, 0);
 }
 
@@ -325,6 +335,8 @@ static void net_free(tri_net *net)
             tri_server_discard(m);
         else if (m->tag == TRI_NET_STOP)
             tr_msg_free(m);
+        else if (m->tag == TRI_NET_WATCH || m->tag == TRI_NET_UNWATCH || m->tag == TRI_NET_DOWN)
+            tri_rwatch_discard(m);
         else
             tri_client_discard(m);
     }
@@ -332,6 +344,7 @@ static void net_free(tri_net *net)
     if (net->stop_msg)
         tr_msg_free(net->stop_msg);
     tri_wheel_destroy(&net->wheel);
+    tri_trust_free(net);
     tri_free(net->conns, (size_t)net->cap_conns * sizeof *net->conns);
     if (net->lfd >= 0)
         close(net->lfd);
@@ -340,6 +353,7 @@ static void net_free(tri_net *net)
     if (net->efd >= 0)
         close(net->efd);
     pthread_mutex_destroy(&net->err_lock);
+    pthread_mutex_destroy(&net->list_lock);
     tri_free_aligned(net, sizeof *net, 64);
 }
 
@@ -358,7 +372,7 @@ void tri_net_unref(tri_net *net)
 
 void tri_net_post(tri_net *net, tr_msg *m)
 {
-    if (tri_mq_push(&net->qp, &m->link_)) {
+    if (tri_mq_push(&net->qp, tri_msg_link(m))) {
         /* The queue was marked: the I/O thread sleeps (or is about to);
          * this push alone rings. */
         uint64_t one = 1;
@@ -414,10 +428,11 @@ static int open_listener(tri_net *net, const char *bind_address, char *why, size
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
         bind(fd, (struct sockaddr *)&sa, salen) || listen(fd, LISTEN_BACKLOG)) {
-        snprintf(why, why_len, "cannot listen on %s: %s", bind_address, strerror(errno));
+        int err = errno;
+        snprintf(why, why_len, "cannot listen on %s: %s", bind_address, strerror(err));
         if (fd >= 0)
             close(fd);
-        return TR_EIO;
+        return err == EADDRINUSE ? TR_EADDRINUSE : TR_EIO;
     }
     salen = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &salen);
@@ -437,14 +452,28 @@ static tri_net *net_new(tr_service *svc)
     atomic_init(&net->stop_req, 0);
     atomic_init(&net->oversized_requests, 0);
     net->svc = svc;
+    net->log = *tri_wire_logger(svc);
     net->max_frame = tri_wire_config(svc)->max_frame_size;
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
+    net->hb_interval_ns = tri_wire_config(svc)->heartbeat_interval_ns;
+    net->hb_timeout_ns = tri_wire_config(svc)->heartbeat_timeout_ns;
+    net->backoff_min_ns = tri_wire_config(svc)->reconnect_backoff_min_ns;
+    net->backoff_max_ns = tri_wire_config(svc)->reconnect_backoff_max_ns;
+    if (net->backoff_min_ns <= 0)
+        net->backoff_min_ns = 50LL * 1000 * 1000;
+    if (net->backoff_max_ns < net->backoff_min_ns)
+        net->backoff_max_ns = net->backoff_min_ns > 5000LL * 1000 * 1000 ? net->backoff_min_ns
+                                                                          : 5000LL * 1000 * 1000;
+    net->jitter = (uint64_t)tri_now_ns() | 1;
+    net->incarnation = tri_wire_incarnation(svc);
     net->efd = net->epfd = net->lfd = -1;
     pthread_mutex_init(&net->err_lock, NULL);
+    pthread_mutex_init(&net->list_lock, NULL);
     tri_mq_init(&net->qp, &net->qc, false); /* unmarked: the thread starts awake */
     net->stop_msg = tr_msg_new(TRI_NET_STOP, 0);
     if (!net->stop_msg) {
         pthread_mutex_destroy(&net->err_lock);
+    pthread_mutex_destroy(&net->list_lock);
         tri_free_aligned(net, sizeof *net, 64);
         return NULL;
     }
@@ -475,6 +504,8 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
                  strerror(errno));
         rv = TR_EIO;
     }
+    if (!rv)
+        rv = tri_trust_start(net, cfg, why, why_len); /* TLS, limits, no open listener by mistake */
     if (!rv && cfg->listen) {
         rv = open_listener(net, cfg->bind_address, why, why_len);
         if (!rv && tri_ep_add(net, net->lfd, EPOLLIN, ID_LISTEN)) {
@@ -495,6 +526,7 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (rv) {
+        tri_trust_free(net);
         if (net->wheel.slots)
             tri_wheel_destroy(&net->wheel);
         tr_msg_free(net->stop_msg);
@@ -505,6 +537,7 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
         if (net->efd >= 0)
             close(net->efd);
         pthread_mutex_destroy(&net->err_lock);
+    pthread_mutex_destroy(&net->list_lock);
         tri_free_aligned(net, sizeof *net, 64);
         return rv;
     }

@@ -10,27 +10,43 @@
 
 #include "base/log.h"
 #include "remote/address.h"
+#include "remote/introspect.h"
 #include "remote/net.h"
 #include "remote/transport.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 #include "troupe/remote.h"
 
-/* Per thread, as errno: a connect's message for tr_service_connect_error. */
+/* Per thread, as errno: a connect's message for tr_service_connect_error,
+ * a create's for tr_service_create_error (there is no service to hold it). */
 static _Thread_local char connect_error[600];
+static _Thread_local char create_error[400];
 
 const char *tr_service_connect_error(void) { return connect_error; }
 
+const char *tr_service_create_error(void) { return create_error; }
+
 int tr_service_create(const tr_service_config *cfg, tr_service **out)
 {
-    int rv = tri_wire_service_create(cfg, out);
+    int rv = tri_wire_service_create(cfg, out, create_error, sizeof create_error);
     if (rv || !tri_wire_config(*out)->listen)
         return rv;
     tri_net *net;
     char why[300];
     rv = tri_net_start(*out, &net, why, sizeof why);
     if (rv) {
-        TRI_ERROR("remote", "cannot start the service's network layer: %s", why);
+        snprintf(create_error, sizeof create_error,
+                 "cannot start the service's network layer: %s", why);
+        TRI_ERROR(tri_wire_logger(*out), "remote", NULL, "%s", create_error);
+        tr_service_destroy(*out);
+        *out = NULL;
+        return rv;
+    }
+    if (!tri_wire_config(*out)->introspection_off && (rv = tri_introspect_start(*out))) {
+        snprintf(create_error, sizeof create_error,
+                 "cannot start the introspection endpoint %s: %s", TR_INTROSPECT_ID,
+                 tr_strerror(rv));
+        TRI_ERROR(tri_wire_logger(*out), "remote", NULL, "%s", create_error);
         tr_service_destroy(*out);
         *out = NULL;
     }
@@ -72,7 +88,8 @@ static int connect_any(tr_service *svc, const char *address, const tr_gateway_de
             rv = tri_remote_connect(svc, &a, desc, token, out, connect_error,
                                     sizeof connect_error);
             if (rv)
-                TRI_DEBUG("remote", "connect to %s failed: %s", address, connect_error);
+                TRI_DEBUG(tri_wire_logger(svc), "remote", NULL, "connect to %s failed: %s", address,
+                          connect_error);
             return rv;
         }
     } else {
@@ -153,6 +170,10 @@ void tr_service_remote_stats(const tr_service *svc, tr_remote_stats *out)
     out->late_replies = GET(late_replies);
     out->tells_dropped = GET(tells_dropped);
     out->inbound_open = GET(inbound_open);
+    out->refused_connections = GET(refused_connections);
+    out->handshake_timeouts = GET(handshake_timeouts);
+    out->asks_refused = GET(asks_refused);
+    out->buffer_overflows = GET(buffer_overflows);
     out->outbound_open = GET(outbound_open);
     out->asks_pending = GET(asks_pending);
 #undef GET

@@ -16,7 +16,9 @@
 #include "core/actor_impl.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
+#include "rpc/service_impl.h"
 #include "rpc/future_impl.h"
+#include "rpc/metrics.h"
 #include "rpc/msg.h"
 #include "troupe/error.h"
 
@@ -30,6 +32,8 @@ typedef struct parsed {
     size_t arg_len;
     const tr_gateway_impl *impl;
     const tr_method_desc *md;
+    unsigned gi;
+    int64_t stamp; /* the send time, when flags has TRI_RF_STAMP */
 } parsed;
 
 /* The parts of a call with tag `tag` whose payload is `d`, `size` bytes
@@ -57,6 +61,10 @@ static inline void parse_parts(tr_endpoint *ep, uint32_t tag, uint8_t *d, size_t
             off += 8;
         }
     }
+    if (p->flags & TRI_RF_STAMP) { /* else p->stamp is never read */
+        memcpy(&p->stamp, d + off, TRI_STAMP_BYTES);
+        off += TRI_STAMP_BYTES;
+    }
     p->fence = d + off;
     off += tri_fence_bytes(p->flags);
     /* An ask's block may be roomier than its argument (future.c's cache). */
@@ -64,6 +72,7 @@ static inline void parse_parts(tr_endpoint *ep, uint32_t tag, uint8_t *d, size_t
     p->arg = p->arg_len ? d + off : NULL;
     if (p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) {
         unsigned gi = tri_rpc_gw_of(tag);
+        p->gi = gi;
         p->method = tri_rpc_method_of(tag);
         if (gi < ep->nimpls) {
             p->impl = &ep->impls[gi];
@@ -122,7 +131,8 @@ static void release_body(parsed *p)
 void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why)
 {
     if (tri_rpc_kind_of(m->tag) == TRI_RK_BATCH) { /* tells: counted, no one to tell */
-        for (uint8_t *d = tr_msg_data(m), *end = d + m->size; end - d >= 8;) {
+        uint8_t *d = (uint8_t *)tr_msg_data(m) + tri_stamp_bytes(tri_rpc_flags_of(m->tag));
+        for (uint8_t *end = (uint8_t *)tr_msg_data(m) + m->size; end - d >= 8;) {
             uint32_t size;
             memcpy(&size, d, 4);
             tri_count(&ep->dropped);
@@ -165,8 +175,9 @@ static bool refuse(tr_endpoint *ep, parsed *p)
                              "endpoint %s has not been started; discarding %s.%s", ep->id,
                              gw_name(p), method_name(p));
         else
-            TRI_DEBUG("endpoint", "endpoint %s has not been started; discarding %s.%s", ep->id,
-                      gw_name(p), method_name(p));
+            TRI_DEBUG(&ep->svc->log, "endpoint", ep->id,
+                      "endpoint %s has not been started; discarding %s.%s", ep->id, gw_name(p),
+                      method_name(p));
         return true;
     }
     if (ep->fenced && !(p->flags & TRI_RF_UNFENCED) &&
@@ -175,7 +186,8 @@ static bool refuse(tr_endpoint *ep, parsed *p)
         if (p->f)
             tri_future_failf(p->f, TR_EFENCED, "%s.%s: %s", gw_name(p), method_name(p), why);
         else
-            TRI_DEBUG("endpoint", "%s.%s: %s", gw_name(p), method_name(p), why);
+            TRI_DEBUG(&ep->svc->log, "endpoint", ep->id, "%s.%s: %s", gw_name(p), method_name(p),
+                      why);
         return true;
     }
     if ((p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) && !p->md) { /* S18 */
@@ -211,6 +223,19 @@ static inline bool may_refuse(const tr_endpoint *ep, const parsed *p)
            ((p->kind == TRI_RK_TELL || p->kind == TRI_RK_ASK) && !p->md);
 }
 
+/* A sampled call (metrics.h): the handler timed, apart from the common
+ * path so that path keeps nothing live across the handler for it. */
+static __attribute__((noinline)) int invoke_timed(tr_endpoint *ep, parsed *p,
+                                                  tri_method_metrics *mm, const void *arg,
+                                                  tr_reply *reply)
+{
+    int64_t t0 = tri_now_ns();
+    int rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, reply);
+    if (rv != TR_NO_HANDLER_)
+        tri_metrics_record(ep, mm, p->flags & TRI_RF_STAMP ? p->stamp : 0, t0, tri_now_ns());
+    return rv;
+}
+
 /* Refusal checks, decoding, the handler, the answer: everything but
  * freeing the message (a batch's records share one). */
 static void run_call(tr_endpoint *ep, parsed *p)
@@ -243,7 +268,21 @@ static void run_call(tr_endpoint *ep, parsed *p)
     }
     if (p->f)
         tri_future_dispatch_begin(p->f);
-    int rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, p->f ? tri_future_reply(p->f) : NULL);
+    /* Counted as it starts (undone below if there is no handler); the
+     * count picks the timed calls, so the common call adds one store. */
+    tri_method_metrics *mm = tri_metrics_of(ep, p->gi, p->method);
+    uint64_t n = atomic_load_explicit(&mm->calls, memory_order_relaxed); /* single writer */
+    atomic_store_explicit(&mm->calls, n + 1, memory_order_relaxed);
+    tr_reply *reply = p->f ? tri_future_reply(p->f) : NULL;
+    int rv;
+    if (__builtin_expect(tri_metrics_timed(n, p->flags & TRI_RF_STAMP), 0))
+        rv = invoke_timed(ep, p, mm, arg, reply);
+    else
+        rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, reply);
+    if (rv == TR_NO_HANDLER_)
+        atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
+    else if (rv < 0)
+        tri_count(&mm->errors);
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
         if (p->f)
@@ -255,8 +294,8 @@ static void run_call(tr_endpoint *ep, parsed *p)
             settle_reply(ep, p, rv);
         } else if (rv < 0) {
             tri_count(&ep->handler_errors);
-            TRI_WARN("endpoint", "tell %s.%s on endpoint %s failed: %s", gw_name(p), method_name(p),
-                     ep->id, tr_strerror(rv));
+            TRI_WARN(&ep->svc->log, "endpoint", ep->id, "tell %s.%s on endpoint %s failed: %s",
+                     gw_name(p), method_name(p), ep->id, tr_strerror(rv));
         }
     }
     if (decoded && decoded != small)
@@ -279,6 +318,11 @@ void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
 void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
 {
     uint8_t *d = tr_msg_data(m), *end = d + m->size;
+    int64_t stamp = 0; /* the batch's send time: the first record's queue time */
+    if (tri_rpc_flags_of(m->tag) & TRI_RF_STAMP) {
+        memcpy(&stamp, d, TRI_STAMP_BYTES);
+        d += TRI_STAMP_BYTES;
+    }
     uint32_t n = 0;
     while (end - d >= 8) {
         uint32_t size, tag;
@@ -286,6 +330,11 @@ void tri_dispatch_batch(tr_endpoint *ep, tr_msg *m)
         memcpy(&tag, d + 4, 4);
         parsed p;
         parse_parts(ep, tag, d + 8, size, &p);
+        if (stamp) { /* the first record carries the batch's send time */
+            p.flags |= TRI_RF_STAMP;
+            p.stamp = stamp;
+            stamp = 0;
+        }
         run_call(ep, &p);
         d += 8 + size;
         n++;
@@ -310,8 +359,8 @@ void tri_dispatch_run(tr_endpoint *ep, tr_msg *m)
         int rv = fn(ep, ep->state, p.arg);
         if (rv < 0) { /* S11: nobody to tell, so say it */
             tri_count(&ep->handler_errors);
-            TRI_WARN("endpoint", "a run_async body on endpoint %s failed: %s", ep->id,
-                     tr_strerror(rv));
+            TRI_WARN(&ep->svc->log, "endpoint", ep->id,
+                     "a run_async body on endpoint %s failed: %s", ep->id, tr_strerror(rv));
         }
     } else {
         tr_call_fn *fn = (tr_call_fn *)p.fn;

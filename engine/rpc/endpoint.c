@@ -18,6 +18,7 @@
 #include "core/actor_impl.h"
 #include "core/sched.h"
 #include "rpc/future_impl.h"
+#include "rpc/metrics.h"
 #include "rpc/msg.h"
 #include "rpc/registry.h"
 #include "rpc/service_impl.h"
@@ -50,7 +51,9 @@ static void endpoint_final(tr_endpoint *ep)
     if (ep->all_next)
         ep->all_next->all_prev = ep->all_prev;
     pthread_mutex_unlock(&svc->endpoints_lock);
+    tri_metrics_free(ep); /* unlisted and unheld: nobody reads them now */
     tr_future_release(ep->termination);
+    tri_watch_list_destroy(&ep->watchers);
     tr_actor_release(ep->actor); /* may free ep */
 }
 
@@ -103,7 +106,7 @@ static void finish(tr_endpoint *ep)
 {
     if (ep->life == TRI_EP_TERMINATED)
         return;
-    ep->life = TRI_EP_TERMINATED;
+    tri_endpoint_set_life(ep, TRI_EP_TERMINATED);
     if (tri_registry_remove(ep->svc->registry, ep))
         tri_timers_defer(ep->svc->timers, &ep->reg_release);
     tr_actor_stop(ep->actor);
@@ -123,7 +126,7 @@ static void stop_done(tr_endpoint *self, tr_future *f, void *arg)
 
 static void begin_stop(tr_endpoint *ep)
 {
-    ep->life = TRI_EP_STOPPING;
+    tri_endpoint_set_life(ep, TRI_EP_STOPPING);
     tr_future *f = NULL;
     int rv = ep->on_stop ? ep->on_stop(ep, ep->state, &f) : 0;
     if (rv < 0) {
@@ -150,7 +153,7 @@ static void on_start_msg(tr_endpoint *ep)
 {
     if (ep->life != TRI_EP_CREATED)
         return; /* started twice (S3), or already terminated */
-    ep->life = TRI_EP_STARTED;
+    tri_endpoint_set_life(ep, TRI_EP_STARTED);
     int rv = ep->on_start ? ep->on_start(ep, ep->state) : 0;
     if (rv < 0) { /* S3: on_stop is skipped, the termination fails */
         record_failure(ep, rv, "on_start of endpoint %s failed: %s", ep->id, tr_strerror(rv));
@@ -196,7 +199,8 @@ static void ep_behavior(tr_actor *a, void *state, tr_msg *m)
         on_terminate_msg(ep);
         break;
     default:
-        TRI_ERROR("endpoint", "endpoint %s got a message with unknown tag %#x", ep->id, m->tag);
+        TRI_ERROR(&ep->svc->log, "endpoint", ep->id,
+                  "endpoint %s got a message with unknown tag %#x", ep->id, m->tag);
         tr_msg_free(m);
     }
 }
@@ -233,7 +237,7 @@ static void ep_on_stop(tr_actor *a, void *state)
     if (ep->life != TRI_EP_TERMINATED) {
         record_failure(ep, TR_ESTOPPED, "the service was destroyed before endpoint %s terminated",
                        ep->id);
-        ep->life = TRI_EP_TERMINATED;
+        tri_endpoint_set_life(ep, TRI_EP_TERMINATED);
     }
     if (ep->stop_future) {
         if (destroying) /* its continuation must not reach a freed actor */
@@ -244,11 +248,20 @@ static void ep_on_stop(tr_actor *a, void *state)
     /* Cleanup first: whoever waits on the termination finds it done. */
     if (ep->on_cleanup)
         ep->on_cleanup(ep, ep->state);
+    /* Its own watches go with it, before anyone learns it terminated. */
+    tri_watch_drop_watcher(ep, destroying);
     if (ep->fail_code)
         tri_future_failf(ep->termination, ep->fail_code, "%s",
                          ep->fail_msg ? ep->fail_msg : tr_strerror(ep->fail_code));
     else
         tr_future_complete(ep->termination, NULL, NULL);
+    /* Watchers learn it after the termination future says it. */
+    char down[300];
+    if (ep->fail_code)
+        snprintf(down, sizeof down, "%s", ep->fail_msg ? ep->fail_msg : tr_strerror(ep->fail_code));
+    else
+        snprintf(down, sizeof down, "endpoint %s terminated", ep->id);
+    tri_watch_list_close(&ep->watchers, ep->fail_code, down);
     tri_free(ep->fail_msg, ep->fail_msg ? strlen(ep->fail_msg) + 1 : 0);
     ep->fail_msg = NULL;
     ep->stop_hook_ran = true;
@@ -278,13 +291,21 @@ static int check_opts(const tr_endpoint_opts *o)
     return 0;
 }
 
+
 static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char *id,
                           tr_endpoint **out)
 {
     size_t id_len = strlen(id);
     size_t addr_len = strlen(svc->addr_prefix) + id_len;
     size_t off_impls = align_up(sizeof(tr_endpoint), 16);
-    size_t off_id = off_impls + o->ngateways * sizeof(tr_gateway_impl);
+    size_t nmm = 0;
+    for (size_t i = 0; i < o->ngateways; i++)
+        nmm += o->gateways[i].desc->nmethods;
+    /* The method counters (written by the main thread at every call) get
+     * lines of their own: callers copy the id, which would follow them, into
+     * every ask's label (measured: a shared line cost ask_fanin a third). */
+    size_t off_mm = align_up(off_impls + o->ngateways * sizeof(tr_gateway_impl), 64);
+    size_t off_id = align_up(off_mm + nmm * sizeof(tri_method_metrics), 64);
     size_t off_addr = off_id + id_len + 1;
     size_t off_state = align_up(off_addr + addr_len + 1, 16);
     tr_actor_opts ao = {
@@ -313,6 +334,10 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     memcpy(base + off_impls, o->gateways, o->ngateways * sizeof(tr_gateway_impl));
     ep->impls = (const tr_gateway_impl *)(base + off_impls);
     ep->nimpls = (uint32_t)o->ngateways;
+    ep->mm = (tri_method_metrics *)(base + off_mm); /* zeroed with the state */
+    ep->nmm = (uint32_t)nmm;
+    for (size_t i = 0, at = 0; i < o->ngateways; at += o->gateways[i++].desc->nmethods)
+        ep->mm_base[i] = (uint32_t)at;
     memcpy(base + off_id, id, id_len + 1);
     ep->id = base + off_id;
     ep->id_len = (uint32_t)id_len;
@@ -327,7 +352,8 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     ep->fenced = o->fenced;
     ep->termination = term;
     ep->reg_release.fn = release_registry_ref;
-    ep->life = TRI_EP_CREATED;
+    tri_endpoint_set_life(ep, TRI_EP_CREATED);
+    tri_watch_list_init(&ep->watchers);
     atomic_init(&ep->refs, 3); /* the caller's handle, the registry, alive */
     pthread_mutex_lock(&svc->endpoints_lock);
     ep->all_next = svc->endpoints;
@@ -340,7 +366,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     if (rv) {
         /* Nobody has seen it: stop the actor; its hook drops "alive". */
         ep->on_cleanup = NULL;
-        ep->life = TRI_EP_TERMINATED;
+        tri_endpoint_set_life(ep, TRI_EP_TERMINATED);
         atomic_store_explicit(&ep->refs, 2, memory_order_relaxed); /* no registry ref */
         if (tr_actor_stop_async(a) == 0)
             tri_endpoint_unref(ep); /* the caller's handle */
@@ -350,6 +376,15 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     return 0;
 }
 
+/* The introspection endpoint (remote/introspect.c) may take a reserved id. */
+int tri_endpoint_create_reserved(tr_service *svc, const tr_endpoint_opts *opts, tr_endpoint **out)
+{
+    int rv = check_opts(opts);
+    if (!rv)
+        rv = tri_service_check_open(svc);
+    return rv ? rv : create_with_id(svc, opts, opts->id, out);
+}
+
 int tr_endpoint_create(tr_service *svc, const tr_endpoint_opts *opts, tr_endpoint **out)
 {
     if (!svc || !opts || !out)
@@ -357,6 +392,8 @@ int tr_endpoint_create(tr_service *svc, const tr_endpoint_opts *opts, tr_endpoin
     int rv = check_opts(opts);
     if (rv)
         return rv;
+    if (opts->id && opts->id[0] == TR_RESERVED_ID_PREFIX)
+        return TR_EINVAL; /* troupe's own (metrics.h) */
     if ((rv = tri_service_check_open(svc)))
         return rv;
     if (opts->id)

@@ -24,6 +24,7 @@
 #include "rpc/msg.h"
 #include "rpc/rcu.h"
 #include "rpc/timer.h"
+#include "rpc/watch.h"
 #include "troupe/actor.h"
 #include "troupe/endpoint.h"
 
@@ -46,6 +47,9 @@ struct tr_endpoint {
     void (*on_cleanup)(tr_endpoint *self, void *state);
     bool fenced;
     tr_future *termination;       /* completed by the actor's on_stop hook */
+    struct tri_method_metrics *mm; /* inline, one per method of every gateway */
+    uint32_t nmm;
+    uint32_t mm_base[TRI_RPC_MAX_GATEWAYS]; /* gateway i's first method in mm */
 
     /* the registry's link, and the deferred release of its reference */
     struct cds_lfht_node reg_node;
@@ -63,6 +67,8 @@ struct tr_endpoint {
     _Atomic uint32_t start_sent, terminate_sent;
     _Atomic uint64_t fence_epoch;     /* main thread stores (release) */
     _Atomic uint64_t dropped_at_send; /* senders that found it terminated */
+    _Atomic uint32_t life_seen;       /* `life` for other threads (relaxed) */
+    tri_watch_list watchers;          /* who watches it (watch.h; own lock) */
 
     /* the main thread (then the drop path, after the last turn) */
     alignas(64) uint8_t life;
@@ -72,8 +78,10 @@ struct tr_endpoint {
     tr_future *stop_future;
     int fail_code;
     char *fail_msg;
+    tr_watch *watching;   /* the watches it holds (watch.h) */
     _Atomic uint64_t processed, dropped, handler_errors, decoded;
     _Atomic uint64_t rejected[TR_REJECT_COUNT_];
+    _Atomic uint64_t mailbox_hwm;
 };
 
 _Static_assert(offsetof(struct tr_endpoint, refs) % 64 == 0, "senders' fields start a line");
@@ -84,6 +92,14 @@ static inline void tri_count(_Atomic uint64_t *c)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+}
+
+/* Sets the lifecycle state (main thread), mirrored for listings. */
+static inline void tri_endpoint_set_life(tr_endpoint *ep, enum tri_ep_life l)
+{
+    ep->life = (uint8_t)l;
+    /* relaxed: informational (introspection), nothing is published by it. */
+    atomic_store_explicit(&ep->life_seen, l, memory_order_relaxed);
 }
 
 /* The endpoint inside an actor's state: the state is only 16-aligned, so it
@@ -128,6 +144,10 @@ void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why);
 void tri_dispatch_release_run(tr_msg *m);
 /* Counts a refusal. */
 void tri_endpoint_reject(tr_endpoint *ep, tr_reject_reason r);
+
+/* tr_endpoint_create for troupe's own endpoints: the id (required) may
+ * start with TR_RESERVED_ID_PREFIX. */
+int tri_endpoint_create_reserved(tr_service *svc, const tr_endpoint_opts *opts, tr_endpoint **out);
 
 /* Posts a run/call message built by async.c: the local transport. */
 int tri_endpoint_post(tr_endpoint *ep, tr_msg *m);

@@ -15,6 +15,7 @@
 #include "core/actor_impl.h"
 #include "rpc/codec.h"
 #include "rpc/future_impl.h"
+#include "rpc/metrics.h"
 #include "rpc/msg.h"
 #include "rpc/registry.h"
 #include "rpc/service_impl.h"
@@ -110,19 +111,26 @@ static int send_failed(tr_gateway *gw, int rv)
 
 /* ---- the local transport ------------------------------------------------------ */
 
-static int local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg)
+/* `stamp` (0 or TRI_RF_STAMP) is a constant at each call below: the
+ * common, unstamped call is compiled without the stamp's arithmetic. */
+static inline __attribute__((always_inline)) int
+local_tell_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
+              unsigned stamp)
 {
     call_arg ca;
     int rv = arg_prepare(gw, md, arg, &ca);
-    unsigned flags = call_flags(gw);
+    unsigned flags = call_flags(gw) | stamp;
+    size_t st = stamp ? TRI_STAMP_BYTES : 0; /* from the constant, not the flags */
     tr_msg *m = rv ? NULL
                    : tr_msg_new(tri_rpc_tag(TRI_RK_TELL, flags, gw->impl_index, method),
-                                tri_fence_bytes(flags) + ca.len);
+                                st + tri_fence_bytes(flags) + ca.len);
     if (!m) {
         arg_discard(gw, &ca);
         return rv ? rv : TR_ENOMEM;
     }
-    arg_write(gw, &ca, tr_msg_data(m));
+    arg_write(gw, &ca, (uint8_t *)tr_msg_data(m) + st);
+    if (st)
+        tri_stamp_put(tr_msg_data(m));
     if ((rv = tr_send(gw->ep->actor, m))) {
         tr_msg_free(m);
         return send_failed(gw, rv);
@@ -130,9 +138,17 @@ static int local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method,
     return 0;
 }
 
+static int local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg)
+{
+    if (__builtin_expect(tri_stamp_due(), 0)) /* one in TR_METRICS_SAMPLE */
+        return local_tell_as(gw, md, method, arg, TRI_RF_STAMP);
+    return local_tell_as(gw, md, method, arg, 0);
+}
+
 /* The ask message is the future itself (future_impl.h): one allocation. */
-static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
-                     int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
+static inline __attribute__((always_inline)) int
+local_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
+             int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out, unsigned stamp)
 {
     tr_endpoint *ep = gw->ep;
     call_arg ca;
@@ -141,17 +157,20 @@ static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, 
         arg_discard(gw, &ca);
         return rv;
     }
-    unsigned flags = call_flags(gw);
+    unsigned flags = call_flags(gw) | stamp;
+    size_t st = stamp ? TRI_STAMP_BYTES : 0; /* from the constant, not the flags */
     /* References: the message's, the armed timer's, and the caller's
      * handle or the preset continuation's. */
-    tr_future *f = tri_future_new(md->result_type, 3, tri_fence_bytes(flags) + ca.len);
+    tr_future *f = tri_future_new(md->result_type, 3, st + tri_fence_bytes(flags) + ca.len);
     if (!f) {
         arg_discard(gw, &ca);
         return TR_ENOMEM;
     }
     tr_msg *m = tri_future_msg(f);
     m->tag = tri_rpc_tag(TRI_RK_ASK, flags, gw->impl_index, method);
-    arg_write(gw, &ca, tri_future_extra(f));
+    arg_write(gw, &ca, (uint8_t *)tri_future_extra(f) + st);
+    if (st)
+        tri_stamp_put(tri_future_extra(f));
     f->encode = gw->encode;
     if (cb)
         tri_future_preset_then(f, cb, cb_arg, tri_endpoint_current());
@@ -180,6 +199,14 @@ static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, 
     if (out)
         *out = f;
     return 0;
+}
+
+static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
+                     int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
+{
+    if (__builtin_expect(tri_stamp_due(), 0)) /* one in TR_METRICS_SAMPLE */
+        return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, TRI_RF_STAMP);
+    return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, 0);
 }
 
 static const char *local_address(const tr_gateway *gw) { return gw->ep->address; }
@@ -279,7 +306,7 @@ void tr_gateway_release(tr_gateway *gw)
 }
 
 const char *tr_gateway_address(const tr_gateway *gw) { return gw->tp->address(gw); }
-const tr_gateway_desc *tr_gateway_desc_of(const tr_gateway *gw) { return gw->desc; }
+const tr_gateway_desc *tr_gateway_descriptor(const tr_gateway *gw) { return gw->desc; }
 bool tr_gateway_is_local(const tr_gateway *gw) { return gw->tp->local; }
 
 /* ---- calls ------------------------------------------------------------------------ */
@@ -287,9 +314,9 @@ bool tr_gateway_is_local(const tr_gateway *gw) { return gw->tp->local; }
 static inline int check_call(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
                       tr_call_kind kind, const tr_method_desc **md)
 {
-    if (!gw)
+    if (!gw || !desc)
         return TR_EINVAL;
-    if (desc && desc != gw->desc)
+    if (desc != gw->desc)
         return TR_EGATEWAY;
     if (method >= gw->desc->nmethods || gw->desc->methods[method].kind != kind)
         return TR_ENOMETHOD; /* S18 */

@@ -8,8 +8,9 @@
  *
  * Payloads start 8-aligned; each kind's layout is in the file that builds
  * it (gateway.c: tell/ask, async.c: run/call, future.c: continuations,
- * endpoint.c: lifecycle). Fencing data, when present, comes first after the
- * fixed fields: a 16-byte token (F_TOKEN) or an 8-byte epoch (F_EPOCH). */
+ * endpoint.c: lifecycle). A send time (F_STAMP, 8 bytes), when present,
+ * comes first after the fixed fields; then fencing data: a 16-byte token
+ * (F_TOKEN) or an 8-byte epoch (F_EPOCH). */
 #ifndef TRI_RPC_MSG_H
 #define TRI_RPC_MSG_H
 
@@ -40,6 +41,8 @@ enum tri_rpc_flag {
     TRI_RF_TOKEN = 2,    /* a 128-bit fencing token follows */
     TRI_RF_EPOCH = 4,    /* an endpoint-local fencing epoch follows */
     TRI_RF_UNFENCED = 8, /* runs whatever the fencing token (S32) */
+    TRI_RF_STAMP = 16,   /* the send time follows (rpc/metrics.h), before any
+                            fencing data; on a BATCH, first in its payload */
 };
 
 #define TRI_RPC_MAX_GATEWAYS 16u

@@ -24,7 +24,7 @@ static void on_thread_exit(void *unused)
 static void make_key(void)
 {
     if (pthread_key_create(&exit_key, on_thread_exit))
-        TRI_ERROR("rcu", "pthread_key_create failed: user threads stay RCU-registered");
+        TRI_ERROR(NULL, "rcu", NULL, "pthread_key_create failed: user threads stay RCU-registered");
 }
 
 void tri_rcu_ensure_registered(void)

@@ -2,18 +2,23 @@
  *
  * The public tr_service_create is in remote/node.c: it creates the service
  * here (tri_service_create), then starts the network layer when the
- * configuration asks it to listen. Shutdown and destroy reach that layer
- * through the hooks it left in the service (service_impl.h). */
+ * configuration asks it to listen; tr_service_connect is there too (it
+ * tells ids from addresses; rpc/gateway.c makes the local gateways), so
+ * that rpc/ never calls up into remote/. Shutdown and destroy reach that
+ * layer through the hooks it left in the service (service_impl.h). Plain
+ * actors are spawned here too (tr_spawn): the service owns the scheduler. */
 #include "rpc/service_impl.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "core/actor_impl.h"
 #include "rpc/endpoint_impl.h"
+#include "rpc/metrics.h"
 #include "rpc/future_impl.h"
 #include "rpc/rcu.h"
 #include "rpc/registry.h"
@@ -27,25 +32,44 @@ void tr_service_config_init(tr_service_config *cfg)
     cfg->batch = TR_DEFAULT_BATCH;
     cfg->ask_timeout_ns = TR_DEFAULT_ASK_TIMEOUT_NS;
     cfg->lookup_timeout_ns = TR_DEFAULT_LOOKUP_TIMEOUT_NS;
+    cfg->heartbeat_interval_ns = TR_DEFAULT_HEARTBEAT_INTERVAL_NS;
+    cfg->heartbeat_timeout_ns = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS;
     cfg->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
     cfg->bind_address = TR_DEFAULT_BIND_ADDRESS;
 }
 
-static int fill_defaults(const tr_service_config *in, tr_service_config *out)
+static int fill_defaults(const tr_service_config *in, tr_service_config *out, char *why,
+                         size_t why_len)
 {
     if (in)
         *out = *in;
     else
         tr_service_config_init(out);
-    if (out->workers > 1024 || out->batch > 1u << 20 || out->ask_timeout_ns < 0 ||
-        out->lookup_timeout_ns < 0 || out->msg_alloc > TR_MSG_ALLOC_POOL)
+    const char *bad = out->workers > 1024             ? "workers is above 1024"
+                      : out->batch > 1u << 20         ? "batch is above 2^20"
+                      : out->ask_timeout_ns < 0       ? "ask_timeout_ns is negative"
+                      : out->lookup_timeout_ns < 0    ? "lookup_timeout_ns is negative"
+                      : out->msg_alloc > TR_MSG_ALLOC_POOL ? "msg_alloc is not a tr_msg_alloc"
+                      : out->log_level > TR_LOG_OFF   ? "log_level is not a tr_log_level"
+                                                      : NULL;
+    if (bad) {
+        snprintf(why, why_len, "invalid configuration: %s", bad);
         return TR_EINVAL;
+    }
     if (!out->batch)
         out->batch = TR_DEFAULT_BATCH;
     if (!out->ask_timeout_ns)
         out->ask_timeout_ns = TR_DEFAULT_ASK_TIMEOUT_NS;
     if (!out->lookup_timeout_ns)
         out->lookup_timeout_ns = TR_DEFAULT_LOOKUP_TIMEOUT_NS;
+    if (out->heartbeat_interval_ns < 0 || out->heartbeat_timeout_ns < 0)
+        return TR_EINVAL;
+    if (!out->heartbeat_interval_ns)
+        out->heartbeat_interval_ns = TR_DEFAULT_HEARTBEAT_INTERVAL_NS;
+    if (!out->heartbeat_timeout_ns)
+        out->heartbeat_timeout_ns = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS;
+    if (out->heartbeat_timeout_ns < out->heartbeat_interval_ns)
+        out->heartbeat_timeout_ns = out->heartbeat_interval_ns;
     if (!out->max_frame_size)
         out->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
     if (!out->mailbox_high)
@@ -53,7 +77,22 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out)
     if (!out->send_timeout_ns)
         out->send_timeout_ns = TR_DEFAULT_SEND_TIMEOUT_NS;
     out->bind_address = tri_strdup(out->bind_address ? out->bind_address : TR_DEFAULT_BIND_ADDRESS);
-    return out->bind_address ? 0 : TR_ENOMEM;
+    int rv = out->bind_address ? 0 : TR_ENOMEM;
+    const char **tls[] = {&out->tls_ca_file, &out->tls_cert_file, &out->tls_key_file,
+                          &out->tls_psk, &out->tls_psk_identity};
+    for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) /* copied: NULL stays NULL */
+        if (*tls[i] && !(*tls[i] = tri_strdup(*tls[i])))
+            rv = TR_ENOMEM; /* now NULL: every string is ours or NULL */
+    return rv;
+}
+
+static void free_strings(tr_service_config *c)
+{
+    const char *s[] = {c->bind_address, c->tls_ca_file, c->tls_cert_file, c->tls_key_file,
+                       c->tls_psk, c->tls_psk_identity};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        if (s[i])
+            tri_free((void *)s[i], strlen(s[i]) + 1);
 }
 
 /* On each worker thread (tri_sched_config hooks): workers read the
@@ -73,25 +112,45 @@ static void worker_stop(void *owner)
 
 static void free_service(tr_service *svc)
 {
-    tri_free((void *)svc->cfg.bind_address, strlen(svc->cfg.bind_address) + 1);
+    free_strings(&svc->cfg);
     pthread_mutex_destroy(&svc->shutdown_lock);
     pthread_mutex_destroy(&svc->endpoints_lock);
     pthread_mutex_destroy(&svc->net_lock);
     tri_free(svc, sizeof *svc);
 }
 
-int tri_service_create(const tr_service_config *cfg, tr_service **out)
+int tri_service_create(const tr_service_config *cfg, tr_service **out, char *why, size_t why_len)
 {
-    if (!out)
+    why[0] = '\0';
+    if (!out) {
+        snprintf(why, why_len, "out is NULL");
         return TR_EINVAL;
+    }
     tr_service *svc = tri_zalloc(sizeof *svc);
-    if (!svc)
+    if (!svc) {
+        snprintf(why, why_len, "out of memory allocating the service");
         return TR_ENOMEM;
-    int rv = fill_defaults(cfg, &svc->cfg);
+    }
+    int rv = fill_defaults(cfg, &svc->cfg, why, why_len);
     if (rv) {
+        if (rv == TR_ENOMEM) { /* the strings were copied (EINVAL: before that) */
+            snprintf(why, why_len, "out of memory copying the configuration's strings");
+            free_strings(&svc->cfg);
+        }
         tri_free(svc, sizeof *svc);
         return rv;
     }
+    /* First, so that whatever follows can log (and a bad TROUPE_LOG is
+     * reported through this service's own sink). */
+    tri_logger_init(&svc->log, svc->cfg.log_level, svc->cfg.log_sink, svc->cfg.log_arg);
+    svc->cfg.log_level = svc->log.level;
+    svc->cfg.log_sink = svc->log.sink;
+    /* A new process on the same address must look new: 64 random bits
+     * (the clock and the address as a fallback). */
+    if (getrandom(&svc->incarnation, sizeof svc->incarnation, 0) != sizeof svc->incarnation)
+        svc->incarnation = (uint64_t)tri_now_ns() ^ (uint64_t)(uintptr_t)svc;
+    if (!svc->incarnation)
+        svc->incarnation = 1;
     pthread_mutex_init(&svc->shutdown_lock, NULL);
     pthread_mutex_init(&svc->endpoints_lock, NULL);
     pthread_mutex_init(&svc->net_lock, NULL);
@@ -99,6 +158,7 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out)
     snprintf(svc->addr_prefix, sizeof svc->addr_prefix, "%s", TRI_LOCAL_ADDRESS_PREFIX);
     rv = tri_registry_create(&svc->registry);
     if (rv) {
+        snprintf(why, why_len, "cannot create the endpoint registry: %s", tr_strerror(rv));
         free_service(svc);
         return rv;
     }
@@ -114,6 +174,8 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out)
     };
     rv = tri_sched_create(&sc, &svc->sched);
     if (rv) {
+        snprintf(why, why_len, "cannot start %u worker threads: %s", svc->cfg.workers,
+                 tr_strerror(rv));
         tri_registry_destroy(svc->registry);
         free_service(svc);
         return rv;
@@ -121,6 +183,7 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out)
     svc->cfg.workers = tri_sched_workers(svc->sched);
     rv = tri_timers_create(svc->sched, svc->cfg.workers, &svc->timers);
     if (rv) {
+        snprintf(why, why_len, "cannot start the timer thread: %s", tr_strerror(rv));
         tri_sched_destroy(svc->sched);
         tri_registry_destroy(svc->registry);
         free_service(svc);
@@ -143,7 +206,8 @@ static void terminate_all(tr_service *svc)
     tr_endpoint **eps;
     size_t n;
     if (tri_registry_snapshot(svc->registry, &eps, &n)) {
-        TRI_ERROR("service", "out of memory listing endpoints; they stop with the workers");
+        TRI_ERROR(&svc->log, "service", NULL,
+                  "out of memory listing endpoints; they stop with the workers");
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -153,7 +217,7 @@ static void terminate_all(tr_service *svc)
     for (size_t i = 0; i < n; i++) {
         int64_t left = deadline - tri_now_ns();
         if (tri_future_block(eps[i]->termination, left > 0 ? left : 0) == TR_ETIMEDOUT)
-            TRI_WARN("service",
+            TRI_WARN(&svc->log, "service", eps[i]->id,
                      "endpoint %s did not terminate within %lld ms of shutdown (its on_stop "
                      "future is still pending); it is stopped with the workers",
                      eps[i]->id, (long long)(limit / 1000000));
@@ -194,6 +258,7 @@ static void release_endpoints(tr_service *svc)
     pthread_mutex_lock(&svc->endpoints_lock);
     for (tr_endpoint *ep = svc->endpoints; ep; ep = ep->all_next) {
         tri_registry_remove(svc->registry, ep);
+        tri_metrics_free(ep); /* the readers' lock is held: none is reading */
         if (ep->stop_hook_ran) { /* else the hook does it, during destroy */
             tr_future_release(ep->termination);
             ep->termination = NULL;
@@ -221,9 +286,11 @@ void tr_service_destroy(tr_service *svc)
     free_service(svc);
 }
 
+uint64_t tr_service_incarnation(const tr_service *svc) { return svc->incarnation; }
+
 unsigned tr_service_workers(const tr_service *svc) { return tri_sched_workers(svc->sched); }
 
-void tr_service_config_get(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
+void tr_service_effective_config(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
 
 void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out)
 {

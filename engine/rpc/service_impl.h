@@ -4,7 +4,7 @@
  *
  * Everything a service uses is reached from this struct; two services in
  * one process share no mutable state (the only process-wide things are
- * liburcu's reader registry and the log threshold). */
+ * liburcu's reader registry). */
 #ifndef TRI_RPC_SERVICE_IMPL_H
 #define TRI_RPC_SERVICE_IMPL_H
 
@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "base/log.h"
 #include "core/sched.h"
 #include "troupe/error.h"
 #include "troupe/service.h"
@@ -27,10 +28,13 @@ struct tri_net;
 
 struct tr_service {
     tr_service_config cfg;  /* defaults filled in; bind_address owned */
+    tri_logger log;         /* this service's level and sink; set first, then read-only */
     tri_sched *sched;
     struct tri_timers *timers;
     struct tri_registry *registry;
     _Atomic uint64_t next_id;     /* for generated endpoint ids (relaxed) */
+    _Atomic uint64_t live_watches; /* watch records (relaxed: a statistic) */
+    uint64_t incarnation;          /* random at create (remote HELLO) */
     /* Shutdown (S7), in this order; each flag release-stored once and read
      * with acquire:
      *   closing     no new endpoints or connects
@@ -81,6 +85,8 @@ void tri_service_address(const tr_service *svc, const char *id, char *buf, size_
 
 /* Creates a service without its network layer (remote/node.c's
  * tr_service_create adds it). Errors as tr_service_create. */
-int tri_service_create(const tr_service_config *cfg, tr_service **out);
+/* Creates the service without its network layer; on error `why` says what
+ * failed (a sentence, for tr_service_create_error). */
+int tri_service_create(const tr_service_config *cfg, tr_service **out, char *why, size_t why_len);
 
 #endif

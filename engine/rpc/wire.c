@@ -255,6 +255,8 @@ void tri_wire_encode(const tr_type *t, const void *value, uint8_t *dst)
 /* ---- the service --------------------------------------------------------------------- */
 
 const tr_service_config *tri_wire_config(const tr_service *svc) { return &svc->cfg; }
+struct tri_sched *tri_wire_sched(const tr_service *svc) { return svc->sched; }
+uint64_t tri_wire_incarnation(const tr_service *svc) { return svc->incarnation; }
 
 int tri_wire_service_open(const tr_service *svc) { return tri_service_check_open(svc); }
 
@@ -295,7 +297,18 @@ int tri_wire_connect_local(tr_service *svc, const char *id, const tr_gateway_des
     return tri_service_connect_local(svc, id, desc, token, out);
 }
 
-int tri_wire_service_create(const tr_service_config *cfg, tr_service **out)
+int tri_wire_service_create(const tr_service_config *cfg, tr_service **out, char *why,
+                            size_t why_len)
 {
-    return tri_service_create(cfg, out);
+    return tri_service_create(cfg, out, why, why_len);
+}
+
+const tri_logger *tri_wire_logger(const tr_service *svc) { return &svc->log; }
+
+int tri_wire_endpoint_create_reserved(tr_service *svc, const tr_endpoint_opts *opts,
+                                      tr_endpoint **out)
+{
+    if (!svc || !opts || !opts->id || !out)
+        return TR_EINVAL;
+    return tri_endpoint_create_reserved(svc, opts, out);
 }

@@ -20,6 +20,7 @@
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
 #include "rpc/future_impl.h"
+#include "rpc/metrics.h"
 #include "rpc/msg.h"
 #include "rpc/registry.h"
 #include "rpc/service_impl.h"
@@ -57,6 +58,12 @@ int tri_wire_resolve(tr_service *svc, const char *id, size_t id_len, const char 
 const char *tri_wire_endpoint_id(const tr_endpoint *ep) { return ep->id; }
 
 void tri_wire_endpoint_release(tr_endpoint *ep) { tri_endpoint_unref(ep); }
+
+bool tri_wire_endpoint_has_room(const tr_endpoint *ep)
+{
+    const tri_gate *g = ep->actor->gate;
+    return !g || tri_gate_level(g) < g->high;
+}
 
 void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n)
 {
@@ -126,18 +133,23 @@ void tri_wire_inbox_flush(tri_wire_inbox *in, tri_wire_lost *lost)
     uint32_t n = in->count;
     tr_endpoint *ep = in->ep;
     tr_msg *m;
+    /* Sampled runs carry their delivery time: queue time (rpc/metrics.h). */
+    unsigned stamp = tri_stamp_due() ? TRI_RF_STAMP : 0;
+    size_t st = tri_stamp_bytes(stamp);
     if (n == 1) { /* a single tell goes as itself */
         staged s;
         memcpy(&s, in->buf, sizeof s);
-        m = tr_msg_new(s.tag, record_payload(&s));
+        uint32_t tag = tri_rpc_tag(TRI_RK_TELL, tri_rpc_flags_of(s.tag) | stamp,
+                                   tri_rpc_gw_of(s.tag), tri_rpc_method_of(s.tag));
+        m = tr_msg_new(tag, st + record_payload(&s));
         if (m)
-            decode_record(in, in->buf, tr_msg_data(m));
+            decode_record(in, in->buf, (uint8_t *)tr_msg_data(m) + st);
     } else {
         unsigned gw = tri_rpc_gw_of(((const staged *)(const void *)in->buf)->tag);
-        m = tr_msg_new(tri_rpc_tag(TRI_RK_BATCH, 0, gw, 0), in->payload);
+        m = tr_msg_new(tri_rpc_tag(TRI_RK_BATCH, stamp, gw, 0), st + in->payload);
         if (m) {
             const uint8_t *p = in->buf, *end = in->buf + in->len;
-            uint8_t *d = tr_msg_data(m);
+            uint8_t *d = (uint8_t *)tr_msg_data(m) + st;
             while (p < end) {
                 staged s;
                 memcpy(&s, p, sizeof s);
@@ -156,8 +168,11 @@ void tri_wire_inbox_flush(tri_wire_inbox *in, tri_wire_lost *lost)
         in->buf = NULL;
         in->cap = 0;
     }
+    if (m && st)
+        tri_stamp_put(tr_msg_data(m));
     if (!m) {
-        TRI_ERROR("remote", "out of memory receiving %u tells to %s; they are lost", n, ep->id);
+        TRI_ERROR(tri_wire_logger(ep->svc), "remote", ep->id,
+                  "out of memory receiving %u tells to %s; they are lost", n, ep->id);
         lost->no_memory += n;
         return;
     }
@@ -223,13 +238,18 @@ tr_future *tri_wire_ask_inbound(const tri_wire_target *t, unsigned method, const
         return NULL;
     }
     /* References: the message's, the continuation's, the transport's. */
-    tr_future *f = tri_future_new(md->result_type, 3, fence + deep);
+    unsigned stamp = tri_stamp_due() ? TRI_RF_STAMP : 0;
+    size_t st = tri_stamp_bytes(stamp);
+    tr_future *f = tri_future_new(md->result_type, 3, st + fence + deep);
     if (!f) {
         *err = TR_ENOMEM;
         return NULL;
     }
-    tri_future_msg(f)->tag = tri_rpc_tag(TRI_RK_ASK, token ? TRI_RF_TOKEN : 0, t->impl, method);
-    uint8_t *p = tri_future_extra(f);
+    tri_future_msg(f)->tag =
+        tri_rpc_tag(TRI_RK_ASK, (token ? TRI_RF_TOKEN : 0) | stamp, t->impl, method);
+    if (st)
+        tri_stamp_put(tri_future_extra(f));
+    uint8_t *p = tri_future_extra(f) + st;
     if (fence)
         memcpy(p, token, fence);
     if (deep)

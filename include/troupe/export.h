@@ -1,4 +1,5 @@
-/* troupe: symbol visibility. The library builds with hidden visibility;
+/** @file
+ * troupe: symbol visibility. The library builds with hidden visibility;
  * TR_API marks the functions that form the public ABI. */
 #ifndef TROUPE_EXPORT_H
 #define TROUPE_EXPORT_H

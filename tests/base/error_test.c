@@ -78,3 +78,30 @@ Test(error, check_helpers_report_names, .timeout = 5)
     TC_OK(0);
     TC_ERR(TR_EINVAL, TR_EINVAL);
 }
+
+Test(error, application_codes, .timeout = 5)
+{
+    /* TR_EAPP(n): named by n, never one of troupe's, and round-trips. */
+    static const int ns[] = {0, 1, 42, 4711, TR_EAPP_MAX};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        int code = TR_EAPP(ns[k]);
+        char text[64], name[64];
+        snprintf(text, sizeof text, "application code %d", ns[k]);
+        snprintf(name, sizeof name, "TR_EAPP(%d)", ns[k]);
+        cr_assert(TR_IS_EAPP(code), "%d is an application code", code);
+        cr_assert_eq(TR_EAPP_NUM(code), ns[k]);
+        cr_assert_str_eq(tr_strerror(code), text);
+        cr_assert_str_eq(tr_errname(code), name);
+        cr_assert_lt(code, TR_ERR_FIRST_, "below troupe's own");
+    }
+    /* Next to the range: not application codes, and not named as such. */
+    static const int outside[] = {TR_EAPP_BASE + 1, TR_EAPP_BASE - TR_EAPP_MAX - 1, -1, -900};
+    for (size_t k = 0; k < sizeof outside / sizeof outside[0]; k++) {
+        cr_assert(!TR_IS_EAPP(outside[k]), "%d", outside[k]);
+        cr_assert_str_eq(tr_strerror(outside[k]), "unknown error code");
+        cr_assert_str_eq(tr_errname(outside[k]), "TR_E?");
+    }
+    /* troupe's own codes stay in the reserved -999..-900. */
+    for (size_t i = 0; i < NROWS; i++)
+        cr_assert(rows[i].code >= -999 && rows[i].code <= -900, "%s", rows[i].name);
+}

@@ -47,7 +47,7 @@ static void world_close(world *w)
     TC_EQ_U64(ss.tells_dropped, 0);
     for (int i = 0; i < 2; i++) {
         tr_endpoint_stats st;
-        tr_endpoint_stats_get(w->ep[i], &st);
+        tr_endpoint_call_stats(w->ep[i], &st);
         cr_assert_eq(st.handler_errors, 0);
         for (int r = 0; r < TR_REJECT_COUNT_; r++)
             cr_assert_eq(st.rejected[r], 0, "endpoint %d: %llu rejected (%s)", i,

@@ -36,7 +36,7 @@ static void world_close(world *w, bool forced)
 {
     for (int i = 0; i < 2; i++) {
         tr_endpoint_stats st;
-        tr_endpoint_stats_get(w->ep[i], &st);
+        tr_endpoint_call_stats(w->ep[i], &st);
         uint64_t calls = w->t[i].want.tells + w->t[i].want.asks;
         if (forced)
             cr_assert_geq(st.decoded, calls, "endpoint %d: %llu decoded, %llu calls", i,
