@@ -6,9 +6,11 @@
  *  - terminates: code 0 for an orderly stop, else its termination future's
  *    code (on_start's, on_stop's, tr_endpoint_fail's), with the message;
  *  - becomes unreachable (remote): TR_EUNREACHABLE, the reason in words
- *    (connection lost and not re-established, heartbeat timeout);
- *  - turns out to be a new incarnation (remote, the peer restarted on the
- *    same address): TR_ERESTARTED.
+ *    (the connection was lost, or stayed silent past the heartbeat
+ *    timeout; there is no grace period: a watch does not survive its
+ *    connection). A peer restarted on the same address is a new
+ *    incarnation: the watches on the old one fired when its connection
+ *    went, and calls through gateways bound to it fail with TR_ERESTARTED.
  * Watching a target that is already gone notifies at once (still through
  * the watcher's mailbox, never inside the watch call). tr_unwatch cancels.
  *
@@ -37,7 +39,7 @@ typedef struct tr_watch tr_watch;
 
 /** What a watch reports. Valid during the callback only. */
 typedef struct tr_down {
-    int code;            /**< 0, the termination code, TR_EUNREACHABLE, TR_ERESTARTED */
+    int code;            /**< 0, the termination code, TR_EUNREACHABLE, TR_ESTOPPED */
     const char *reason;  /**< a sentence, never NULL */
     const char *address; /**< the watched target's address (S30) */
 } tr_down;
