@@ -1,4 +1,5 @@
-/* troupe: supervisors, in the OTP manner.
+/** @file
+ * troupe: supervisors, in the OTP manner.
  *
  * A supervisor is an endpoint that owns child specifications, starts the
  * children in order, watches them (watch.h) and restarts them by policy:
@@ -35,49 +36,73 @@
 #include "troupe/gateway.h"
 #include "troupe/export.h"
 
-typedef enum tr_restart { TR_PERMANENT, TR_TRANSIENT, TR_TEMPORARY } tr_restart;
-typedef enum tr_strategy { TR_ONE_FOR_ONE, TR_ONE_FOR_ALL, TR_REST_FOR_ONE } tr_strategy;
+#ifdef __cplusplus
+extern "C" {
+#endif
 
+/** When a child is restarted (see the top of this file). */
+typedef enum tr_restart {
+    TR_PERMANENT, /**< always */
+    TR_TRANSIENT, /**< when it terminated abnormally (code != 0) */
+    TR_TEMPORARY, /**< never */
+} tr_restart;
+/** Which children restart with a failed one (see the top of this file). */
+typedef enum tr_strategy {
+    TR_ONE_FOR_ONE,  /**< only that child */
+    TR_ONE_FOR_ALL,  /**< every child, last terminated first, then all in order */
+    TR_REST_FOR_ONE, /**< the child and those after it in the list */
+} tr_strategy;
+
+/** One child of a supervisor. */
 typedef struct tr_child_spec {
-    /* The child's endpoint id, the same at every restart. Copied. */
+    /** The child's endpoint id, the same at every restart. Copied. */
     const char *id;
-    /* Creates the child under `id` (tr_endpoint_create, or
+    /** Creates the child under `id` (tr_endpoint_create, or
      * tr_supervisor_create for a nested supervisor); the supervisor
      * starts it and takes the handle. Runs on the supervisor's main
      * thread. A negative return counts as a failed start (a restart
      * attempt, subject to the intensity). */
     int (*create)(tr_service *svc, const char *id, void *arg, tr_endpoint **out);
-    void *arg;
-    tr_restart restart;
+    void *arg;           /**< passed to create */
+    tr_restart restart;  /**< when it is restarted */
 } tr_child_spec;
 
+/** The most children one supervisor holds. */
 #define TR_SUPERVISOR_CHILDREN_MAX 64
 
+/** How to create a supervisor (tr_supervisor_create). */
 typedef struct tr_supervisor_opts {
-    const char *id;                  /* NULL: generated */
-    tr_strategy strategy;
-    const tr_child_spec *children;   /* copied */
-    size_t nchildren;                /* at most TR_SUPERVISOR_CHILDREN_MAX */
-    unsigned max_restarts;           /* R; 0: 3 */
-    int64_t period_ns;               /* T; 0: 5 s */
-    int64_t backoff_ns;              /* first restart delay; 0: 10 ms; < 0: none */
-    int64_t max_backoff_ns;          /* 0: 1 s */
+    const char *id;                  /**< NULL: generated */
+    tr_strategy strategy;            /**< which children restart together */
+    const tr_child_spec *children;   /**< copied */
+    size_t nchildren;                /**< at most TR_SUPERVISOR_CHILDREN_MAX */
+    unsigned max_restarts;           /**< R; 0: 3 */
+    int64_t period_ns;               /**< T; 0: 5 s */
+    int64_t backoff_ns;              /**< first restart delay; 0: 10 ms; < 0: none */
+    int64_t max_backoff_ns;          /**< 0: 1 s */
 } tr_supervisor_opts;
 
-/* Creates and starts a supervisor (its children start on its main thread,
+/** Creates and starts a supervisor (its children start on its main thread,
  * in order). On 0, *out is a handle the caller owns. Errors as
  * tr_endpoint_create. Any thread. */
 TR_API int tr_supervisor_create(tr_service *svc, const tr_supervisor_opts *opts,
                                 tr_endpoint **out);
 
-/* The supervisor's own gateway: tr_supervisor_query(gw, NULL, timeout,
+/** The supervisor's own gateway: tr_supervisor_query(gw, NULL, timeout,
  * &fut) answers restarts so far and the children running now
  * (tr_supervisor_query_result). */
 TR_API extern const tr_type tr_supervisor_counts__type;
+/** The descriptor of the supervisor's gateway (`tr_supervisor`). */
 TR_API extern const tr_gateway_desc tr_supervisor_gateway;
+/** tr_supervisor_counts: restarts so far, children running now. */
 #define TR_SUPERVISOR_COUNTS_FIELDS(F) F(tr_u64, restarts) F(tr_u64, running)
 TR_STRUCT(tr_supervisor_counts, TR_SUPERVISOR_COUNTS_FIELDS)
+/** The supervisor gateway's one method: query. */
 #define TR_SUPERVISOR_METHODS(M) M(tr_supervisor, query, tr_void, tr_supervisor_counts, ASK)
 TR_GATEWAY(tr_supervisor, TR_SUPERVISOR_METHODS)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
