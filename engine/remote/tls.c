@@ -126,6 +126,9 @@ int tri_tls_ctx_new(const tr_service_config *cfg, tri_tls_ctx **out, char *why, 
      * and one call takes what the socket takes. */
     SSL_CTX_set_mode(x->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_num_tickets(x->ctx, 0); /* no resumption: one connection per peer */
+    /* One read() takes what the socket holds, not a record header and
+     * then its body (two system calls a record otherwise). */
+    SSL_CTX_set_read_ahead(x->ctx, 1);
     if (cfg->tls_psk) {
         x->psk = true;
         if (parse_hex(cfg->tls_psk, x->key, sizeof x->key, &x->key_len) || x->key_len < 16) {
@@ -219,7 +222,7 @@ void tri_tls_free(tri_tls *t)
 
 const char *tri_tls_why(const tri_tls *t) { return t->why; }
 
-bool tri_tls_pending(const tri_tls *t) { return SSL_pending(t->ssl) > 0; }
+bool tri_tls_pending(const tri_tls *t) { return SSL_has_pending(t->ssl); }
 
 /* Before the handshake: is the other side's first byte a TLS record?
  * A plaintext troupe peer starts with a frame length instead. 0: go on;
@@ -304,8 +307,13 @@ static ssize_t failed(tri_tls *t, int ret, bool writing)
                  t->x->psk ? ": the pre-shared keys or identities differ" : "");
     } else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
         snprintf(t->why, sizeof t->why, "TLS: %s presented no certificate", t->name);
-    } else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
-               reason == SSL_R_UNSUPPORTED_PROTOCOL) {
+    } else if (handshake && (reason == SSL_R_WRONG_VERSION_NUMBER ||
+                             reason == SSL_R_PACKET_LENGTH_TOO_LONG)) {
+        /* What came was no TLS record: TLS read it before our peek did. */
+        snprintf(t->why, sizeof t->why, "TLS: %s answered in plaintext (%s): that listener does "
+                 "not use TLS (configure the same TLS there, or connect without TLS)", t->name,
+                 ERR_reason_error_string(e));
+    } else if (reason == SSL_R_UNSUPPORTED_PROTOCOL) {
         snprintf(t->why, sizeof t->why, "TLS: %s does not speak TLS 1.3 (%s)", t->name,
                  ERR_reason_error_string(e));
     } else if (handshake && (err == SSL_ERROR_SYSCALL || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
@@ -340,8 +348,9 @@ ssize_t tri_tls_read(tri_tls *t, void *buf, size_t len)
         if (r)
             return r;
     }
-    /* Whole records while there is room for one, so little is left
-     * decrypted inside TLS where epoll cannot see it (tri_tls_pending). */
+    /* Records while TLS holds bytes (read ahead) and there is room for
+     * one: what is left inside TLS, epoll cannot announce
+     * (tri_tls_pending); what is left in the socket, it can. */
     size_t got = 0;
     while (got < len) {
         errno = 0;
@@ -349,7 +358,7 @@ ssize_t tri_tls_read(tri_tls *t, void *buf, size_t len)
         if (n > 0) {
             t->rx_app = true;
             got += (size_t)n;
-            if (len - got < TLS_RECORD_MAX)
+            if (len - got < TLS_RECORD_MAX || !SSL_has_pending(t->ssl))
                 break;
             continue;
         }

@@ -1,5 +1,4 @@
-/** @file
- * troupe: supervisors, in the OTP manner.
+/* troupe: supervisors, in the OTP manner.
  *
  * A supervisor is an endpoint that owns child specifications, starts the
  * children in order, watches them (watch.h) and restarts them by policy:
@@ -40,20 +39,12 @@
 extern "C" {
 #endif
 
-/** When a child is restarted (see the top of this file). */
-typedef enum tr_restart {
-    TR_PERMANENT, /**< always */
-    TR_TRANSIENT, /**< when it terminated abnormally (code != 0) */
-    TR_TEMPORARY, /**< never */
-} tr_restart;
-/** Which children restart with a failed one (see the top of this file). */
-typedef enum tr_strategy {
-    TR_ONE_FOR_ONE,  /**< only that child */
-    TR_ONE_FOR_ALL,  /**< every child, last terminated first, then all in order */
-    TR_REST_FOR_ONE, /**< the child and those after it in the list */
-} tr_strategy;
+/** When a child is restarted: always, after a failure only, never. */
+typedef enum tr_restart { TR_PERMANENT, TR_TRANSIENT, TR_TEMPORARY } tr_restart;
+/** Which children a failure restarts: the one, all, the one and those after it. */
+typedef enum tr_strategy { TR_ONE_FOR_ONE, TR_ONE_FOR_ALL, TR_REST_FOR_ONE } tr_strategy;
 
-/** One child of a supervisor. */
+/** How to make one child of a supervisor. */
 typedef struct tr_child_spec {
     /** The child's endpoint id, the same at every restart. Copied. */
     const char *id;
@@ -64,16 +55,16 @@ typedef struct tr_child_spec {
      * attempt, subject to the intensity). */
     int (*create)(tr_service *svc, const char *id, void *arg, tr_endpoint **out);
     void *arg;           /**< passed to create */
-    tr_restart restart;  /**< when it is restarted */
+    tr_restart restart;  /**< permanent, transient or temporary */
 } tr_child_spec;
 
-/** The most children one supervisor holds. */
+/** The most children one supervisor owns. */
 #define TR_SUPERVISOR_CHILDREN_MAX 64
 
-/** How to create a supervisor (tr_supervisor_create). */
+/** A supervisor: its children, strategy, intensity and backoff. */
 typedef struct tr_supervisor_opts {
     const char *id;                  /**< NULL: generated */
-    tr_strategy strategy;            /**< which children restart together */
+    tr_strategy strategy;            /**< one_for_one, one_for_all or rest_for_one */
     const tr_child_spec *children;   /**< copied */
     size_t nchildren;                /**< at most TR_SUPERVISOR_CHILDREN_MAX */
     unsigned max_restarts;           /**< R; 0: 3 */
@@ -92,12 +83,9 @@ TR_API int tr_supervisor_create(tr_service *svc, const tr_supervisor_opts *opts,
  * &fut) answers restarts so far and the children running now
  * (tr_supervisor_query_result). */
 TR_API extern const tr_type tr_supervisor_counts__type;
-/** The descriptor of the supervisor's gateway (`tr_supervisor`). */
 TR_API extern const tr_gateway_desc tr_supervisor_gateway;
-/** tr_supervisor_counts: restarts so far, children running now. */
 #define TR_SUPERVISOR_COUNTS_FIELDS(F) F(tr_u64, restarts) F(tr_u64, running)
 TR_STRUCT(tr_supervisor_counts, TR_SUPERVISOR_COUNTS_FIELDS)
-/** The supervisor gateway's one method: query. */
 #define TR_SUPERVISOR_METHODS(M) M(tr_supervisor, query, tr_void, tr_supervisor_counts, ASK)
 TR_GATEWAY(tr_supervisor, TR_SUPERVISOR_METHODS)
 

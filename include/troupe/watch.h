@@ -1,5 +1,4 @@
-/** @file
- * troupe: death watch (Erlang's monitors, Akka's DeathWatch, CAF's
+/* troupe: death watch (Erlang's monitors, Akka's DeathWatch, CAF's
  * down_msg).
  *
  * A watch is on a gateway's target, local or remote. It notifies exactly
@@ -37,7 +36,7 @@
 extern "C" {
 #endif
 
-/** A watch (opaque): one watcher's interest in one endpoint's termination. */
+/** A watch (opaque): one notification, then it is done. */
 typedef struct tr_watch tr_watch;
 
 /** What a watch reports. Valid during the callback only. */
@@ -68,7 +67,6 @@ TR_API int tr_gateway_watch(tr_gateway *target, tr_future **fut, tr_watch **out)
  * remote side is told (UNWATCH). Does not release the handle. */
 TR_API int tr_unwatch(tr_watch *w);
 
-/** Frees the handle (after tr_unwatch, or once the notification came). */
 TR_API void tr_watch_release(tr_watch *w);
 
 /** Live watch records of a service (its own, watched or watching): for

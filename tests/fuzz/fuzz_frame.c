@@ -30,8 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 
     tri_hello hl;
     if (tri_hello_get(d, n, &hl) == 0) {
-        CHECK(n == TRI_FRAME_HELLO_BODY && hl.magic == TRI_FRAME_MAGIC);
-        tri_hello_put(out, hl.version, hl.max_frame);
+        /* version 2's 20 bytes, or version 1's 12 (no incarnation: 0) */
+        CHECK((n == TRI_FRAME_HELLO_BODY || n == TRI_FRAME_HELLO_BODY_V1) &&
+              hl.magic == TRI_FRAME_MAGIC);
+        CHECK(n == TRI_FRAME_HELLO_BODY || hl.incarnation == 0);
+        tri_hello_put(out, hl.version, hl.max_frame, hl.incarnation);
         CHECK(memcmp(out, d, n) == 0);
     }
 

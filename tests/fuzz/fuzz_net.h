@@ -67,7 +67,7 @@ static inline tr_endpoint *fz_node(tr_service *svc)
 static inline size_t fz_hello(uint8_t *p, uint8_t type)
 {
     tri_frame_put_hdr(p, type, 0, 0, 0, 0, TRI_FRAME_HELLO_BODY);
-    tri_hello_put(p + TRI_FRAME_HDR, TRI_PROTOCOL_VERSION, 10u << 20);
+    tri_hello_put(p + TRI_FRAME_HDR, TRI_PROTOCOL_VERSION, 10u << 20, 0x1234567890abcdefull);
     return TRI_FRAME_HDR + TRI_FRAME_HELLO_BODY;
 }
 

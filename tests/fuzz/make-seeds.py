@@ -10,8 +10,9 @@ here = os.path.dirname(os.path.abspath(__file__))
 def hdr(t, body, flags=0, method=0, target=0, corr=0):
     return struct.pack('<IBBHIQ', 16 + len(body), t, flags, method, target, corr) + body
 
-def hello(version=1):
-    return struct.pack('<IHHI', 0x45505254, version, 0, 10 << 20)
+def hello(version=2, incarnation=0x1234):
+    b = struct.pack('<IHHI', 0x45505254, version, 0, 10 << 20)
+    return b + struct.pack('<Q', incarnation) if version >= 2 else b
 
 def resolve(ep=b'node', gw=b'tnode', fp=0x1234, nm=5):
     return struct.pack('<H', len(ep)) + ep + struct.pack('<H', len(gw)) + gw + struct.pack('<QH', fp, nm)
@@ -27,7 +28,7 @@ leaf = (b'\x01' + b'\x80' + struct.pack('<H', 7) + s(b'hello') + struct.pack('<i
         + struct.pack('<f', 1.5) + s(b'\x00\xff') + struct.pack('<Q', 2**63) + struct.pack('<d', -0.0)
         + b'\x09' + struct.pack('<h', -2) + struct.pack('<I', 3) + struct.pack('<q', -1))
 corpora = {
-    'frame': [hello(), hello(2), resolve(), err(-1017, b'protocol error'), err(0, b''),
+    'frame': [hello(), hello(1), hello(3), resolve(), err(-1017, b'protocol error'), err(0, b''),
               hdr(6, b'\x00' * 20, 1, 1, 0, 99)[:20], hdr(9, b'')],
     'values': [bytes([i]) + v for i, v in [
         (0, b''), (1, b'\x01'), (2, b'\x7f'), (3, b'\x00\x80'), (4, struct.pack('<i', -1)),
@@ -47,7 +48,7 @@ corpora = {
                b'\x01' + hdr(5, b'\x00' * 5000, 0, 2, 0)],
     # handshake: what a fake server says to a connecting client
     'handshake': [b'\x00' + hdr(2, hello()),
-                  b'\x00' + hdr(2, hello(2)),
+                  b'\x00' + hdr(2, hello(3)),
                   b'\x00' + hdr(11, err(-1013, b'versions differ')),
                   b'\x01' + hdr(4, struct.pack('<I', 0), corr=0x8000000000000001),
                   b'\x01' + hdr(8, err(-1014, b'no such endpoint'), corr=0x8000000000000001),
