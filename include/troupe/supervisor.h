@@ -35,6 +35,10 @@
 #include "troupe/gateway.h"
 #include "troupe/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /** When a child is restarted: always, after a failure only, never. */
 typedef enum tr_restart { TR_PERMANENT, TR_TRANSIENT, TR_TEMPORARY } tr_restart;
 /** Which children a failure restarts: the one, all, the one and those after it. */
@@ -84,5 +88,9 @@ TR_API extern const tr_gateway_desc tr_supervisor_gateway;
 TR_STRUCT(tr_supervisor_counts, TR_SUPERVISOR_COUNTS_FIELDS)
 #define TR_SUPERVISOR_METHODS(M) M(tr_supervisor, query, tr_void, tr_supervisor_counts, ASK)
 TR_GATEWAY(tr_supervisor, TR_SUPERVISOR_METHODS)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -34,6 +34,10 @@
 #include "troupe/future.h"
 #include "troupe/gateway.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /** A watch (opaque): one notification, then it is done. */
 typedef struct tr_watch tr_watch;
 
@@ -70,5 +74,9 @@ TR_API void tr_watch_release(tr_watch *w);
 /** Live watch records of a service (its own, watched or watching): for
  * leak checks. Any thread. */
 TR_API uint64_t tr_service_live_watches(const tr_service *svc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
