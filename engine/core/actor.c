@@ -451,6 +451,11 @@ static enum tri_run_result drain_and_mark(struct tr_actor *a)
             drop_msg(a, (tr_msg *)n);
             continue;
         }
+        /* A sender that raced the stop may have muted itself on this gate
+         * (its registration comes before its push, whose wake ran us):
+         * nobody drains a stopped mailbox for it, so let it go here. */
+        if (a->gate)
+            tri_gate_release(a->gate);
         if (tri_mq_try_mark_empty(&a->mb_prod, &a->mb_cons))
             return TRI_RUN_DONE;
     }
