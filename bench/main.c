@@ -19,12 +19,15 @@
 #include <unistd.h>
 
 #include "base/futex.h"
+#include "savina/savina.h"
 
 /* The workload table: --list shows exactly what it holds, and a bare
  * troupe-bench runs the rows marked in_default_run, each of its sets. */
 #define BIG ((int64_t)1 << 40) /* no practical limit */
 
 bench_fn bench_ask_pingpong, bench_ask_fanin, bench_tell_fanin; /* rpc.c */
+bench_fn bench_kv;                                                /* kv.c */
+#define KV_LOAD_WINDOW_MAX_ 256 /* tools/kv/kv_load.h's KV_LOAD_MAX_WINDOW */
 
 static const bench_workload workloads[] = {
     {"pingpong", "roundtrips/s", "two actors bounce one message n times",
@@ -66,13 +69,40 @@ static const bench_workload workloads[] = {
      * in the default run: they start processes and take a few seconds. */
     {"remote_pingpong", "roundtrips/s",
      "sequential asks to troupe-node's ping over loopback (1000 warm-up rounds first)",
-     {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}}, {"n=10000,peer=auto"}, false, true,
+     {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}}, {"n=10000,peer=auto,tls=none"}, false, true,
      bench_remote_pingpong},
+    {"overload_local", "msgs/s",
+     "main sends m 64-byte tells as fast as it can to an endpoint spending `spin` ns on each; "
+     "reports the consumer's rate and the peak RSS above idle",
+     {{"m", NULL, 1, BIG}, {"spin", NULL, 0, 1000000000}},
+     {"m=5000000,spin=1000"}, false, true, bench_overload_local},
+    {"overload_remote", "msgs/s",
+     "as overload_local, to troupe-node's sink spinning `spin` ns (started by PID); peak RSS "
+     "of both processes",
+     {{"m", NULL, 1, BIG}, {"spin", NULL, 0, 1000000000}, {"peer", NULL, 0, 0}},
+     {"m=5000000,spin=1000,peer=auto"}, false, true, bench_overload_remote},
     {"remote_throughput", "msgs/s",
      "m one-way tells with a payload to troupe-node's sink, which answers once after the m-th",
-     {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}},
-     {"m=300000,payload=64,peer=auto", "m=5000000,payload=64,peer=auto"}, false, true,
+     {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}},
+     {"m=300000,payload=64,peer=auto,tls=none", "m=5000000,payload=64,peer=auto,tls=none"}, false, true,
      bench_remote_throughput},
+    /* The kv example (kv.c, tools/kv): a self-checking mixed load of puts,
+     * gets, dels and sizes over four shards, in this process or in two
+     * troupe-kv servers over loopback; also reports kv_p50 and kv_p99. */
+    {"kv", "ops/s",
+     "t threads, each up to `window` asks in flight, mixed calls to 4 kv shards (local or 2 "
+     "servers)",
+     {{"where", "local|loopback", 0, 0}, {"window", NULL, 1, KV_LOAD_WINDOW_MAX_},
+      {"ops", NULL, 1, BIG}, {"threads", NULL, 1, 64}},
+     {"where=local,window=1,ops=200000,threads=4", "where=local,window=32,ops=200000,threads=4",
+      "where=loopback,window=1,ops=200000,threads=4",
+      "where=loopback,window=32,ops=200000,threads=4"},
+     false, true, bench_kv},
+    /* Savina (savina/): `savina` runs all 23, `savina.NAME` one; one RESULT
+     * line per benchmark run, timed whole (service created and destroyed). */
+    {"savina", "runs/s", "the Savina actor benchmarks (savina.NAME: one), size=short for a test",
+     {{"bench", NULL, 0, 0}, {"size", "default|short", 0, 0}}, {"bench=all,size=default"}, false,
+     true, bench_savina},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
@@ -90,7 +120,9 @@ static const struct key_trait {
     const char *suffix;
 } key_traits[] = {
     {"peer", KEY_TEXT | KEY_HIDDEN, NULL},
+    {"tls", KEY_TEXT, NULL}, /* none, DIR (ca.pem cert.pem key.pem), psk:HEX: remote.c */
     {"payload", 0, "B"},
+    {"bench", KEY_TEXT | KEY_HIDDEN, NULL}, /* savina: which one (the name says it) */
 };
 
 static const struct key_trait *trait_of(const bench_key *k)
@@ -154,8 +186,9 @@ void bench_report(const bench_run *r, const char *workload, double rate, const c
                   double ns_per_op, double seconds)
 {
     if (format == FORMAT_RESULT) {
-        printf("RESULT impl=troupe workload=%s param=%s rate=%.0f unit=%s ns_per_op=%.1f\n",
-               workload, r->param, rate, unit, ns_per_op);
+        /* A slow rate (Savina's runs/s) keeps three decimals. */
+        printf("RESULT impl=troupe workload=%s param=%s rate=%.*f unit=%s ns_per_op=%.1f\n",
+               workload, r->param, rate < 1000 ? 3 : 0, rate, unit, ns_per_op);
         fflush(stdout);
     } else if (nrows == MAX_ROWS) {
         bench_note("more than %d runs: the %s document leaves this one out", MAX_ROWS,
@@ -180,8 +213,10 @@ static void human(char *buf, size_t len, double v)
         snprintf(buf, len, "%.2f M", v / 1e6);
     else if (v >= 1e4)
         snprintf(buf, len, "%.1f k", v / 1e3);
-    else
+    else if (v >= 100)
         snprintf(buf, len, "%.0f", v);
+    else
+        snprintf(buf, len, "%.3g", v);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -616,6 +651,7 @@ static void usage(FILE *f)
             "       troupe-bench WORKLOAD [key=value ...] one workload\n"
             "       troupe-bench key=value ...            every local workload, common keys\n"
             "       troupe-bench --list                   workloads and their defaults\n"
+            "       troupe-bench savina[.NAME] [size=short] the Savina benchmarks (all, or one)\n"
             "\n"
             "common keys:\n"
             "  workers=N   worker threads (default: online CPUs)\n"
@@ -626,6 +662,8 @@ static void usage(FILE *f)
             "  timeout=S   give up (exit 1) when a run has not finished after S s (default 120)\n"
             "  format=F    stdout: result (RESULT lines, the default), or json or csv:\n"
             "              one document with every run, written at the end\n"
+            "  tls=T       remote workloads: none (default), a directory with ca.pem cert.pem\n"
+            "              key.pem (mutual TLS), or psk:HEX (TLS with a pre-shared key)\n"
             "  peer=H:P    remote workloads: call the troupe-node at H:P (default auto: start\n"
             "              one beside troupe-bench, by PID, and stop it afterwards)\n"
             "\n"
@@ -672,9 +710,15 @@ int main(int argc, char **argv)
 
     const bench_workload *w = NULL;
     int first = 1;
+    char savina_one[64] = "";
     if (argc > 1 && !strchr(argv[1], '=')) {
+        const char *name = argv[1];
+        if (!strncmp(name, "savina.", 7)) { /* savina.NAME: workload savina, bench=NAME */
+            snprintf(savina_one, sizeof savina_one, "bench=%s", name + 7);
+            name = "savina";
+        }
         for (size_t i = 0; i < NWORKLOADS && !w; i++)
-            if (!strcmp(argv[1], workloads[i].name))
+            if (!strcmp(name, workloads[i].name))
                 w = &workloads[i];
         if (!w) {
             fprintf(stderr, "troupe-bench: unknown workload '%s' (see --list)\n", argv[1]);
@@ -683,6 +727,8 @@ int main(int argc, char **argv)
         first = 2;
     }
     overrides ov = {0};
+    if (savina_one[0] && !parse_arg(savina_one, w, &o, &ov))
+        return 2;
     for (int i = first; i < argc; i++)
         if (!parse_arg(argv[i], w, &o, &ov))
             return 2;

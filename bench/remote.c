@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tnode.h"
+
 #define WARMUP 1000
 #define NODE_START_S 10 /* troupe-node has this long to publish its port */
 #define NODE_STOP_S 5   /* and this long to stop after SIGTERM */
@@ -81,13 +83,37 @@ static void node_stop(const bench_run *r, node *nd)
     nd->pid = 0;
 }
 
+/* tls=none | DIR (DIR/ca.pem, DIR/cert.pem, DIR/key.pem: mutual TLS) |
+ * psk:HEX: the same TLS for this side's service and troupe-node's. */
+typedef struct tls_opts {
+    char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+    const char *psk; /* NULL: certificates or none */
+    bool on;
+} tls_opts;
+
+static void tls_of(const bench_run *r, tls_opts *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *v = bench_str(r, "tls");
+    if (!*v || !strcmp(v, "none"))
+        return;
+    t->on = true;
+    if (!strncmp(v, "psk:", 4)) {
+        t->psk = v + 4;
+        return;
+    }
+    snprintf(t->ca, sizeof t->ca, "%s/ca.pem", v);
+    snprintf(t->cert, sizeof t->cert, "%s/cert.pem", v);
+    snprintf(t->key, sizeof t->key, "%s/key.pem", v);
+}
+
 /* Starts troupe-node (or takes peer=) and fills nd->addr. */
 static int node_start(const bench_run *r, node *nd)
 {
     memset(nd, 0, sizeof *nd);
     const char *peer = bench_str(r, "peer");
     if (strcmp(peer, "auto") != 0) {
-        snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TR_NODE_ENDPOINT);
+        snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TNODE_ENDPOINT);
         return BENCH_OK;
     }
     char path[PATH_MAX + 16];
@@ -108,8 +134,25 @@ static int node_start(const bench_run *r, node *nd)
         /* The node's own line ("listening on ...") goes to stderr with our
          * progress: stdout carries RESULT lines only. */
         dup2(STDERR_FILENO, STDOUT_FILENO);
-        execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
-              "--idle-exit", "30", (char *)NULL);
+        tls_opts t;
+        tls_of(r, &t);
+        const char *argv[20] = {path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
+                                "--idle-exit", "30"};
+        int n = 7;
+        const char *spin = bench_str(r, "spin");
+        if (*spin) { /* overload_remote: a slow sink */
+            argv[n++] = "--sink-spin-ns";
+            argv[n++] = spin;
+        }
+        if (t.psk) {
+            argv[n++] = "--tls-psk";
+            argv[n++] = t.psk;
+        } else if (t.on) {
+            argv[n++] = "--tls-ca", argv[n++] = t.ca;
+            argv[n++] = "--tls-cert", argv[n++] = t.cert;
+            argv[n++] = "--tls-key", argv[n++] = t.key;
+        }
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     nd->pid = pid;
@@ -121,7 +164,7 @@ static int node_start(const bench_run *r, node *nd)
             fclose(f);
             if (ok == 1 && port > 0 && port < 65536) {
                 snprintf(nd->addr, sizeof nd->addr, "troupe://127.0.0.1:%u/%s", port,
-                         TR_NODE_ENDPOINT);
+                         TNODE_ENDPOINT);
                 return BENCH_OK;
             }
         }
@@ -159,7 +202,22 @@ static int client_make(const bench_run *r, client *c)
     memset(c, 0, sizeof *c);
     if (node_start(r, &c->nd))
         return BENCH_FAIL;
-    if (bench_service_create(r, &c->svc)) {
+    tls_opts t;
+    tls_of(r, &t);
+    tr_service_config cfg;
+    tr_service_config_init(&cfg);
+    cfg.workers = r->opts->workers;
+    cfg.batch = r->opts->batch;
+    cfg.msg_alloc = r->opts->alloc;
+    cfg.tls_psk = t.psk;
+    if (t.on && !t.psk)
+        cfg.tls_ca_file = t.ca, cfg.tls_cert_file = t.cert, cfg.tls_key_file = t.key;
+    int crv = tr_service_create(&cfg, &c->svc);
+    if (crv)
+        bench_fail(r, "tr_service_create: %s", tr_strerror(crv));
+    else if (t.on)
+        bench_note("TLS 1.3 by %s", t.psk ? "pre-shared key" : "certificates");
+    if (crv) {
         node_stop(r, &c->nd);
         return BENCH_FAIL;
     }
@@ -304,6 +362,55 @@ int bench_remote_throughput(const bench_run *r)
                      secs);
     }
     free(buf);
+    client_free(r, &c);
+    return rv;
+}
+
+/* ---- overload_remote ------------------------------------------------------------------ */
+
+int bench_overload_remote(const bench_run *r)
+{
+    int64_t m = bench_int(r, "m");
+    client c;
+    if (client_make(r, &c))
+        return BENCH_FAIL;
+    int64_t timeout = (int64_t)r->opts->timeout_s * 1000000000LL;
+    uint64_t base = 0, count = 0;
+    tr_future *f = NULL;
+    int rv = tnode_count(c.gw, &(tr_u64){0}, timeout, &f);
+    rv = wait_u64(r, rv, f, "count", &base);
+    if (!rv && base) {
+        bench_fail(r, "overload_remote needs its own node (its sink checks the order from 0)");
+        rv = BENCH_FAIL;
+    }
+    bench_rss w;
+    bench_rss_start(&w, c.nd.pid);
+    uint64_t eagain = 0;
+    int64_t t0 = bench_now_ns();
+    if (!rv)
+        rv = bench_flood_sink(r, c.gw, m, &eagain);
+    if (!rv) {
+        rv = tnode_count(c.gw, &(tr_u64){(uint64_t)m}, timeout, &f);
+        rv = wait_u64(r, rv, f, "count after the last tell (fails if out of order)", &count);
+    }
+    double secs = bench_secs(t0, bench_now_ns());
+    double cm, sm;
+    bench_rss_stop(&w, &cm, &sm);
+    if (!rv && count != (uint64_t)m) {
+        bench_fail(r, "the node counted %llu tells, expected %lld", (unsigned long long)count,
+                   (long long)m);
+        rv = BENCH_FAIL;
+    }
+    if (!rv) {
+        bench_note("overload_remote: in order; peak RSS above idle: client %.1f MiB, node %.1f "
+                   "MiB%s; %llu sends waited out",
+                   cm, c.nd.pid ? sm : 0.0, c.nd.pid ? "" : " (peer= given: not measured)",
+                   (unsigned long long)eagain);
+        bench_report(r, "overload_remote", (double)m / secs, "msgs/s", secs * 1e9 / (double)m, secs);
+        bench_report(r, "overload_remote.client_rss", cm, "MiB", 0, secs);
+        if (c.nd.pid)
+            bench_report(r, "overload_remote.node_rss", sm, "MiB", 0, secs);
+    }
     client_free(r, &c);
     return rv;
 }

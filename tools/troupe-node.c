@@ -1,5 +1,5 @@
 /* troupe-node: a service that listens and serves troupe-node's gateway
- * (include/troupe/node.h: echo, ping, sink, count, bytes) as endpoint
+ * (tools/tnode.h: echo, ping, sink, count, bytes) as endpoint
  * "node". The remote benchmarks and tests start it as a second process and
  * stop it by PID.
  *
@@ -9,6 +9,11 @@
  *
  * --metrics-listen serves GET /metrics over HTTP (libmicrohttpd): the
  * service's tr_service_metrics_write, the Prometheus text format.
+ *               [--tls-ca FILE --tls-cert FILE --tls-key FILE | --tls-psk HEX
+ *                [--tls-psk-identity ID]] [--allow-insecure]
+ *
+ * TLS as in tr_service_config (mutual by certificates, or a pre-shared
+ * key). A non-loopback --listen needs TLS or --allow-insecure.
  *
  * It prints its bound address on stdout ("listening on 127.0.0.1:41234"),
  * writes the bound port to FILE when asked (written whole, then renamed
@@ -26,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tnode.h"
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -38,6 +44,10 @@
 
 typedef struct node_state {
     uint64_t sunk, sunk_bytes;
+    /* --sink-spin-ns: each sink spins this long and checks that the first
+     * 8 bytes count up from 0 (troupe-bench overload_remote) */
+    int64_t sink_spin_ns;
+    uint64_t next_seq, out_of_order;
     struct {
         tr_reply *reply;
         uint64_t target;
@@ -76,6 +86,19 @@ static int on_sink(tr_endpoint *self, void *state, const tr_bytes *arg)
 {
     (void)self;
     node_state *s = state;
+    if (s->sink_spin_ns) {
+        uint64_t seq = 0;
+        if (arg && arg->len >= 8)
+            memcpy(&seq, arg->data, 8);
+        if (seq != s->next_seq)
+            s->out_of_order++;
+        s->next_seq = seq + 1;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        do /* a busy handler, as a slow consumer is */
+            clock_gettime(CLOCK_MONOTONIC, &b);
+        while ((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) < s->sink_spin_ns);
+    }
     s->sunk++;
     s->sunk_bytes += arg ? arg->len : 0;
     if (s->nwaiters)
@@ -87,6 +110,9 @@ static int on_count(tr_endpoint *self, void *state, const tr_u64 *arg, tr_reply 
 {
     (void)self;
     node_state *s = state;
+    if (s->out_of_order)
+        return tr_reply_fail(reply, TR_EFAILED, "%llu sink tells arrived out of order",
+                             (unsigned long long)s->out_of_order);
     uint64_t target = arg ? *arg : 0;
     if (target <= s->sunk) {
         tr_u64 n = s->sunk;
@@ -193,9 +219,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: troupe-node --listen HOST:PORT [--port-file FILE] [--idle-exit SECONDS]\n"
                "                   [--workers N (default 1)] [--max-frame-size BYTES]\n"
-               "Serves endpoint \"" TR_NODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
+               "                   [--tls-ca FILE --tls-cert FILE --tls-key FILE | --tls-psk HEX\n"
+               "                    [--tls-psk-identity ID]] [--allow-insecure]\n"
+               "Serves endpoint \"" TNODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
                "bytes)\non HOST:PORT (port 0: any free port) until SIGINT or SIGTERM.\n"
                "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text) over HTTP\n"
+               "  --sink-spin-ns N            each sink() spins N ns and checks its order (benchmarks)\n"
                "  --metrics-port-file FILE    write the metrics port there (for port 0)\n"
                "  --version                   print the version and exit\n");
 }
@@ -242,7 +271,10 @@ int main(int argc, char **argv)
      * thread at a time anyway, and a second worker only adds wake-ups
      * (remote_pingpong: median 31-34 k round trips/s with one, 21 k and
      * bimodal down to 7 k with two, on this 2-CPU VM). */
-    uint64_t idle_exit = 0, workers = 1, max_frame = 0;
+    uint64_t idle_exit = 0, workers = 1, max_frame = 0, sink_spin_ns = 0;
+    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_psk = NULL,
+               *tls_psk_id = NULL;
+    bool allow_insecure = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -253,8 +285,22 @@ int main(int argc, char **argv)
             printf("troupe-node %s (protocol %d)\n", tr_version_string(), TR_PROTOCOL_VERSION);
             return 0;
         }
+        if (!strcmp(a, "--allow-insecure")) {
+            allow_insecure = true;
+            continue;
+        }
         bool ok = v != NULL;
-        if (!strcmp(a, "--listen"))
+        if (!strcmp(a, "--tls-ca"))
+            tls_ca = v;
+        else if (!strcmp(a, "--tls-cert"))
+            tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            tls_key = v;
+        else if (!strcmp(a, "--tls-psk"))
+            tls_psk = v;
+        else if (!strcmp(a, "--tls-psk-identity"))
+            tls_psk_id = v;
+        else if (!strcmp(a, "--listen"))
             listen_at = v;
         else if (!strcmp(a, "--port-file"))
             port_file = v;
@@ -266,6 +312,8 @@ int main(int argc, char **argv)
             ok = ok && parse_u64(v, 86400 * 365, &idle_exit) && idle_exit > 0;
         else if (!strcmp(a, "--workers"))
             ok = ok && parse_u64(v, 1024, &workers) && workers > 0;
+        else if (!strcmp(a, "--sink-spin-ns"))
+            ok = ok && parse_u64(v, 1000000000, &sink_spin_ns);
         else if (!strcmp(a, "--max-frame-size"))
             ok = ok && parse_u64(v, UINT32_MAX, &max_frame) && max_frame >= 64;
         else {
@@ -302,6 +350,12 @@ int main(int argc, char **argv)
     cfg.workers = (unsigned)workers;
     if (max_frame)
         cfg.max_frame_size = (size_t)max_frame;
+    cfg.tls_ca_file = tls_ca;
+    cfg.tls_cert_file = tls_cert;
+    cfg.tls_key_file = tls_key;
+    cfg.tls_psk = tls_psk;
+    cfg.tls_psk_identity = tls_psk_id;
+    cfg.allow_insecure = allow_insecure;
     tr_service *svc;
     int rv = tr_service_create(&cfg, &svc);
     if (rv) {
@@ -311,12 +365,14 @@ int main(int argc, char **argv)
     tr_gateway_impl impls[] = {tnode_impl(&handlers)};
     tr_endpoint *ep;
     rv = tr_endpoint_create(svc,
-                            &(tr_endpoint_opts){.id = TR_NODE_ENDPOINT, .gateways = impls,
+                            &(tr_endpoint_opts){.id = TNODE_ENDPOINT, .gateways = impls,
                                                 .ngateways = 1, .state_size = sizeof(node_state),
                                                 .on_cleanup = on_cleanup},
                             &ep);
-    if (!rv)
+    if (!rv) {
+        ((node_state *)tr_endpoint_state(ep))->sink_spin_ns = (int64_t)sink_spin_ns;
         rv = tr_endpoint_start(ep);
+    }
     if (rv) {
         fprintf(stderr, "troupe-node: cannot start the node endpoint: %s\n", tr_strerror(rv));
         tr_service_destroy(svc);

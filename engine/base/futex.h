@@ -1,5 +1,7 @@
 /* Thin futex wrappers (private futexes: waiters and wakers share one
- * process). Used to park idle workers and the timer thread. */
+ * process). Used to park idle workers and the timer thread. Not ck_ec32:
+ * its sleep path tied with the workers' permits (troupe-ckbench park), and
+ * its timed waits overshoot (DEPS.md: a 20 ms wait took 128 ms). */
 #ifndef TRI_BASE_FUTEX_H
 #define TRI_BASE_FUTEX_H
 

@@ -29,7 +29,7 @@ tr_msg *tr_msg_new(uint32_t tag, size_t size)
     } else {
         m = tri_alloc(sizeof(tr_msg) + size);
         if (m)
-            m->origin_ = NULL;
+            tri_msg_set_origin(m, NULL);
     }
     if (!m)
         return NULL;
@@ -42,7 +42,7 @@ void tr_msg_free(tr_msg *m)
 {
     if (!m)
         return;
-    if (m->origin_) {
+    if (tri_msg_origin(m)) {
         tri_worker *w = tri_tls_worker;
         tri_msgpool_free(w ? w->pool : NULL, m);
     } else {
@@ -177,7 +177,8 @@ void tri_actor_destroy(struct tr_actor *a)
 void tr_actor_retain(tr_actor *a)
 {
     /* relaxed: taking a reference needs one already held. */
-    atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+    if (a)
+        atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
 }
 
 void tr_actor_release(tr_actor *a)
@@ -233,14 +234,29 @@ static inline uint64_t count_pushes(struct tr_actor *to, uint64_t n)
     return atomic_fetch_add_explicit(&to->mb_prod.pushed, n, memory_order_seq_cst) + n;
 }
 
-/* Pushes a counted chain, then applies rule 1 (an overloaded muted actor
- * runs). */
+/* The slow path of a gated push that passed the senders' limit: the level
+ * may be at the high mark. Rule 1 (an overloaded muted actor runs), and a
+ * sender in a turn is muted (its turn ends after this message). */
+static void over_limit(struct tr_actor *to, uint64_t pushed)
+{
+    uint64_t popped = atomic_load_explicit(&to->mb_cons.popped, memory_order_relaxed);
+    uint64_t level = pushed > popped ? pushed - popped : 0;
+    if (level < to->gate->high)
+        return;
+    tri_gate_unmute_overloaded(to, to->gate, level);
+    tri_worker *w = tri_tls_worker;
+    if (w && w->current && w->sched == to->sched && tri_gate_mute(to->gate, w->current))
+        w->turn_muted = true;
+}
+
+/* Pushes a counted chain of n. A gated mailbox is checked against its
+ * limit (one relaxed load of a line the consumer writes once a turn). */
 static void push_counted(struct tr_actor *to, tri_node *first, tri_node *last, uint64_t n)
 {
     if (to->count_mailbox) {
-        count_pushes(to, n);
-        if (to->gate)
-            tri_gate_unmute_overloaded(to, to->gate, mailbox_level(to));
+        uint64_t pushed = count_pushes(to, n);
+        if (to->gate && pushed > atomic_load_explicit(&to->gate->limit, memory_order_relaxed))
+            over_limit(to, pushed);
     }
     if (first == last ? tri_mq_push(&to->mb_prod, first)
                       : tri_mq_push_chain(&to->mb_prod, first, last))
@@ -250,6 +266,11 @@ static void push_counted(struct tr_actor *to, tri_node *first, tri_node *last, u
 /* The gate's say on a send from outside a turn: 0, TR_EFULL, TR_EAGAIN. */
 static int gate_outside(struct tr_actor *to, int64_t timeout_ns)
 {
+    /* relaxed: the fast path; below the limit the level is below the mark. */
+    if (atomic_load_explicit(&to->mb_prod.pushed, memory_order_relaxed) + 1 <=
+            atomic_load_explicit(&to->gate->limit, memory_order_relaxed) &&
+        !to->gate->capacity)
+        return 0;
     switch (tri_gate_check(to->gate, mailbox_level(to))) {
     case TRI_GATE_PASS:
         return 0;
@@ -284,25 +305,23 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
     if (w && w->current && w->sched == to->sched) {
         /* Inside a turn: never blocks. Over the mark: mute the sender. */
         tri_outbox *ob = &w->outbox;
-        if (to->gate) {
+        if (to->gate && to->gate->capacity) { /* opt-in: the exact level, per send */
             uint64_t level = mailbox_level(to) + (ob->to == to ? ob->n : 0);
-            enum tri_gate_verdict v = tri_gate_check(to->gate, level);
-            if (v == TRI_GATE_FULL) {
+            if (tri_gate_check(to->gate, level) == TRI_GATE_FULL) {
                 atomic_fetch_add_explicit(&to->gate->refusals, 1, memory_order_relaxed);
                 return TR_EFULL;
             }
-            if (v == TRI_GATE_OVER && tri_gate_mute(to->gate, w->current))
-                w->turn_muted = true; /* the turn ends after this message */
         }
+        /* Muting is decided when the outbox is pushed (push_counted). */
         /* Coalesce into the worker's outbox. */
         if (ob->to != to || ob->n == TRI_OUTBOX_MAX) {
             tri_outbox_flush(w);
             ob->to = to;
-            ob->first = &m->link_;
+            ob->first = tri_msg_link(m);
         } else {
-            atomic_store_explicit(&ob->last->next, &m->link_, memory_order_relaxed);
+            atomic_store_explicit(&ob->last->next, tri_msg_link(m), memory_order_relaxed);
         }
-        ob->last = &m->link_;
+        ob->last = tri_msg_link(m);
         ob->n++;
         tri_sched_note_send(w);
         return 0;
@@ -312,11 +331,37 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
         if (rv)
             return rv;
     }
-    push_counted(to, &m->link_, &m->link_, 1);
+    push_counted(to, tri_msg_link(m), tri_msg_link(m), 1);
     return 0;
 }
 
 int tr_send(tr_actor *to, tr_msg *m) { return send_timed(to, m, tls_send_timeout); }
+
+int tri_gate_admit(tri_gate *g, tri_sched *sched)
+{
+    enum tri_gate_verdict v = tri_gate_check(g, tri_gate_level(g) + 1);
+    if (v == TRI_GATE_PASS)
+        return 0;
+    if (v == TRI_GATE_FULL) {
+        /* relaxed: a statistic. */
+        atomic_fetch_add_explicit(&g->refusals, 1, memory_order_relaxed);
+        return TR_EFULL;
+    }
+    tri_worker *w = tri_tls_worker;
+    if (w && w->current && w->sched == sched) {
+        if (tri_gate_mute(g, w->current))
+            w->turn_muted = true;
+        return 0; /* a turn is never blocked: it goes on, muted after it */
+    }
+    int64_t timeout_ns = tls_send_timeout < 0 ? tri_sched_send_timeout(sched) : tls_send_timeout;
+    if (timeout_ns < 0)
+        return 0; /* configured never to block */
+    if (timeout_ns == 0) {
+        atomic_fetch_add_explicit(&g->timeouts, 1, memory_order_relaxed);
+        return TR_EAGAIN;
+    }
+    return tri_gate_wait(g, tri_now_ns() + timeout_ns);
+}
 
 int tr_send_nowait(tr_actor *to, tr_msg *m) { return send_timed(to, m, 0); }
 
@@ -327,7 +372,7 @@ int tri_send_unchecked(tr_actor *to, tr_msg *m, uint32_t weight)
     tri_worker *w = tri_tls_worker;
     if (w && w->outbox.to == to)
         tri_outbox_flush(w); /* what this turn sent to it goes first */
-    push_counted(to, &m->link_, &m->link_, weight);
+    push_counted(to, tri_msg_link(m), tri_msg_link(m), weight);
     return 0;
 }
 
@@ -439,6 +484,14 @@ static enum tri_run_result finish_stop(struct tr_actor *a)
     return r;
 }
 
+/* The consumer's side of a's gate after a turn (flow.h). */
+static void gate_drained(struct tr_actor *a, bool idle)
+{
+    /* relaxed: the consumer's own counter. */
+    uint64_t popped = atomic_load_explicit(&a->mb_cons.popped, memory_order_relaxed);
+    tri_gate_drained(a->gate, popped, mailbox_level(a), idle);
+}
+
 enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
 {
     if (a->stop_done) { /* scheduled by a send that raced the stop */
@@ -453,7 +506,7 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
         tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
         if (!n) {
             if (a->gate) /* before the mark: after it, a is not ours */
-                tri_gate_drained(a->gate);
+                gate_drained(a, true);
             if (tri_mq_try_mark_empty(&a->mb_prod, &a->mb_cons))
                 return TRI_RUN_DONE;
             continue; /* a sender raced in: it did not schedule us, go on */
@@ -475,6 +528,6 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
             break;
     }
     if (a->gate)
-        tri_gate_drained(a->gate);
+        gate_drained(a, false);
     return TRI_RUN_MORE;
 }

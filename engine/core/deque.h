@@ -9,6 +9,7 @@
  * between writing `bottom` and reading `top` pairs with the thief's fence
  * between reading `top` and `bottom` (store-load ordering on both sides).
  * Full: push fails and the caller hands the item elsewhere (inject queue).
+ * Hand-written: ck 0.7.1 has no work-stealing deque (DEPS.md).
  *
  *   operation   may run concurrently with
  *   push, pop   steal (owner only; push and pop exclude each other)

@@ -29,6 +29,7 @@ void tri_gate_init(tri_gate *g, uint32_t high, uint32_t low, uint32_t capacity,
     g->level = level;
     g->owner = owner;
     atomic_init(&g->muted, NULL);
+    atomic_init(&g->limit, (uint64_t)g->high - 1);
     atomic_init(&g->seq, 0);
     atomic_init(&g->sleepers, 0);
     atomic_init(&g->mutes, 0);
@@ -85,6 +86,8 @@ bool tri_gate_mute(tri_gate *g, struct tr_actor *self)
         ;
     /* relaxed: a statistic. */
     atomic_fetch_add_explicit(&g->mutes, 1, memory_order_relaxed);
+    /* seq_cst fence: the registration before the level loads (rule 2). */
+    atomic_thread_fence(memory_order_seq_cst);
     if (tri_gate_level(g) < g->low) /* rule 2: it drained meanwhile */
         tri_gate_release(g);
     if (self->gate && tri_gate_level(self->gate) >= self->gate->high)
@@ -133,16 +136,20 @@ void tri_gate_release(tri_gate *g)
         tri_futex_wake(&g->seq, INT32_MAX);
 }
 
-void tri_gate_drained(tri_gate *g)
+void tri_gate_drained(tri_gate *g, uint64_t consumed, uint64_t level, bool idle)
 {
-    /* seq_cst fence: the level the caller just lowered is ordered before
-     * our look at waiters (rule 2; pairs with the registrations' seq_cst
-     * RMWs followed by their level loads). */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* relaxed: a hint for the senders' fast path; every slow path reads
+     * the counts themselves. */
+    atomic_store_explicit(&g->limit, consumed + g->high - 1, memory_order_relaxed);
+    /* seq_cst fence: the level just lowered is ordered before our look at
+     * waiters (rule 2; pairs with the registrations' seq_cst RMWs and the
+     * fences before their level loads). */
+    if (idle)
+        atomic_thread_fence(memory_order_seq_cst);
     if (!atomic_load_explicit(&g->muted, memory_order_relaxed) &&
         !atomic_load_explicit(&g->sleepers, memory_order_relaxed))
         return;
-    if (tri_gate_level(g) < g->low)
+    if (level < g->low)
         tri_gate_release(g);
 }
 
@@ -155,10 +162,14 @@ int tri_gate_wait(tri_gate *g, int64_t deadline_ns)
          * tri_gate_drained's fence then load of sleepers). */
         atomic_fetch_add_explicit(&g->sleepers, 1, memory_order_seq_cst);
         uint32_t seq = atomic_load_explicit(&g->seq, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst); /* before the level loads (rule 2) */
         bool room = tri_gate_level(g) < g->high;
         int64_t left = deadline_ns - tri_now_ns();
         if (!room && left > 0) {
-            struct timespec ts = {left / 1000000000, left % 1000000000};
+            /* At most 10 ms at a time: a busy owner only looks for
+             * sleepers when it goes idle with a fence (flow.h). */
+            int64_t nap = left < 10000000 ? left : 10000000;
+            struct timespec ts = {nap / 1000000000, nap % 1000000000};
             tri_futex_wait(&g->seq, seq, &ts);
         }
         atomic_fetch_sub_explicit(&g->sleepers, 1, memory_order_relaxed);

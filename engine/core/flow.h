@@ -53,6 +53,10 @@ typedef struct tri_gate {
     tri_gate_level_fn *level;
     const void *owner;
     _Atomic(struct tri_mute *) muted; /* registrations, a Treiber stack */
+    /* Senders' fast path: while the owner's push count stays at or below
+     * this, the level is below the high mark (the draining side stores its
+     * consumed count + high - 1 after each turn; relaxed). */
+    _Atomic uint64_t limit;
     _Atomic uint32_t seq;          /* futex word of blocked senders: bumped on release */
     _Atomic uint32_t sleepers;     /* blocked senders */
     /* statistics (relaxed) */
@@ -85,9 +89,13 @@ bool tri_gate_mute(tri_gate *g, struct tr_actor *self);
  * deadline_ns (tri_now_ns clock). 0, or TR_EAGAIN. */
 int tri_gate_wait(tri_gate *g, int64_t deadline_ns);
 
-/* The draining side lowered the level: releases the gate if it is below
- * the low mark and someone waits. Cheap when nobody does (one fence). */
-void tri_gate_drained(tri_gate *g);
+/* The draining side lowered the level to `level` having consumed
+ * `consumed` in all: moves the senders' limit, and releases the gate if
+ * the level is below the low mark and someone waits. `idle`: the owner is
+ * about to stop draining (its mailbox goes empty), so it fences first and
+ * cannot miss a registration (rule 2); between turns of a busy owner the
+ * next turn looks again. */
+void tri_gate_drained(tri_gate *g, uint64_t consumed, uint64_t level, bool idle);
 
 /* Unmutes everyone muted on g and wakes every blocked sender, whatever
  * the level (the owner is going away, or the service stops). */
@@ -96,6 +104,15 @@ void tri_gate_release(tri_gate *g);
 /* The sender side of rule 1: `to` was sent to and its level is `level`;
  * if it is muted and now above its own high mark, unmute it. */
 void tri_gate_unmute_overloaded(struct tr_actor *to, const tri_gate *to_gate, uint64_t level);
+
+/* A sender about to add one to g (a queue other than a mailbox, e.g. a
+ * remote target's calls not yet on the wire): in a turn on a worker of
+ * `sched`, mutes the sender when g is above its high mark and lets it go
+ * on; elsewhere blocks up to the calling thread's send timeout
+ * (tr_thread_send_timeout, else the scheduler's). 0, TR_EAGAIN, or
+ * TR_EFULL at g's capacity. */
+struct tri_sched;
+int tri_gate_admit(tri_gate *g, struct tri_sched *sched);
 
 /* The run loop's side: after a turn of a muted actor that has work left.
  * True when the actor is now owed its schedule by its unmuter (the caller

@@ -16,6 +16,8 @@
  * is still running (even with no node left) carries no mark, so no push can
  * schedule a running actor twice. A stub node lives in the queue so that the
  * last real node can be handed out and owned by its consumer at once.
+ * Not liburcu's wfcq (66 vs 48 M msgs/s, 2 producers; troupe-bench mpsc) nor
+ * ck's rings (bounded, not intrusive).
  *
  *   operation        may run concurrently with
  *   push             push, pop, try_mark_empty, is_empty
@@ -30,9 +32,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* tri_node, the intrusive link, is defined with tr_msg in troupe/actor.h:
- * a message is pushed by the address of its first member. */
-#include "troupe/actor.h"
+/* tri_node, the intrusive link, is defined with the message header: a
+ * message is pushed by its own address. */
+#include "core/msg.h"
 
 #define TRI_MPSC_EMPTY_MARK ((uintptr_t)1)
 #define TRI_MPSC_BUSY ((tri_node *)(uintptr_t)1)

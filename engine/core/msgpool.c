@@ -35,13 +35,13 @@ struct tri_msgpool {
     batch returns[]; /* [origin index][class]: pending batch per origin */
 };
 
-/* origin_ holds the pool's address with the block's class in bit 0 (the
+/* The origin mark holds the pool's address with the block's class in bit 0 (the
  * pool is 64-byte aligned). */
 static inline tri_msgpool *origin_pool(const tr_msg *m)
 {
-    return (tri_msgpool *)((uintptr_t)m->origin_ & ~(uintptr_t)1);
+    return (tri_msgpool *)((uintptr_t)tri_msg_origin(m) & ~(uintptr_t)1);
 }
-static inline unsigned origin_class(const tr_msg *m) { return (unsigned)((uintptr_t)m->origin_ & 1); }
+static inline unsigned origin_class(const tr_msg *m) { return (unsigned)((uintptr_t)tri_msg_origin(m) & 1); }
 
 static size_t pool_size(unsigned nworkers)
 {
@@ -91,7 +91,7 @@ static tr_msg *bump_alloc(tri_msgpool *p, unsigned cls)
     }
     tr_msg *m = (tr_msg *)p->bump;
     p->bump += size;
-    m->origin_ = (void *)((uintptr_t)p | cls);
+    tri_msg_set_origin(m, (void *)((uintptr_t)p | cls));
     return m;
 }
 
@@ -110,6 +110,8 @@ tr_msg *tri_msgpool_alloc(tri_msgpool *p, size_t payload)
     return (tr_msg *)n;
 }
 
+/* C11, not ck_stack: ck_stack_push_upmc compiles to the same lock cmpxchg
+ * loop (troupe-ckbench stack: a tie), and TSan sees these atomics. */
 static void push_remote(tri_msgpool *origin, unsigned cls, tri_node *head, tri_node *tail)
 {
     tri_node *old = atomic_load_explicit(&origin->remote[cls], memory_order_relaxed);
@@ -124,7 +126,7 @@ void tri_msgpool_free(tri_msgpool *self, tr_msg *m)
 {
     tri_msgpool *origin = origin_pool(m);
     unsigned cls = origin_class(m);
-    tri_node *n = &m->link_;
+    tri_node *n = tri_msg_link(m);
     if (origin == self) {
         atomic_store_explicit(&n->next, self->free[cls], memory_order_relaxed);
         self->free[cls] = n;

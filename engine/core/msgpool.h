@@ -3,7 +3,7 @@
  * which halves the line transfers of a producer/consumer pair: fanin p=1
  * went from ~31 to ~40 M msgs/s median when the 32-byte class came in.
  *
- * A block always returns to the pool that carved it (its `origin_`). The
+ * A block always returns to the pool that carved it (its origin mark, core/msg.h). The
  * owning worker allocates and frees on a plain free list. Another worker
  * collects blocks for each origin in a local batch and hands a full batch
  * over with one CAS onto the origin's `remote` stack; any other thread
@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "troupe/actor.h"
+#include "core/msg.h"
 
 #define TRI_POOL_CLASSES 2
 #define TRI_POOL_MAX_PAYLOAD (64u - sizeof(tr_msg))

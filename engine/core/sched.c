@@ -5,20 +5,10 @@
  * slot, the own deque (LIFO: cache-warm), the inject queue, other workers'
  * deques (FIFO steal from a random victim).
  *
- * Parking, and why no wake-up is lost. A worker out of work spins for
- * TRI_SPIN_NS (counted in `spinners`), then parks: it leaves `spinners`,
- * joins `sleepers` (seq_cst RMW), issues a seq_cst fence and looks for work
- * once more before sleeping on the `permits` futex. Whoever makes work
- * stealable publishes it, issues a seq_cst fence, then reads `sleepers` and
- * `spinners`. The two fences order the two sides: either the parker's last
- * look sees the work, or the publisher sees the sleeper and posts a permit.
- * A publisher posts at most one permit and only when no worker is spinning
- * (a spinner will find the work), so one piece of work wakes at most one
- * worker. A woken worker spins first; if it finds work and was the last
- * spinner it wakes one more, so parallelism ramps up one worker at a time. */
+ * Idle workers spin for TRI_SPIN_NS, then park (core/park.h: why no
+ * wake-up is lost, and why one piece of work wakes at most one worker). */
 #include "core/sched_impl.h"
 
-#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +16,6 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
-#include "base/futex.h"
 #include "base/log.h"
 #include "core/actor_impl.h"
 #include "troupe/error.h"
@@ -52,6 +41,7 @@ bool tri_sched_stopped(const tri_sched *s)
     return atomic_load_explicit(&s->stopping, memory_order_acquire) != 0;
 }
 
+/* ck_pr_stall() is this same pause instruction. */
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -60,6 +50,9 @@ static inline void cpu_relax(void)
     atomic_signal_fence(memory_order_seq_cst);
 #endif
 }
+
+/* Call after making work stealable (deque or inject push). */
+static inline void notify(tri_sched *s) { tri_park_notify(&s->park); }
 
 /* ---- inject queue ------------------------------------------------------ */
 
@@ -82,8 +75,6 @@ static bool inject_maybe_nonempty(tri_sched *s)
 
 #define INJECT_BATCH 16 /* actors moved to the own deque per lock taken */
 
-static void notify(tri_sched *s);
-
 /* Takes up to INJECT_BATCH actors under the consumer lock: returns the first,
  * pushes the rest onto w's deque (where idle workers can steal them). NULL
  * when empty, busy or locked by another worker. */
@@ -92,7 +83,9 @@ static struct tr_actor *inject_pop(tri_worker *w)
     tri_sched *s = w->sched;
     if (!inject_maybe_nonempty(s))
         return NULL;
-    /* acquire: pairs with the release in unlock, ordering consumer-side
+    /* One exchange, as ck_spinlock_fas_trylock is (troupe-ckbench trylock:
+     * the same xchg, a tie); C11 so that TSan sees the hand-off.
+     * acquire: pairs with the release in unlock, ordering consumer-side
      * queue state between the workers that take turns consuming. */
     if (atomic_exchange_explicit(&s->inject_lock, 1, memory_order_acquire))
         return NULL;
@@ -117,24 +110,7 @@ static struct tr_actor *inject_pop(tri_worker *w)
     return first;
 }
 
-/* ---- waking and parking ------------------------------------------------ */
-
-static void wake_one(tri_sched *s)
-{
-    /* release: pairs with the parker's acquire CAS on permits. */
-    atomic_fetch_add_explicit(&s->permits, 1, memory_order_release);
-    tri_futex_wake(&s->permits, 1);
-    atomic_fetch_add_explicit(&s->wakes, 1, memory_order_relaxed);
-}
-
-/* Call after making work stealable (deque or inject push). */
-static void notify(tri_sched *s)
-{
-    atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in park */
-    if (atomic_load_explicit(&s->sleepers, memory_order_relaxed) > 0 &&
-        atomic_load_explicit(&s->spinners, memory_order_relaxed) == 0)
-        wake_one(s);
-}
+/* ---- scheduling -------------------------------------------------------- */
 
 static void push_local(tri_worker *w, struct tr_actor *a)
 {
@@ -277,30 +253,10 @@ static void stop_spinning(tri_worker *w)
     if (!w->spinning)
         return;
     w->spinning = false;
-    /* seq_cst: part of the parking protocol's total order. The last spinner
-     * to find work wakes one more worker when more work waits, so
-     * parallelism ramps up one worker at a time; one message wakes one. */
-    if (atomic_fetch_sub_explicit(&w->sched->spinners, 1, memory_order_seq_cst) == 1 &&
-        work_visible(w->sched))
+    /* The last spinner to find work wakes one more worker when more work
+     * waits, so parallelism ramps up one worker at a time. */
+    if (tri_park_spin_end(&w->sched->park) && work_visible(w->sched))
         notify(w->sched);
-}
-
-/* Blocks until a permit arrives or the scheduler stops. */
-static void park(tri_worker *w)
-{
-    tri_sched *s = w->sched;
-    atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
-    for (;;) {
-        if (atomic_load_explicit(&s->stopping, memory_order_acquire))
-            return;
-        uint32_t p = atomic_load_explicit(&s->permits, memory_order_relaxed);
-        /* acquire: pairs with wake_one's release. */
-        if (p && atomic_compare_exchange_weak_explicit(&s->permits, &p, p - 1,
-                                                       memory_order_acquire, memory_order_relaxed))
-            return;
-        if (!p)
-            tri_futex_wait(&s->permits, 0, NULL);
-    }
 }
 
 /* Out of work: spin, then park. Returns an actor, or NULL when stopping. */
@@ -313,7 +269,7 @@ static struct tr_actor *idle(tri_worker *w)
     for (;;) {
         if (!w->spinning) {
             w->spinning = true;
-            atomic_fetch_add_explicit(&s->spinners, 1, memory_order_seq_cst);
+            tri_park_spin_begin(&s->park);
         }
         int64_t deadline = tri_now_ns() + TRI_SPIN_NS;
         do {
@@ -330,19 +286,14 @@ static struct tr_actor *idle(tri_worker *w)
 
         /* Park: leave spinners, join sleepers, fence, look once more. */
         w->spinning = false;
-        atomic_fetch_sub_explicit(&s->spinners, 1, memory_order_seq_cst);
-        atomic_fetch_add_explicit(&s->sleepers, 1, memory_order_seq_cst);
-        atomic_thread_fence(memory_order_seq_cst); /* pairs with notify's fence */
+        tri_park_sleep_begin(&s->park);
         struct tr_actor *a = find_work(w);
-        if (!a && !atomic_load_explicit(&s->stopping, memory_order_acquire))
-            park(w);
-        /* Become a spinner before leaving sleepers, so a publisher never
-         * sees neither and wakes a second worker for the same work. */
-        if (!a) {
-            w->spinning = true;
-            atomic_fetch_add_explicit(&s->spinners, 1, memory_order_seq_cst);
+        if (!a && !atomic_load_explicit(&s->stopping, memory_order_acquire)) {
+            atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
+            tri_park_wait(&s->park, &s->stopping);
         }
-        atomic_fetch_sub_explicit(&s->sleepers, 1, memory_order_seq_cst);
+        w->spinning = !a;
+        tri_park_sleep_end(&s->park, !a);
         if (a) {
             /* Found on the last look: someone else may have posted a
              * permit for it; that worker will find nothing and park. */
@@ -467,8 +418,7 @@ int tri_sched_create(const tri_sched_config *cfg, tri_sched **out)
             rv = TR_EIO;
     if (rv) {
         atomic_store_explicit(&s->stopping, 1, memory_order_release);
-        atomic_fetch_add_explicit(&s->permits, s->nworkers, memory_order_release);
-        tri_futex_wake(&s->permits, INT_MAX);
+        tri_park_wake_all(&s->park, s->nworkers);
         for (unsigned i = 0; i < started; i++)
             pthread_join(s->workers[i]->thread, NULL);
         s->started = false;
@@ -484,8 +434,7 @@ void tri_sched_stop(tri_sched *s)
 {
     if (atomic_exchange_explicit(&s->stopping, 1, memory_order_acq_rel))
         return;
-    atomic_fetch_add_explicit(&s->permits, s->nworkers, memory_order_release);
-    tri_futex_wake(&s->permits, INT_MAX);
+    tri_park_wake_all(&s->park, s->nworkers);
     for (unsigned i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i]->thread, NULL);
 }
@@ -532,12 +481,13 @@ void tri_sched_stats(const tri_sched *s, tr_sched_stats *out)
         out->parks += atomic_load_explicit(&s->workers[i]->parks, memory_order_relaxed);
         out->steals += atomic_load_explicit(&s->workers[i]->steals, memory_order_relaxed);
     }
-    out->wakes = atomic_load_explicit(&s->wakes, memory_order_relaxed);
+    out->wakes = atomic_load_explicit(&s->park.wakes, memory_order_relaxed);
     out->injected = atomic_load_explicit(&s->injected, memory_order_relaxed);
 }
 
 /* ---- live actors ------------------------------------------------------- */
 
+/* ck_spinlock_fas's algorithm, in C11 so that TSan sees it. */
 static void shard_lock(live_shard *sh)
 {
     /* acquire: pairs with shard_unlock's release. */

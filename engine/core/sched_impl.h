@@ -10,6 +10,7 @@
 #include "core/deque.h"
 #include "core/mpsc.h"
 #include "core/msgpool.h"
+#include "core/park.h"
 #include "core/sched.h"
 
 /* Consecutive turns a worker may take from its "next" slot before that
@@ -88,12 +89,10 @@ struct tri_sched {
     /* inject queue: any thread pushes; a worker holding inject_lock pops */
     tri_mpsc inject;
     alignas(64) _Atomic uint32_t inject_lock;
-    /* parking: see sched.c */
-    alignas(64) _Atomic uint32_t permits;
-    _Atomic int32_t sleepers;
-    _Atomic int32_t spinners;
+    /* parking (core/park.h) and the stop flag, read by idle workers */
+    alignas(64) tri_parking park;
     _Atomic uint32_t stopping;
-    _Atomic uint64_t wakes, injected;
+    _Atomic uint64_t injected;
     /* live actors, one shard per worker plus one for other threads */
     alignas(64) _Atomic uint64_t live;
     live_shard *shards;

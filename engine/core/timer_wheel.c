@@ -38,6 +38,8 @@ void tri_wheel_destroy(tri_timer_wheel *w)
     w->bitmap = NULL;
 }
 
+/* Plain words, not ck_bitmap (the wheel is never shared unlocked): its lock
+ * or/and ran 7.2-7.4 M rounds/s against these 16.5 M (troupe-ckbench bitmap). */
 static void set_bit(tri_timer_wheel *w, uint32_t s) { w->bitmap[s >> 6] |= 1ull << (s & 63); }
 static void clear_bit(tri_timer_wheel *w, uint32_t s) { w->bitmap[s >> 6] &= ~(1ull << (s & 63)); }
 

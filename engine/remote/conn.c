@@ -14,6 +14,7 @@
 #include "remote/client.h"
 #include "remote/net.h"
 #include "remote/server.h"
+#include "remote/tls.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 
@@ -54,6 +55,7 @@ void tri_conn_free(tri_conn *c)
     tri_wire_inbox_free(c->inbox);
     tri_free(c->rbuf, c->rcap);
     tri_free(c->wbuf, c->wcap);
+    tri_tls_free(c->tls);
     if (c->fd >= 0)
         close(c->fd);
     tri_free(c, sizeof *c);
@@ -150,10 +152,23 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
 {
     if (c->state == TRI_CONN_CONNECTING || c->woff == c->wlen)
         return TRI_FRAME_OK;
+    if (!c->outbound && c->wlen - c->woff > net->limits.max_conn_buffer) {
+        tri_limit_hit(net, TRI_LIM_BUFFER, "closing the connection from %s: %zu bytes of answers "
+                      "it does not read (max_conn_buffer %zu)", c->name, c->wlen - c->woff,
+                      net->limits.max_conn_buffer);
+        return tri_close_with(ci, TR_EBUSY, false, "%s does not read its answers", c->name);
+    }
     ssize_t n;
     do /* MSG_NOSIGNAL: a peer gone away is an error here, not SIGPIPE */
-        n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        n = c->tls ? tri_tls_write(c->tls, c->wbuf + c->woff, c->wlen - c->woff)
+                   : send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
+    if (c->tls && n <= 0 && n != -1) { /* TLS: failed, or must read first (the handshake) */
+        if (n)
+            return tri_close_with(ci, TR_EAUTH, false, "%s", tri_tls_why(c->tls));
+        tri_net_want_out(net, c, false); /* the next read retries (tri_conn_read) */
+        return TRI_FRAME_OK;
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             tri_net_want_out(net, c, true);
@@ -246,6 +261,31 @@ static int make_room(tri_conn *c, size_t need)
     return 0;
 }
 
+/* Bytes that do not parse before the handshake: the other side speaks
+ * another protocol (an HTTP server, say). The message names it and shows
+ * its first bytes (as text when printable), then the detail. */
+static enum tri_frame_outcome not_troupe(const tri_conn *c, const uint8_t *p, size_t avail,
+                                         tri_close_info *ci, const char *detail)
+{
+    char seen[24];
+    size_t n = avail < 4 ? avail : 4, k = 0;
+    bool text = true;
+    for (size_t i = 0; i < n; i++)
+        text = text && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'';
+    if (text) {
+        seen[k++] = '\'';
+        for (size_t i = 0; i < n; i++)
+            seen[k++] = (char)p[i];
+        seen[k++] = '\'';
+        seen[k] = '\0';
+    } else {
+        for (size_t i = 0; i < n; i++)
+            k += (size_t)snprintf(seen + k, sizeof seen - k, "%s%02x", i ? " " : "0x", p[i]);
+    }
+    return tri_close_with(ci, TR_EPROTO, true, "%s sent %s, not a troupe %s? %s", c->name, seen,
+                          c->outbound ? "node" : "client", detail);
+}
+
 /* Handles the complete frames in the buffer. */
 static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *ci)
 {
@@ -262,17 +302,28 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
             return TRI_FRAME_OK;
         const uint8_t *p = c->rbuf + c->rpos;
         uint64_t size = 4 + (uint64_t)tri_frame_peek_length(p);
-        if (size < TRI_FRAME_HDR)
-            return tri_close_with(ci, TR_EPROTO, true,
-                                  "a frame declaring %llu bytes, shorter than its header",
-                                  (unsigned long long)size);
         bool open = c->state == TRI_CONN_OPEN;
+        char detail[96];
+        if (size < TRI_FRAME_HDR) {
+            snprintf(detail, sizeof detail, "a frame declaring %llu bytes, shorter than its header",
+                     (unsigned long long)size);
+            return open ? tri_close_with(ci, TR_EPROTO, true, "%s", detail)
+                        : not_troupe(c, p, avail, ci, detail);
+        }
         uint64_t limit = open ? net->max_frame : TRI_FRAME_PREAUTH_MAX;
+        if (!open && !c->outbound && !c->tls && p[0] == 0x16 && avail >= 2 && p[1] == 3) {
+            /* A TLS record (ClientHello) at a plaintext listener: say so,
+             * in the plaintext the client will see as not TLS. */
+            tri_conn_put_error(net, c, TRI_F_CLOSE, 0, TR_EAUTH, "this listener does not use TLS");
+            return tri_close_with(ci, TR_EAUTH, false, "%s is a TLS client at a plaintext "
+                                  "listener", c->name);
+        }
         if (size > limit) {
-            if (!open)
-                return tri_close_with(ci, TR_EPROTO, true,
-                                      "a %llu-byte frame before the handshake (at most %u)",
-                                      (unsigned long long)size, TRI_FRAME_PREAUTH_MAX);
+            if (!open) {
+                snprintf(detail, sizeof detail, "a %llu-byte frame before the handshake, at most %u allowed",
+                         (unsigned long long)size, TRI_FRAME_PREAUTH_MAX);
+                return not_troupe(c, p, avail, ci, detail);
+            }
             if (avail < TRI_FRAME_HDR)
                 return TRI_FRAME_OK; /* the header says whom to tell */
             tri_frame_hdr h;
@@ -307,6 +358,10 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
         tri_frame_hdr h;
         tri_frame_get_hdr(p, &h);
         const char *bad = tri_frame_check_hdr(&h);
+        if (bad && !open) {
+            snprintf(detail, sizeof detail, "%s (type %u) before the handshake", bad, h.type);
+            return not_troupe(c, p, avail, ci, detail);
+        }
         if (bad)
             return tri_close_with(ci, TR_EPROTO, true, "%s (type %u)", bad, h.type);
         tri_net_add(&net->ctr.frames_received, 1);
@@ -320,7 +375,7 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
     }
 }
 
-enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *ci)
+static enum tri_frame_outcome read_once(tri_net *net, tri_conn *c, tri_close_info *ci)
 {
     if (c->rlen == c->rcap)
         make_room(c, 0);
@@ -328,8 +383,13 @@ enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *
         return tri_close_with(ci, TR_EPROTO, false, "no room to read from %s", c->name);
     ssize_t n;
     do
-        n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        n = c->tls ? tri_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen)
+                   : read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
     while (n < 0 && errno == EINTR);
+    if (n == TRI_TLS_FAILED)
+        return tri_close_with(ci, TR_EAUTH, false, "%s", tri_tls_why(c->tls));
+    if (c->tls && c->woff < c->wlen)
+        tri_net_mark_dirty(net, c); /* a write may have waited for this read (handshake) */
     if (n == 0)
         return tri_close_with(ci, TR_EUNREACHABLE, false, "%s closed the connection", c->name);
     if (n < 0) {
@@ -358,5 +418,14 @@ enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *
     } else if (c->rpos && c->rcap - c->rlen < TRI_FRAME_HDR * 64) {
         make_room(c, 0); /* slide the partial frame to the front */
     }
+    return o;
+}
+
+enum tri_frame_outcome tri_conn_read(tri_net *net, tri_conn *c, tri_close_info *ci)
+{
+    enum tri_frame_outcome o;
+    do /* TLS may hold decrypted bytes epoll cannot announce: take them now */
+        o = read_once(net, c, ci);
+    while (o == TRI_FRAME_OK && c->tls && tri_tls_pending(c->tls));
     return o;
 }

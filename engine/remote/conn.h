@@ -46,6 +46,8 @@ typedef struct tri_slot {
     uint8_t impl_index;   /* the gateway's index in the endpoint's list */
     const tr_gateway_desc *desc;
     char *id;             /* the endpoint's id, for messages once it is gone */
+    uint32_t owed;        /* calls received since the last CREDIT (server.c) */
+    bool starved;         /* a CREDIT waits for the endpoint to drain */
 } tri_slot;
 
 /* Drops a slot's endpoint (found terminated): later calls to the slot fail
@@ -61,6 +63,8 @@ typedef struct tri_conn {
     tri_peer *peer;       /* outbound: the peer it serves */
     char name[64];        /* the other side, "127.0.0.1:5000", for messages */
     uint32_t peer_max_frame; /* from the handshake (informational) */
+    uint64_t peer_incarnation; /* from the handshake (version 2) */
+    struct tri_tls *tls;  /* TLS under the frames (tls.h), NULL: plaintext */
 
     /* reading */
     uint8_t *rbuf;
@@ -81,6 +85,10 @@ typedef struct tri_conn {
      * message when the run ends (server.c; rpc/wire.h owns the run) */
     struct tri_wire_inbox *inbox;   /* made at the first tell */
     uint32_t batch_slot;            /* the slot the run is for */
+    /* credit the endpoints could not take yet: retried on this timer */
+    uint32_t starved;
+    tri_timer credit_timer;
+    uint32_t asks_in;               /* inbound asks not yet answered (max_inbound_asks) */
 
     /* handshake deadline (both sides), then liveness (outbound) */
     tri_timer timer;

@@ -1,6 +1,7 @@
 /* The I/O thread's connection table: ids, registration with epoll, the
  * flush list, closing (net.h). */
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "remote/peer.h"
 
 #include <stdarg.h>
@@ -14,6 +15,8 @@
 #include "remote/client.h"
 #include "remote/epoll.h"
 #include "remote/server.h"
+#include "remote/tls.h"
+#include <sys/socket.h>
 #include "troupe/error.h"
 
 /* ---- the connection table ------------------------------------------------------------ */
@@ -52,10 +55,39 @@ static int conn_slot(tri_net *net, uint32_t *index)
 
 static void inbound_timer_fired(tri_timer *t);
 
+/* Over max_connections: say so (in plaintext only; a TLS client could
+ * not read it) and close. */
+static void refuse(tri_net *net, int fd, const char *name)
+{
+    tri_limit_hit(net, TRI_LIM_CONNECTIONS, "refusing a connection from %s: %u connections are "
+                  "open, the most max_connections allows", name, net->limits.max_connections);
+    if (!net->tls) {
+        char msg[160];
+        int n = snprintf(msg, sizeof msg, "this service has %u connections open, the most it "
+                         "allows (max_connections)", net->limits.max_connections);
+        uint8_t f[TRI_FRAME_HDR + 8 + sizeof msg];
+        size_t body = tri_error_size((size_t)n);
+        tri_frame_put_hdr(f, TRI_F_CLOSE, 0, 0, 0, 0, body);
+        tri_error_put(f + TRI_FRAME_HDR, TR_EBUSY, msg, (size_t)n);
+        ssize_t w = send(fd, f, TRI_FRAME_HDR + body, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w; /* best effort */
+    }
+    close(fd);
+}
+
 tri_conn *tri_net_add_conn(tri_net *net, int fd, bool outbound, bool want_out, const char *name)
 {
     uint32_t i;
+    if (!outbound && atomic_load_explicit(&net->ctr.inbound_open, memory_order_relaxed) >=
+                         net->limits.max_connections) { /* relaxed: our own counter */
+        refuse(net, fd, name);
+        return NULL;
+    }
     tri_conn *c = tri_conn_new(fd, outbound, name);
+    if (c && net->tls && !(c->tls = tri_tls_new(net->tls, fd, outbound, name))) {
+        tri_conn_free(c); /* closes fd */
+        return NULL;
+    }
     if (!c || conn_slot(net, &i)) {
         if (c)
             tri_conn_free(c); /* closes fd */
@@ -81,7 +113,7 @@ tri_conn *tri_net_add_conn(tri_net *net, int fd, bool outbound, bool want_out, c
     }
     if (!outbound) { /* a stranger gets the lookup timeout to say HELLO */
         tri_timer_init(&c->timer, inbound_timer_fired);
-        tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->lookup_timeout_ns);
+        tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + net->limits.handshake_timeout_ns);
     }
     tri_net_add(outbound ? &net->ctr.outbound_open : &net->ctr.inbound_open, 1);
     return c;
@@ -116,8 +148,11 @@ void tri_net_note_error(tri_net *net, const char *fmt, ...)
 
 void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
 {
-    if (!c->outbound)
+    if (!c->outbound) {
         tri_server_flush(net, c); /* tells that arrived whole are delivered */
+        tri_rwatch_conn_closed(net, c); /* the remote watcher's watches go */
+        tri_server_forget(net, c);      /* and its credit timer */
+    }
     if (c->dirty) { /* off the flush list; try once to send what it holds */
         for (tri_conn **pp = &net->dirty; *pp; pp = &(*pp)->next_dirty) {
             if (*pp == c) {
@@ -168,7 +203,10 @@ static void inbound_timer_fired(tri_timer *t)
     tri_conn *c = (tri_conn *)((char *)t - offsetof(tri_conn, timer));
     tri_close_info ci;
     tri_close_with(&ci, TR_EPROTO, false, "%s sent no HELLO within %lld ms", c->name,
-                   (long long)(c->net->lookup_timeout_ns / 1000000));
+                   (long long)(c->net->limits.handshake_timeout_ns / 1000000));
+    tri_limit_hit(c->net, TRI_LIM_HANDSHAKE, "closing the connection from %s: no HELLO within "
+                  "%lld ms (handshake_timeout_ns)", c->name,
+                  (long long)(c->net->limits.handshake_timeout_ns / 1000000));
     tri_net_close_conn(c->net, c, &ci);
 }
 

@@ -9,7 +9,8 @@ const char *tri_frame_check_hdr(const tri_frame_hdr *h)
 {
     if (h->length < TRI_FRAME_HDR - 4)
         return "declared length shorter than a frame header";
-    if (h->type == 0 || h->type >= TRI_F_TYPE_END_)
+    if (h->type == 0 || h->type >= TRI_F_TYPE_END_ ||
+        (h->type > TRI_F_CREDIT && h->type < TRI_F_WATCH))
         return "unknown frame type";
     if (h->flags & ~TRI_FF_KNOWN)
         return "unknown flag bits";
@@ -20,18 +21,20 @@ const char *tri_frame_check_hdr(const tri_frame_hdr *h)
 
 /* ---- HELLO ------------------------------------------------------------------------ */
 
-void tri_hello_put(uint8_t *p, uint16_t version, uint32_t max_frame)
+void tri_hello_put(uint8_t *p, uint16_t version, uint32_t max_frame, uint64_t incarnation)
 {
     tri_put_u32(p, TRI_FRAME_MAGIC);
     tri_put_u16(p + 4, version);
     tri_put_u16(p + 6, 0);
     tri_put_u32(p + 8, max_frame);
+    tri_put_u64(p + 12, incarnation);
 }
 
 int tri_hello_get(const uint8_t *p, size_t len, tri_hello *out)
 {
-    if (len != TRI_FRAME_HELLO_BODY)
+    if (len != TRI_FRAME_HELLO_BODY && len != TRI_FRAME_HELLO_BODY_V1)
         return TR_EPROTO;
+    out->incarnation = len == TRI_FRAME_HELLO_BODY ? tri_get_u64(p + 12) : 0;
     out->magic = tri_get_u32(p);
     out->version = tri_get_u16(p + 4);
     out->max_frame = tri_get_u32(p + 8);
@@ -164,6 +167,8 @@ const char *tri_frame_type_name(unsigned type)
 {
     static const char *const names[] = {"?",         "HELLO",     "HELLO_OK", "RESOLVE",
                                         "RESOLVE_OK", "TELL",     "ASK",      "REPLY_OK",
-                                        "REPLY_ERR", "PING",      "PONG",     "CLOSE"};
+                                        "REPLY_ERR", "PING",      "PONG",     "CLOSE",
+                                        "CREDIT",    "?",         "?",        "?",
+                                        "WATCH",     "UNWATCH",   "DOWN"};
     return type > 0 && type < TRI_F_TYPE_END_ ? names[type] : "unknown";
 }

@@ -27,16 +27,21 @@
 #include "base/bytes.h"
 #include "troupe/gateway.h"
 
-#define TRI_PROTOCOL_VERSION 1
+#define TRI_PROTOCOL_VERSION 2
 #define TRI_FRAME_MAGIC 0x45505254u /* "TRPE" on the wire */
 #define TRI_FRAME_HDR 20u
 #define TRI_FRAME_TOKEN 16u         /* a fencing token in the body */
-#define TRI_FRAME_HELLO_BODY 12u
-/* Before the handshake only small frames are accepted (a HELLO is 32
+#define TRI_FRAME_HELLO_BODY 20u   /* version 2: + the incarnation */
+#define TRI_FRAME_HELLO_BODY_V1 12u
+/* Before the handshake only small frames are accepted (a HELLO is 40
  * bytes): a stranger cannot make us buffer much. */
 #define TRI_FRAME_PREAUTH_MAX 256u
 /* Identifiers in RESOLVE: an endpoint id or a gateway name. */
 #define TRI_FRAME_NAME_MAX 256u
+/* Calls a client may send to one slot ahead of its CREDIT frames: the
+ * initial credit in RESOLVE_OK (version 2: slot, then this), topped up as
+ * the endpoint drains. A version-1 RESOLVE_OK (4 bytes) means no limit. */
+#define TRI_CREDIT_WINDOW 512u
 
 
 enum tri_frame_type {
@@ -51,6 +56,12 @@ enum tri_frame_type {
     TRI_F_PING,        /* either way: answered with a PONG, same corr */
     TRI_F_PONG,
     TRI_F_CLOSE,       /* either way, then the sender closes: code, message */
+    /* flow control (version 2; PROTOCOL.md "Credit") */
+    TRI_F_CREDIT = 12, /* server -> client: target slot, u32 more calls it may send */
+    /* death watch (version 2; PROTOCOL.md "Death watch") */
+    TRI_F_WATCH = 16,  /* client -> server: u16 id length, id; corr: the watch */
+    TRI_F_UNWATCH,     /* client -> server: corr of the WATCH; no body */
+    TRI_F_DOWN,        /* server -> client: code, message (like REPLY_ERR); corr */
     TRI_F_TYPE_END_
 };
 
@@ -104,13 +115,16 @@ const char *tri_frame_check_hdr(const tri_frame_hdr *h);
 /* ---- bodies ------------------------------------------------------------- */
 
 /* HELLO and HELLO_OK: magic u32, version u16, reserved u16 (0), the
- * sender's max frame size u32. */
+ * sender's max frame size u32; version 2 adds the sender's incarnation
+ * u64. A 12-byte body parses (incarnation 0) so that a version-1 peer is
+ * told about the version, not about a malformed frame. */
 typedef struct tri_hello {
     uint32_t magic;
     uint16_t version;
     uint32_t max_frame;
+    uint64_t incarnation;
 } tri_hello;
-void tri_hello_put(uint8_t *p, uint16_t version, uint32_t max_frame);
+void tri_hello_put(uint8_t *p, uint16_t version, uint32_t max_frame, uint64_t incarnation);
 /* 0, or TR_EPROTO (wrong size, magic or reserved bits). */
 int tri_hello_get(const uint8_t *p, size_t len, tri_hello *out);
 

@@ -22,7 +22,7 @@ static uint32_t wire_max_frame(const tri_net *net)
 int tri_handshake_hello(tri_net *net, tri_conn *c)
 {
     uint8_t body[TRI_FRAME_HELLO_BODY];
-    tri_hello_put(body, TRI_PROTOCOL_VERSION, wire_max_frame(net));
+    tri_hello_put(body, TRI_PROTOCOL_VERSION, wire_max_frame(net), net->incarnation);
     return tri_conn_put_frame(net, c, TRI_F_HELLO, 0, body, sizeof body);
 }
 
@@ -42,6 +42,7 @@ enum tri_frame_outcome tri_handshake_hello_ok(tri_net *net, tri_conn *c, const u
                               "speaks version %u",
                               TRI_PROTOCOL_VERSION, c->name, h.version);
     c->peer_max_frame = h.max_frame;
+    c->peer_incarnation = h.incarnation;
     c->state = TRI_CONN_OPEN;
     return TRI_FRAME_OK;
 }
@@ -83,7 +84,7 @@ enum tri_frame_outcome tri_handshake_on_hello(tri_net *net, tri_conn *c, const u
                               c->name, h.version, TRI_PROTOCOL_VERSION);
     }
     uint8_t ok[TRI_FRAME_HELLO_BODY];
-    tri_hello_put(ok, TRI_PROTOCOL_VERSION, wire_max_frame(net));
+    tri_hello_put(ok, TRI_PROTOCOL_VERSION, wire_max_frame(net), net->incarnation);
     if (tri_conn_put_frame(net, c, TRI_F_HELLO_OK, 0, ok, sizeof ok))
         return tri_close_with(ci, TR_ENOMEM, false, "out of memory answering HELLO");
     c->peer_max_frame = h.max_frame;
@@ -122,7 +123,7 @@ static int bind_slot(tri_conn *c, const tri_wire_target *t, uint32_t *slot)
         c->slots = s;
         c->cap_slots = cap;
     }
-    c->slots[c->nslots] = (tri_slot){t->ep, (uint8_t)t->impl, t->desc, id};
+    c->slots[c->nslots] = (tri_slot){t->ep, (uint8_t)t->impl, t->desc, id, 0, false};
     *slot = c->nslots++;
     return 0;
 }
@@ -165,8 +166,9 @@ enum tri_frame_outcome tri_handshake_on_resolve(tri_net *net, tri_conn *c, const
                                     tri_wire_endpoint_id(t.ep), tr_strerror(brv));
             tri_wire_endpoint_release(t.ep);
         } else {
-            uint8_t ok[4];
+            uint8_t ok[8]; /* version 2: the slot, then its initial credit */
             tri_put_u32(ok, slot);
+            tri_put_u32(ok + 4, TRI_CREDIT_WINDOW);
             rv = tri_conn_put_frame(net, c, TRI_F_RESOLVE_OK, h->corr, ok, sizeof ok);
         }
     }

@@ -204,9 +204,9 @@ static int ep_row(tr_endpoint *ep, void *arg)
 {
     doc *d = arg;
     tr_endpoint_info info;
-    tr_endpoint_info_get(ep, &info);
+    tr_endpoint_description(ep, &info);
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     char gws[300] = "";
     for (unsigned i = 0; i < info.ngateways && i < 16; i++)
         snprintf(gws + strlen(gws), sizeof gws - strlen(gws), "%s%s", i ? "," : "", info.gateways[i]);
@@ -256,13 +256,13 @@ static int ep_detail(tr_endpoint *ep, void *arg)
 {
     one_ep *x = arg;
     tr_endpoint_info info;
-    tr_endpoint_info_get(ep, &info);
+    tr_endpoint_description(ep, &info);
     if (strcmp(info.id, x->id))
         return 0;
     x->found = true;
     doc *d = x->d;
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     kv_begin(d, "endpoint");
     kv_s(d, "id", info.id);
     kv_s(d, "address", info.address);

@@ -9,6 +9,7 @@
  * queue up (sets its empty mark, so the next push rings the eventfd) and
  * sleeps until a socket, the eventfd or the next deadline wakes it. */
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "remote/peer.h"
 
 #include <errno.h>
@@ -88,6 +89,11 @@ static void handle(tri_net *net, tr_msg *m)
     case TRI_NET_STOP:
         net->stopping = true;
         tr_msg_free(m);
+        break;
+    case TRI_NET_WATCH:
+    case TRI_NET_UNWATCH:
+    case TRI_NET_DOWN:
+        tri_rwatch_request(net, m);
         break;
     default:
         TRI_ERROR(&net->log, "remote", NULL, "unknown request %#x on the I/O queue; dropped",
@@ -248,6 +254,7 @@ static void shut(tri_net *net)
         net->lfd = -1;
     }
     tri_server_stop(net);
+    tri_rwatch_stop_all(net);
     tri_net_set(&net->ctr.asks_pending, 0);
 }
 
@@ -256,6 +263,9 @@ static void *io_main(void *arg)
     tri_net *net = arg;
     tls_io_net = net;
     pthread_setname_np(pthread_self(), "troupe-io"); /* for top, perf, gdb */
+    /* This thread serves every connection: a continuation that runs here and
+     * sends to a full mailbox gets TR_EAGAIN rather than stalling them all. */
+    tr_thread_send_timeout(0);
     struct epoll_event ev[EVENTS_MAX];
     bool marked = false;
     for (;;) {
@@ -328,6 +338,8 @@ static void net_free(tri_net *net)
             tri_server_discard(m);
         else if (m->tag == TRI_NET_STOP)
             tr_msg_free(m);
+        else if (m->tag == TRI_NET_WATCH || m->tag == TRI_NET_UNWATCH || m->tag == TRI_NET_DOWN)
+            tri_rwatch_discard(m);
         else
             tri_client_discard(m);
     }
@@ -335,6 +347,7 @@ static void net_free(tri_net *net)
     if (net->stop_msg)
         tr_msg_free(net->stop_msg);
     tri_wheel_destroy(&net->wheel);
+    tri_trust_free(net);
     tri_free(net->conns, (size_t)net->cap_conns * sizeof *net->conns);
     if (net->lfd >= 0)
         close(net->lfd);
@@ -362,7 +375,7 @@ void tri_net_unref(tri_net *net)
 
 void tri_net_post(tri_net *net, tr_msg *m)
 {
-    if (tri_mq_push(&net->qp, &m->link_)) {
+    if (tri_mq_push(&net->qp, tri_msg_link(m))) {
         /* The queue was marked: the I/O thread sleeps (or is about to);
          * this push alone rings. */
         uint64_t one = 1;
@@ -445,6 +458,17 @@ static tri_net *net_new(tr_service *svc)
     net->log = *tri_wire_logger(svc);
     net->max_frame = tri_wire_config(svc)->max_frame_size;
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
+    net->hb_interval_ns = tri_wire_config(svc)->heartbeat_interval_ns;
+    net->hb_timeout_ns = tri_wire_config(svc)->heartbeat_timeout_ns;
+    net->backoff_min_ns = tri_wire_config(svc)->reconnect_backoff_min_ns;
+    net->backoff_max_ns = tri_wire_config(svc)->reconnect_backoff_max_ns;
+    if (net->backoff_min_ns <= 0)
+        net->backoff_min_ns = 50LL * 1000 * 1000;
+    if (net->backoff_max_ns < net->backoff_min_ns)
+        net->backoff_max_ns = net->backoff_min_ns > 5000LL * 1000 * 1000 ? net->backoff_min_ns
+                                                                          : 5000LL * 1000 * 1000;
+    net->jitter = (uint64_t)tri_now_ns() | 1;
+    net->incarnation = tri_wire_incarnation(svc);
     net->efd = net->epfd = net->lfd = -1;
     pthread_mutex_init(&net->err_lock, NULL);
     pthread_mutex_init(&net->list_lock, NULL);
@@ -483,6 +507,8 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
                  strerror(errno));
         rv = TR_EIO;
     }
+    if (!rv)
+        rv = tri_trust_start(net, cfg, why, why_len); /* TLS, limits, no open listener by mistake */
     if (!rv && cfg->listen) {
         rv = open_listener(net, cfg->bind_address, why, why_len);
         if (!rv && tri_ep_add(net, net->lfd, EPOLLIN, ID_LISTEN)) {
@@ -503,6 +529,7 @@ static int net_make(tr_service *svc, void *arg, void **out, char *prefix, size_t
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (rv) {
+        tri_trust_free(net);
         if (net->wheel.slots)
             tri_wheel_destroy(&net->wheel);
         tr_msg_free(net->stop_msg);

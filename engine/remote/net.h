@@ -42,6 +42,7 @@
 #include "core/mpsc.h"
 #include "core/timer_wheel.h"
 #include "remote/conn.h"
+#include "remote/trust.h"
 #include "troupe/remote.h"
 #include "troupe/service.h"
 
@@ -54,6 +55,9 @@ enum tri_net_req {
     TRI_NET_REPLY,         /* the message of an answered inbound ask */
     TRI_NET_REPLY_CARRIED, /* payload: that future, when its own message was busy */
     TRI_NET_STOP,          /* from tri_net_stop */
+    TRI_NET_WATCH,         /* rwatch.c: a remote watch to register / cancel */
+    TRI_NET_UNWATCH,
+    TRI_NET_DOWN,          /* rwatch.c: a local endpoint a remote watcher watched is gone */
 };
 
 typedef struct tri_peer tri_peer;
@@ -69,6 +73,7 @@ typedef struct tri_net_counters {
     _Atomic uint64_t connections_opened, connections_accepted, connections_lost;
     _Atomic uint64_t malformed, late_replies, tells_dropped;
     _Atomic uint64_t inbound_open, outbound_open, asks_pending;
+    _Atomic uint64_t refused_connections, handshake_timeouts, asks_refused, buffer_overflows;
 } tri_net_counters;
 
 typedef struct tri_conn_entry {
@@ -86,6 +91,9 @@ typedef struct tri_net {
     tri_logger log;                  /* a copy of svc's: the net may outlive it */
     size_t max_frame;                /* svc->cfg.max_frame_size */
     int64_t lookup_timeout_ns;
+    int64_t hb_interval_ns, hb_timeout_ns; /* heartbeats (peer.c) */
+    int64_t backoff_min_ns, backoff_max_ns; /* reconnects (peer.c) */
+    uint64_t jitter;                        /* xorshift state for the backoff's jitter */
     char bound[80];                  /* "127.0.0.1:41234", "" when not listening */
     uint16_t port;
     _Atomic uint64_t oversized_requests; /* S24, counted by callers (add) */
@@ -112,9 +120,14 @@ typedef struct tri_net {
     tri_conn *dirty;                 /* connections with bytes to write */
     size_t unsent;                   /* bytes in write buffers, not yet written */
     tri_peer *peers;
+    struct tri_tls_ctx *tls;         /* NULL: plaintext (tls.h); read-only once started */
+    tri_limits limits;               /* trust.h */
     uint64_t inbound_waiting;        /* inbound asks handed to endpoints, unanswered */
     bool sweep_peers;                /* a target went: tri_peer_sweep after this turn */
     int64_t busy_until_ns;           /* spin (poll) rather than sleep until then */
+    struct tri_swatch *swatches;     /* serving-side watches (rwatch.c) */
+    uint64_t next_swatch;
+    uint64_t incarnation;            /* this service's, random (HELLO) */
 } tri_net;
 
 _Static_assert(offsetof(tri_net, qp) % 64 == 0, "the producers' half starts a line");

@@ -170,6 +170,10 @@ void tr_service_remote_stats(const tr_service *svc, tr_remote_stats *out)
     out->late_replies = GET(late_replies);
     out->tells_dropped = GET(tells_dropped);
     out->inbound_open = GET(inbound_open);
+    out->refused_connections = GET(refused_connections);
+    out->handshake_timeouts = GET(handshake_timeouts);
+    out->asks_refused = GET(asks_refused);
+    out->buffer_overflows = GET(buffer_overflows);
     out->outbound_open = GET(outbound_open);
     out->asks_pending = GET(asks_pending);
 #undef GET

@@ -17,15 +17,17 @@
 #include "base/log.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 #include "troupe/metrics.h"
 
-/* An open connection sends a PING this often (its PONG is the round-trip
- * time, troupe/metrics.h); one with asks outstanding, silent for
- * LIVENESS_NS in all, is declared lost. */
-#define PING_AFTER_NS TR_METRICS_PING_NS
-#define LIVENESS_NS (5000LL * 1000 * 1000)
+/* Heartbeats: an open connection sends a PING every net->hb_interval_ns
+ * (its PONG is the round-trip time, troupe/metrics.h); one that owes us
+ * something (asks pending, watches on the peer) and is silent for
+ * net->hb_timeout_ns in all is declared lost (service.h). */
+#define PING_AFTER_NS (net->hb_interval_ns)
+#define LIVENESS_NS (net->hb_timeout_ns)
 
 /* ---- peers ---------------------------------------------------------- */
 
@@ -49,11 +51,33 @@ tri_peer *tri_peer_of(tri_net *net, const tri_rtarget *rt)
 
 static void conn_timer_fired(tri_timer *t);
 
+/* A failed attempt: the next one waits (exponential, with jitter). */
+static void mark_down(tri_net *net, tri_peer *p, const char *why)
+{
+    int64_t b = p->backoff_ns ? p->backoff_ns * 2 : net->backoff_min_ns;
+    if (b > net->backoff_max_ns)
+        b = net->backoff_max_ns;
+    p->backoff_ns = b;
+    net->jitter ^= net->jitter << 13; /* xorshift64: only to spread reconnects out */
+    net->jitter ^= net->jitter >> 7;
+    net->jitter ^= net->jitter << 17;
+    int64_t jitter = (int64_t)(net->jitter % (uint64_t)(b / 4 + 1));
+    p->down_until_ns = tri_now_ns() + b + jitter;
+    snprintf(p->down_why, sizeof p->down_why, "%.150s", why);
+}
+
 void tri_peer_connect(tri_net *net, tri_peer *p)
 {
     if (p->conn)
         return;
-    char why[200];
+    char why[400];
+    int64_t now = tri_now_ns();
+    if (now < p->down_until_ns) { /* known down: say so at once, dial nothing */
+        snprintf(why, sizeof why, "%s is down (%s); the next connection attempt is in %lld ms",
+                 p->key, p->down_why, (long long)((p->down_until_ns - now + 999999) / 1000000));
+        tri_client_fail_backlog(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
     int fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(why, sizeof why, "cannot create a socket for %s: %s", p->key, strerror(errno));
@@ -69,6 +93,7 @@ void tri_peer_connect(tri_net *net, tri_peer *p)
     if (rv < 0 && errno != EINPROGRESS) {
         snprintf(why, sizeof why, "cannot connect to %s: %s", p->key, strerror(errno));
         close(fd);
+        mark_down(net, p, strerror(errno));
         tri_client_fail_backlog(net, p, TR_EUNREACHABLE, why);
         return;
     }
@@ -123,7 +148,7 @@ void tri_peer_tick(tri_net *net, tri_conn *c)
 {
     tri_peer *p = c->peer;
     int64_t now = tri_now_ns(), silent = now - c->last_rx_ns;
-    bool owed = tri_pending_count(&p->pending) != 0;
+    bool owed = tri_pending_count(&p->pending) != 0 || tri_rwatch_count(p) != 0;
     if (!owed && c->ping_out && now - c->ping_sent_ns >= LIVENESS_NS) {
         c->ping_out = false; /* nothing owed to us: unanswered is no loss; ask again */
     } else if (owed && c->ping_out && silent >= LIVENESS_NS) {
@@ -142,7 +167,11 @@ void tri_peer_tick(tri_net *net, tri_conn *c)
             c->ping_sent_ns = now;
         }
     }
-    tri_wheel_arm(&net->wheel, &c->timer, now + PING_AFTER_NS / 2);
+    /* a tick per half interval, and never past the timeout */
+    int64_t step = PING_AFTER_NS / 2;
+    if (c->ping_out && c->last_rx_ns + LIVENESS_NS - now < step)
+        step = c->last_rx_ns + LIVENESS_NS - now;
+    tri_wheel_arm(&net->wheel, &c->timer, now + (step > 1000000 ? step : 1000000));
 }
 
 enum tri_frame_outcome tri_peer_hello_ok(tri_net *net, tri_conn *c, const uint8_t *body,
@@ -152,14 +181,22 @@ enum tri_frame_outcome tri_peer_hello_ok(tri_net *net, tri_conn *c, const uint8_
         return TRI_FRAME_CLOSE;
     tri_peer *p = c->peer;
     p->ready = true;
+    p->backoff_ns = 0; /* reachable again */
+    p->down_until_ns = 0;
     c->reconnects = p->opened++;
     /* release: reconnects is set; pairs with tr_service_connections' acquire. */
     atomic_store_explicit(&c->m_open, 1, memory_order_release);
+    if (p->incarnation && c->peer_incarnation != p->incarnation)
+        TRI_INFO(&net->log, "remote", NULL, "%s is a new incarnation (%016llx, was %016llx): gateways bound to "
+                 "the old one fail with TR_ERESTARTED", p->key,
+                 (unsigned long long)c->peer_incarnation, (unsigned long long)p->incarnation);
+    p->incarnation = c->peer_incarnation;
     tri_net_add(&net->ctr.connections_opened, 1);
     tri_wheel_cancel(&net->wheel, &c->timer);
     tri_wheel_arm(&net->wheel, &c->timer, tri_now_ns() + PING_AFTER_NS / 2);
     for (tri_rtarget *rt = p->targets; rt; rt = rt->next)
         rt->resolve_corr = 0; /* none is in flight on a new connection */
+    tri_rwatch_peer_ready(net, p);
     tri_client_drain(net, p);
     return TRI_FRAME_OK;
 }
@@ -192,8 +229,13 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     tri_peer *p = c->peer;
     if (!p || p->conn != c)
         return;
+    bool was_ready = p->ready;
     p->conn = NULL;
     p->ready = false;
+    /* An attempt that never got through the handshake backs off; a
+     * connection lost after it reconnects at the next call (S34). */
+    if (!was_ready && ci->code != TR_ESTOPPED)
+        mark_down(net, p, ci->why);
     lost_ctx x = {net, ci, p->key};
     tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
     for (tri_rtarget *rt = p->targets; rt; rt = rt->next) {
@@ -206,14 +248,23 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     int code = ci->code && ci->code != TR_EPROTO ? ci->code : TR_EUNREACHABLE;
     uint32_t lost_tells = 0;
     for (tr_msg *m = p->bl_head; m;
-         m = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed)) {
+         m = tri_msg_next(m)) {
         tri_wire_call call;
         lost_tells += tri_wire_call_of(m, &call) && !call.ask;
     }
     tri_client_fail_backlog(net, p, code, ci->why);
-    if (lost_tells)
-        TRI_WARN(&net->log, "remote", NULL, "%u tells to %s were not sent: %s", lost_tells, p->key,
-                 ci->why);
+    tri_client_credit_reset(p); /* credit was the lost connection's */
+    tri_rwatch_peer_lost(net, p, code == TR_ESTOPPED ? TR_ESTOPPED : TR_EUNREACHABLE, ci->why);
+    if (lost_tells) { /* one line a second per peer, with what it held back */
+        int64_t now = tri_now_ns();
+        p->unwarned += lost_tells;
+        if (now - p->warned_ns >= 1000000000LL) {
+            TRI_WARN(&net->log, "remote", NULL, "%u tells to %s were not sent: %s", p->unwarned,
+                     p->key, ci->why);
+            p->unwarned = 0;
+            p->warned_ns = now;
+        }
+    }
 }
 
 /* ---- the end ---------------------------------------------------------------------------- */
@@ -245,6 +296,7 @@ void tri_peer_stop_all(tri_net *net)
             lost_ctx x = {net, &ci, p->key};
             tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
             tri_client_fail_backlog(net, p, TR_ESTOPPED, ci.why);
+            tri_rwatch_peer_lost(net, p, TR_ESTOPPED, ci.why);
         }
     }
 }
@@ -259,7 +311,9 @@ void tri_peer_free_all(tri_net *net)
             p->targets = rt->next;
             tri_rtarget_free(rt);
         }
+        tri_rwatch_peer_free(p);
         tri_pending_destroy(&p->pending);
+        tri_client_credit_reset(p);
         tri_free(p, sizeof *p);
     }
 }

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
+#include "remote/rwatch.h"
 #include "rpc/wire.h"
 #include "troupe/error.h"
 
@@ -77,6 +78,8 @@ void tri_server_reply(tri_net *net, tr_msg *m)
     if (net->inbound_waiting && !--net->inbound_waiting)
         tri_net_expect(net, 0); /* nothing more is owed to us: sleep when idle */
     tri_conn *c = tri_net_conn(net, tri_wire_route_link(f));
+    if (c && c->asks_in)
+        c->asks_in--;
     if (!c) { /* its connection is gone: nobody to tell */
         tri_wire_answer_done(m, TRI_NET_REPLY_CARRIED);
         return;
@@ -137,6 +140,68 @@ static enum tri_frame_outcome call_target(tri_conn *c, const tri_frame_hdr *h, t
                               tri_frame_type_name(h->type), (*slot)->desc->name, (*md)->name,
                               (*md)->kind == TR_ASK ? "an ASK" : "a TELL");
     return TRI_FRAME_OK;
+}
+
+/* ---- credit (PROTOCOL.md "Credit") --------------------------------------------------------- */
+
+#define CREDIT_RETRY_NS (1000LL * 1000) /* a starved slot looks again this often */
+
+static void credit_retry(tri_timer *t);
+
+/* Grants slot i what its caller used, if the endpoint has room; else marks
+ * it starved and retries on the connection's credit timer. */
+static void grant(tri_net *net, tri_conn *c, uint32_t i)
+{
+    tri_slot *s = &c->slots[i];
+    if (!s->ep || !s->owed)
+        return;
+    if (tri_wire_endpoint_has_room(s->ep)) {
+        uint8_t b[8];
+        tri_put_u32(b, i);
+        tri_put_u32(b + 4, s->owed);
+        if (tri_conn_put_frame(net, c, TRI_F_CREDIT, 0, b, sizeof b))
+            return; /* out of memory: the next call or the timer tries again */
+        s->owed = 0;
+        if (s->starved) {
+            s->starved = false;
+            c->starved--;
+        }
+        return;
+    }
+    if (!s->starved) {
+        s->starved = true;
+        if (!c->starved++) {
+            tri_timer_init(&c->credit_timer, credit_retry);
+            tri_wheel_arm(&net->wheel, &c->credit_timer, tri_now_ns() + CREDIT_RETRY_NS);
+        }
+    }
+}
+
+static void credit_retry(tri_timer *t)
+{
+    tri_conn *c = (tri_conn *)((char *)t - offsetof(tri_conn, credit_timer));
+    tri_net *net = c->net;
+    for (uint32_t i = 0; i < c->nslots && c->starved; i++)
+        if (c->slots[i].starved)
+            grant(net, c, i);
+    if (c->starved) /* still full: look again */
+        tri_wheel_arm(&net->wheel, &c->credit_timer, tri_now_ns() + CREDIT_RETRY_NS);
+}
+
+/* A call to slot i was taken: its caller gets it back once half a window
+ * is used and the endpoint has room. */
+static void owe(tri_net *net, tri_conn *c, uint32_t i)
+{
+    tri_slot *s = &c->slots[i];
+    if (++s->owed >= TRI_CREDIT_WINDOW / 2 && !s->starved)
+        grant(net, c, i);
+}
+
+void tri_server_forget(tri_net *net, tri_conn *c)
+{
+    if (c->starved)
+        tri_wheel_cancel(&net->wheel, &c->credit_timer);
+    c->starved = 0;
 }
 
 /* ---- tells, gathered -------------------------------------------------------------------- */
@@ -236,6 +301,14 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
     size_t fence = h->flags & TRI_FF_TOKEN ? TRI_FRAME_TOKEN : 0;
     if (len < fence + 4)
         return tri_close_with(ci, TR_EPROTO, true, "an ASK shorter than its fixed fields");
+    if (c->asks_in >= net->limits.max_inbound_asks) { /* answered at once, not queued */
+        tri_limit_hit(net, TRI_LIM_ASKS, "refusing asks from %s: %u in flight on its connection, "
+                      "the most max_inbound_asks allows", c->name, c->asks_in);
+        int rv = tri_conn_put_error(net, c, TRI_F_REPLY_ERR, h->corr, TR_EBUSY,
+                                    "%u asks are in flight on this connection to %s, the most it "
+                                    "allows (max_inbound_asks)", c->asks_in, net->bound);
+        return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
+    }
     uint32_t timeout_ms = tri_get_u32(body + fence);
     const uint8_t *arg = body + fence + 4;
     size_t arg_len = len - fence - 4;
@@ -259,6 +332,7 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
         return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
     }
     tri_wire_set_route(f, h->corr, c->id);
+    c->asks_in++;
     tri_net_ref(net); /* dropped by on_answered, after its post */
     net->inbound_waiting++;
     /* The deadline is on the I/O thread's own wheel (no lock, no timer
@@ -290,13 +364,21 @@ enum tri_frame_outcome tri_server_frame(tri_net *net, tri_conn *c, const tri_fra
     if (c->inbox && tri_wire_inbox_target(c->inbox) &&
         (h->type != TRI_F_TELL || h->target != c->batch_slot))
         tri_server_flush(net, c); /* what came before goes before */
+    enum tri_frame_outcome out;
     switch (h->type) {
     case TRI_F_TELL:
-        return on_tell(net, c, h, body, len, ci);
     case TRI_F_ASK:
-        return on_ask(net, c, h, body, len, ci);
+        out = h->type == TRI_F_TELL ? on_tell(net, c, h, body, len, ci)
+                                    : on_ask(net, c, h, body, len, ci);
+        if (out == TRI_FRAME_OK && h->target < c->nslots)
+            owe(net, c, h->target); /* taken or refused, it used its caller's credit */
+        return out;
     case TRI_F_RESOLVE:
         return tri_handshake_on_resolve(net, c, h, body, len, ci);
+    case TRI_F_WATCH:
+        return tri_rwatch_on_watch(net, c, h, body, len, ci);
+    case TRI_F_UNWATCH:
+        return tri_rwatch_on_unwatch(net, c, h, ci);
     default:
         return tri_close_with(ci, TR_EPROTO, true, "a %s frame sent to the serving side",
                               tri_frame_type_name(h->type));
@@ -318,10 +400,15 @@ enum tri_frame_outcome tri_server_oversized(tri_net *net, tri_conn *c, const tri
                                     "request %s.%s is %llu bytes, exceeds the maximum frame size "
                                     "%zu of the receiving node %s; it was skipped",
                                     gw, what, (unsigned long long)size, net->max_frame, net->bound);
+        if (h->target < c->nslots)
+            owe(net, c, h->target);
         return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
     }
-    if (h->type == TRI_F_TELL)
+    if (h->type == TRI_F_TELL) {
+        if (h->target < c->nslots)
+            owe(net, c, h->target);
         return TRI_FRAME_OK; /* counted and logged by the read loop */
+    }
     return tri_close_with(ci, TR_EPROTO, true, "a %llu-byte %s frame (only calls may be large)",
                           (unsigned long long)size, tri_frame_type_name(h->type));
 }

@@ -53,6 +53,7 @@ static void endpoint_final(tr_endpoint *ep)
     pthread_mutex_unlock(&svc->endpoints_lock);
     tri_metrics_free(ep); /* unlisted and unheld: nobody reads them now */
     tr_future_release(ep->termination);
+    tri_watch_list_destroy(&ep->watchers);
     tr_actor_release(ep->actor); /* may free ep */
 }
 
@@ -247,11 +248,20 @@ static void ep_on_stop(tr_actor *a, void *state)
     /* Cleanup first: whoever waits on the termination finds it done. */
     if (ep->on_cleanup)
         ep->on_cleanup(ep, ep->state);
+    /* Its own watches go with it, before anyone learns it terminated. */
+    tri_watch_drop_watcher(ep, destroying);
     if (ep->fail_code)
         tri_future_failf(ep->termination, ep->fail_code, "%s",
                          ep->fail_msg ? ep->fail_msg : tr_strerror(ep->fail_code));
     else
         tr_future_complete(ep->termination, NULL, NULL);
+    /* Watchers learn it after the termination future says it. */
+    char down[300];
+    if (ep->fail_code)
+        snprintf(down, sizeof down, "%s", ep->fail_msg ? ep->fail_msg : tr_strerror(ep->fail_code));
+    else
+        snprintf(down, sizeof down, "endpoint %s terminated", ep->id);
+    tri_watch_list_close(&ep->watchers, ep->fail_code, down);
     tri_free(ep->fail_msg, ep->fail_msg ? strlen(ep->fail_msg) + 1 : 0);
     ep->fail_msg = NULL;
     ep->stop_hook_ran = true;
@@ -344,6 +354,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     ep->termination = term;
     ep->reg_release.fn = release_registry_ref;
     tri_endpoint_set_life(ep, TRI_EP_CREATED);
+    tri_watch_list_init(&ep->watchers);
     atomic_init(&ep->refs, 3); /* the caller's handle, the registry, alive */
     pthread_mutex_lock(&svc->endpoints_lock);
     ep->all_next = svc->endpoints;

@@ -24,6 +24,7 @@
 #include "rpc/msg.h"
 #include "rpc/rcu.h"
 #include "rpc/timer.h"
+#include "rpc/watch.h"
 #include "troupe/actor.h"
 #include "troupe/endpoint.h"
 
@@ -67,6 +68,7 @@ struct tr_endpoint {
     _Atomic uint64_t fence_epoch;     /* main thread stores (release) */
     _Atomic uint64_t dropped_at_send; /* senders that found it terminated */
     _Atomic uint32_t life_seen;       /* `life` for other threads (relaxed) */
+    tri_watch_list watchers;          /* who watches it (watch.h; own lock) */
 
     /* the main thread (then the drop path, after the last turn) */
     alignas(64) uint8_t life;
@@ -76,6 +78,7 @@ struct tr_endpoint {
     tr_future *stop_future;
     int fail_code;
     char *fail_msg;
+    tr_watch *watching;   /* the watches it holds (watch.h) */
     _Atomic uint64_t processed, dropped, handler_errors, decoded;
     _Atomic uint64_t rejected[TR_REJECT_COUNT_];
     _Atomic uint64_t mailbox_hwm;

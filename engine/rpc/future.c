@@ -11,6 +11,7 @@
 #include "core/actor_impl.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "core/msg.h"
 #include "core/sched.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
@@ -53,7 +54,7 @@ void tri_future_cache_flush(void)
 {
     while (cache.head) {
         tr_msg *m = cache.head;
-        cache.head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        cache.head = tri_msg_next(m);
         tr_msg_free(m);
     }
     cache.n = 0;
@@ -75,7 +76,7 @@ static tr_msg *block_get(size_t extra)
 {
     if (extra <= CACHED_EXTRA && cache.head) {
         tr_msg *m = cache.head;
-        cache.head = (tr_msg *)atomic_load_explicit(&m->link_.next, memory_order_relaxed);
+        cache.head = tri_msg_next(m);
         cache.n--;
         return m;
     }
@@ -97,7 +98,7 @@ static void block_put(tr_msg *m)
         }
         cache.keyed = true;
     }
-    atomic_store_explicit(&m->link_.next, (tri_node *)cache.head, memory_order_relaxed);
+    tri_msg_set_next(m, cache.head);
     cache.head = m;
     cache.n++;
 }
@@ -148,7 +149,8 @@ static void future_free(tr_future *f)
 void tr_future_retain(tr_future *f)
 {
     /* relaxed: taking a reference needs one already held. */
-    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    if (f)
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
 }
 
 void tri_future_unref(tr_future *f, uint32_t n)

@@ -306,7 +306,7 @@ void tr_gateway_release(tr_gateway *gw)
 }
 
 const char *tr_gateway_address(const tr_gateway *gw) { return gw->tp->address(gw); }
-const tr_gateway_desc *tr_gateway_desc_of(const tr_gateway *gw) { return gw->desc; }
+const tr_gateway_desc *tr_gateway_descriptor(const tr_gateway *gw) { return gw->desc; }
 bool tr_gateway_is_local(const tr_gateway *gw) { return gw->tp->local; }
 
 /* ---- calls ------------------------------------------------------------------------ */
@@ -314,9 +314,9 @@ bool tr_gateway_is_local(const tr_gateway *gw) { return gw->tp->local; }
 static inline int check_call(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
                       tr_call_kind kind, const tr_method_desc **md)
 {
-    if (!gw)
+    if (!gw || !desc)
         return TR_EINVAL;
-    if (desc && desc != gw->desc)
+    if (desc != gw->desc)
         return TR_EGATEWAY;
     if (method >= gw->desc->nmethods || gw->desc->methods[method].kind != kind)
         return TR_ENOMETHOD; /* S18 */

@@ -2,12 +2,16 @@
  *
  * The public tr_service_create is in remote/node.c: it creates the service
  * here (tri_service_create), then starts the network layer when the
- * configuration asks it to listen. Shutdown and destroy reach that layer
- * through the hooks it left in the service (service_impl.h). */
+ * configuration asks it to listen; tr_service_connect is there too (it
+ * tells ids from addresses; rpc/gateway.c makes the local gateways), so
+ * that rpc/ never calls up into remote/. Shutdown and destroy reach that
+ * layer through the hooks it left in the service (service_impl.h). Plain
+ * actors are spawned here too (tr_spawn): the service owns the scheduler. */
 #include "rpc/service_impl.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -28,6 +32,8 @@ void tr_service_config_init(tr_service_config *cfg)
     cfg->batch = TR_DEFAULT_BATCH;
     cfg->ask_timeout_ns = TR_DEFAULT_ASK_TIMEOUT_NS;
     cfg->lookup_timeout_ns = TR_DEFAULT_LOOKUP_TIMEOUT_NS;
+    cfg->heartbeat_interval_ns = TR_DEFAULT_HEARTBEAT_INTERVAL_NS;
+    cfg->heartbeat_timeout_ns = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS;
     cfg->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
     cfg->bind_address = TR_DEFAULT_BIND_ADDRESS;
 }
@@ -56,6 +62,14 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out, ch
         out->ask_timeout_ns = TR_DEFAULT_ASK_TIMEOUT_NS;
     if (!out->lookup_timeout_ns)
         out->lookup_timeout_ns = TR_DEFAULT_LOOKUP_TIMEOUT_NS;
+    if (out->heartbeat_interval_ns < 0 || out->heartbeat_timeout_ns < 0)
+        return TR_EINVAL;
+    if (!out->heartbeat_interval_ns)
+        out->heartbeat_interval_ns = TR_DEFAULT_HEARTBEAT_INTERVAL_NS;
+    if (!out->heartbeat_timeout_ns)
+        out->heartbeat_timeout_ns = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS;
+    if (out->heartbeat_timeout_ns < out->heartbeat_interval_ns)
+        out->heartbeat_timeout_ns = out->heartbeat_interval_ns;
     if (!out->max_frame_size)
         out->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
     if (!out->mailbox_high)
@@ -63,7 +77,22 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out, ch
     if (!out->send_timeout_ns)
         out->send_timeout_ns = TR_DEFAULT_SEND_TIMEOUT_NS;
     out->bind_address = tri_strdup(out->bind_address ? out->bind_address : TR_DEFAULT_BIND_ADDRESS);
-    return out->bind_address ? 0 : TR_ENOMEM;
+    int rv = out->bind_address ? 0 : TR_ENOMEM;
+    const char **tls[] = {&out->tls_ca_file, &out->tls_cert_file, &out->tls_key_file,
+                          &out->tls_psk, &out->tls_psk_identity};
+    for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) /* copied: NULL stays NULL */
+        if (*tls[i] && !(*tls[i] = tri_strdup(*tls[i])))
+            rv = TR_ENOMEM; /* now NULL: every string is ours or NULL */
+    return rv;
+}
+
+static void free_strings(tr_service_config *c)
+{
+    const char *s[] = {c->bind_address, c->tls_ca_file, c->tls_cert_file, c->tls_key_file,
+                       c->tls_psk, c->tls_psk_identity};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        if (s[i])
+            tri_free((void *)s[i], strlen(s[i]) + 1);
 }
 
 /* On each worker thread (tri_sched_config hooks): workers read the
@@ -83,7 +112,7 @@ static void worker_stop(void *owner)
 
 static void free_service(tr_service *svc)
 {
-    tri_free((void *)svc->cfg.bind_address, strlen(svc->cfg.bind_address) + 1);
+    free_strings(&svc->cfg);
     pthread_mutex_destroy(&svc->shutdown_lock);
     pthread_mutex_destroy(&svc->endpoints_lock);
     pthread_mutex_destroy(&svc->net_lock);
@@ -104,8 +133,10 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out, char *why
     }
     int rv = fill_defaults(cfg, &svc->cfg, why, why_len);
     if (rv) {
-        if (rv == TR_ENOMEM)
-            snprintf(why, why_len, "out of memory copying bind_address");
+        if (rv == TR_ENOMEM) { /* the strings were copied (EINVAL: before that) */
+            snprintf(why, why_len, "out of memory copying the configuration's strings");
+            free_strings(&svc->cfg);
+        }
         tri_free(svc, sizeof *svc);
         return rv;
     }
@@ -114,6 +145,12 @@ int tri_service_create(const tr_service_config *cfg, tr_service **out, char *why
     tri_logger_init(&svc->log, svc->cfg.log_level, svc->cfg.log_sink, svc->cfg.log_arg);
     svc->cfg.log_level = svc->log.level;
     svc->cfg.log_sink = svc->log.sink;
+    /* A new process on the same address must look new: 64 random bits
+     * (the clock and the address as a fallback). */
+    if (getrandom(&svc->incarnation, sizeof svc->incarnation, 0) != sizeof svc->incarnation)
+        svc->incarnation = (uint64_t)tri_now_ns() ^ (uint64_t)(uintptr_t)svc;
+    if (!svc->incarnation)
+        svc->incarnation = 1;
     pthread_mutex_init(&svc->shutdown_lock, NULL);
     pthread_mutex_init(&svc->endpoints_lock, NULL);
     pthread_mutex_init(&svc->net_lock, NULL);
@@ -249,9 +286,11 @@ void tr_service_destroy(tr_service *svc)
     free_service(svc);
 }
 
+uint64_t tr_service_incarnation(const tr_service *svc) { return svc->incarnation; }
+
 unsigned tr_service_workers(const tr_service *svc) { return tri_sched_workers(svc->sched); }
 
-void tr_service_config_get(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
+void tr_service_effective_config(const tr_service *svc, tr_service_config *out) { *out = svc->cfg; }
 
 void tr_service_sched_stats(const tr_service *svc, tr_sched_stats *out)
 {

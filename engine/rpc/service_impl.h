@@ -33,6 +33,8 @@ struct tr_service {
     struct tri_timers *timers;
     struct tri_registry *registry;
     _Atomic uint64_t next_id;     /* for generated endpoint ids (relaxed) */
+    _Atomic uint64_t live_watches; /* watch records (relaxed: a statistic) */
+    uint64_t incarnation;          /* random at create (remote HELLO) */
     /* Shutdown (S7), in this order; each flag release-stored once and read
      * with acquire:
      *   closing     no new endpoints or connects

@@ -18,7 +18,7 @@ const char *tr_reject_reason_name(tr_reject_reason r)
     return (unsigned)r < TR_REJECT_COUNT_ ? names[r] : "?";
 }
 
-void tr_endpoint_stats_get(const tr_endpoint *ep, tr_endpoint_stats *out)
+void tr_endpoint_call_stats(const tr_endpoint *ep, tr_endpoint_stats *out)
 {
     memset(out, 0, sizeof *out);
     /* relaxed: counters are independent snapshots (never torn). */

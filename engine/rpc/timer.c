@@ -48,6 +48,7 @@ struct tri_timers {
     alignas(64) tri_deferred *_Atomic deferred;
 };
 
+/* ck_pr_stall() is this same pause instruction. */
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -55,6 +56,9 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Not a ck_spinlock: with 2 workers and this thread on 2 cores the yield gave
+ * 61-66 M locks/s against ck_spinlock_fas's 27-40 M and ticket/MCS's 1-10 k
+ * (troupe-ckbench spinlock threads=3, bench/ck/run.sh). */
 static void shard_lock(shard *s)
 {
     /* acquire: pairs with shard_unlock's release (the wheel's state). */
@@ -113,7 +117,12 @@ int tri_timers_arm(tri_timers *ts, tri_timer *t, int64_t deadline_ns)
     shard_unlock(s);
     /* seq_cst: ordered after our insert, against the thread's store of
      * next_wake after its pass (see the top). */
-    if (deadline_ns < atomic_load_explicit(&ts->next_wake, memory_order_seq_cst))
+    int64_t nw = atomic_load_explicit(&ts->next_wake, memory_order_seq_cst);
+    /* 0: the thread is collecting and may have scanned our shard already:
+     * bump seq so that it loops instead of sleeping past this deadline
+     * (without this, an arm during a pass that then slept to INT64_MAX was
+     * lost: a supervisor's restart backoff never fired). */
+    if (nw == 0 || deadline_ns < nw)
         kick(ts);
     return 0;
 }
@@ -129,6 +138,8 @@ bool tri_timers_cancel(tri_timers *ts, tri_timer *t)
 
 void tri_timers_defer(tri_timers *ts, tri_deferred *d)
 {
+    /* A Treiber push in C11: ck_stack_push_upmc is the same lock cmpxchg
+     * loop (troupe-ckbench stack: a tie), and TSan sees C11 atomics. */
     /* relaxed: only a guess for the CAS, which publishes. */
     tri_deferred *head = atomic_load_explicit(&ts->deferred, memory_order_relaxed);
     do {
@@ -179,6 +190,9 @@ static void run_deferred(tri_timers *ts)
 static void *timer_main(void *arg)
 {
     tri_timers *ts = arg;
+    /* Deadlines must not wait on a full mailbox: a continuation that runs
+     * here and sends to one gets TR_EAGAIN instead (README "Backpressure"). */
+    tr_thread_send_timeout(0);
     for (;;) {
         /* seq_cst: the sleep protocol at the top of this file; acquire on
          * stop pairs with tri_timers_close's release. */

@@ -29,6 +29,7 @@
 #include "troupe/future.h"
 #include "troupe/gateway.h"
 #include "troupe/service.h"
+#include "troupe/watch.h"
 
 /* Local endpoint addresses start with this (S30). */
 #define TRI_WIRE_LOCAL_SCHEME "local://"
@@ -47,6 +48,13 @@ typedef struct tri_transport {
                int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out);
     const char *(*address)(const tr_gateway *gw);
     void (*close)(tr_gateway *gw);
+    /* Death watch (watch.h) on the gateway's target: watch takes the
+     * record's source reference (0), and later fires it once with
+     * tri_wire_watch_fire or lets it go with tri_wire_watch_unref;
+     * unwatch says a cancel won (the transport drops its reference when
+     * it has forgotten the watch). NULL for the local transport. */
+    int (*watch)(tr_gateway *gw, tr_watch *w);
+    void (*unwatch)(tr_gateway *gw, tr_watch *w);
     /* run_async and friends need the endpoint here: else TR_ENOTLOCAL (S13). */
     bool local;
 } tri_transport;
@@ -166,6 +174,9 @@ int tri_wire_resolve(tr_service *svc, const char *id, size_t id_len, const char 
                      size_t gw_len, tri_wire_target *out, char *why, size_t why_len);
 const char *tri_wire_endpoint_id(const tr_endpoint *ep);
 void tri_wire_endpoint_release(tr_endpoint *ep);
+/* True while the endpoint's mailbox is below its high-water mark: the
+ * transport may let more calls come (its credit, PROTOCOL.md). */
+bool tri_wire_endpoint_has_room(const tr_endpoint *ep);
 /* Counts n calls refused because the endpoint terminated (S16). */
 void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n);
 
@@ -222,6 +233,27 @@ void tri_wire_answer_done(tr_msg *m, uint32_t carrier_tag);
 size_t tri_wire_result_size(const tr_future *f);
 void tri_wire_result_encode(const tr_future *f, uint8_t *dst);
 
+/* ---- death watch (rpc/watch.h) --------------------------------------------------- */
+
+/* The serving side: watches local endpoint `id` for a remote watcher.
+ * fn(ctx, wid, code, msg) runs once, on whichever thread sees the end
+ * (inside this call when there is no such endpoint). Returns the watch
+ * (the transport's reference: tri_wire_watch_unref), NULL when out of
+ * memory. */
+tr_watch *tri_wire_watch_local(tr_service *svc, const char *id, size_t len,
+                               void (*fn)(void *ctx, uint64_t wid, int code, const char *msg),
+                               void *ctx, uint64_t wid);
+/* Cancels one made so: true when fn will not run. */
+bool tri_wire_watch_cancel(tr_watch *w);
+/* The calling side: fires a watch the transport took (tri_transport's
+ * watch) once; false when a cancel or an earlier fire won. */
+bool tri_wire_watch_fire(tr_watch *w, int code, const char *msg);
+void tri_wire_watch_unref(tr_watch *w);
+/* The transport's words in a watch. */
+void tri_wire_watch_set(tr_watch *w, uint64_t id, void *ctx);
+uint64_t tri_wire_watch_id(const tr_watch *w);
+void *tri_wire_watch_ctx(const tr_watch *w);
+
 /* ---- values ------------------------------------------------------------------------ */
 
 /* Writes the encoding of a deep value at dst (tri_wire_call_size's *enc
@@ -243,6 +275,10 @@ typedef struct tri_net_hooks {
 } tri_net_hooks;
 
 const tr_service_config *tri_wire_config(const tr_service *svc);
+/* The scheduler its actors run on (flow gates: core/flow.h). */
+struct tri_sched *tri_wire_sched(const tr_service *svc);
+/* The service's incarnation id (random at create, never 0). */
+uint64_t tri_wire_incarnation(const tr_service *svc);
 /* TR_ESTOPPED once shutdown began (no new connects), else 0. */
 int tri_wire_service_open(const tr_service *svc);
 /* The network layer hung on svc, or NULL (acquire: its fields are set). */

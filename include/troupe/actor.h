@@ -16,7 +16,6 @@
 #ifndef TROUPE_ACTOR_H
 #define TROUPE_ACTOR_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,18 +29,13 @@ extern "C" {
 /** An actor (opaque; reference-counted, see the top of this file). */
 typedef struct tr_actor tr_actor;
 
-/** A message: a 24-byte header followed by `size` payload bytes
- * (tr_msg_data()), aligned to 8. One allocation; the mailbox links it
- * intrusively, so a send allocates nothing beyond the message itself.
- * Fields other than `tag` and `size` belong to troupe. */
-typedef struct tri_node { /**< troupe's intrusive queue link */
-    struct tri_node *_Atomic next;
-} tri_node;
-
-/** A message header; `size` payload bytes follow it (tr_msg_data). */
+/** A message: a header (24 bytes on 64-bit hosts) followed by `size`
+ * payload bytes (tr_msg_data()), pointer-aligned. One allocation; the
+ * mailbox links it intrusively, so a send allocates nothing beyond the
+ * message itself. The header is inline so that reading a tag or the data
+ * costs no call; `reserved_` is troupe's (never read or write it). */
 typedef struct tr_msg {
-    tri_node link_;               /**< mailbox link (troupe's) */
-    void *origin_;                /**< allocator bookkeeping (troupe's) */
+    void *reserved_[2];           /**< troupe's: queue link, allocator mark */
     uint32_t tag;                 /**< free for the user: a message kind */
     uint32_t size;                /**< payload size in bytes */
 } tr_msg;
@@ -90,7 +84,7 @@ typedef struct tr_actor_opts {
 /** The actor's inline state (max_align_t-aligned). */
 TR_API void *tr_actor_state(tr_actor *a);
 
-/** Takes / drops a reference. Any thread. */
+/** Takes / drops a reference. Any thread. NULL: nothing. */
 TR_API void tr_actor_retain(tr_actor *a);
 /** Drops a reference taken by tr_spawn or tr_actor_retain. Any thread. */
 TR_API void tr_actor_release(tr_actor *a);

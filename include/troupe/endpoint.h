@@ -102,9 +102,10 @@ TR_API int tr_endpoint_termination(tr_endpoint *ep, tr_future **out);
 TR_API int tr_endpoint_fail(tr_endpoint *self, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/** Takes / drops a reference to the handle. Any thread. Releasing does not
- * terminate the endpoint (tr_endpoint_terminate does); its memory goes
- * once it has terminated and the last reference is dropped. */
+/** Takes / drops a reference to the handle (NULL: nothing). Any thread.
+ * Releasing does not terminate the endpoint (tr_endpoint_terminate does);
+ * its memory goes once it has terminated and the last reference is
+ * dropped. */
 TR_API void tr_endpoint_retain(tr_endpoint *ep);
 /** Drops a reference (see tr_endpoint_retain). Any thread. */
 TR_API void tr_endpoint_release(tr_endpoint *ep);
@@ -185,7 +186,7 @@ typedef enum tr_reject_reason {
     TR_REJECT_COUNT_
 } tr_reject_reason;
 
-/** An endpoint's counters (tr_endpoint_stats_get). */
+/** An endpoint's counters (tr_endpoint_call_stats). */
 typedef struct tr_endpoint_stats {
     uint64_t processed;   /**< handler calls, bodies and continuations run */
     uint64_t dropped;     /**< never looked at: calls sent to, or still queued
@@ -197,7 +198,7 @@ typedef struct tr_endpoint_stats {
 } tr_endpoint_stats;
 
 /** A snapshot (each counter exact, together not atomic). Any thread. */
-TR_API void tr_endpoint_stats_get(const tr_endpoint *ep, tr_endpoint_stats *out);
+TR_API void tr_endpoint_call_stats(const tr_endpoint *ep, tr_endpoint_stats *out);
 
 /** "not_started", "fenced", "no_method", "decode". Any thread. */
 TR_API const char *tr_reject_reason_name(tr_reject_reason r);

@@ -39,7 +39,9 @@ extern "C" {
     X(EADDR, "malformed address")                                            \
     X(EFAILED, "failed")                                                     \
     X(EFULL, "mailbox at its hard capacity: the message was refused")        \
-    X(EADDRINUSE, "address already in use")
+    X(EADDRINUSE, "address already in use")                                  \
+    X(ERESTARTED, "the peer restarted: a new incarnation, connect again")        \
+    X(EAUTH, "authentication failed (TLS)")
 
 /** 0 (TR_OK) and troupe's error codes, TR_E<NAME> for each row of TR_ERRORS. */
 typedef enum tr_error {

@@ -52,9 +52,9 @@ typedef struct tr_endpoint tr_endpoint;
  * Errors: TR_EINVAL, TR_ENOMEM. */
 TR_API int tr_future_new(tr_future **out);
 
-/** Takes / drops a reference. Any thread. Releasing the last reference of a
- * pending future is allowed: whoever completes it later just finds nobody
- * listening. */
+/** Takes / drops a reference (NULL: nothing). Any thread. Releasing the
+ * last reference of a pending future is allowed: whoever completes it
+ * later just finds nobody listening. */
 TR_API void tr_future_retain(tr_future *f);
 /** Drops a reference (see tr_future_retain). Any thread. */
 TR_API void tr_future_release(tr_future *f);

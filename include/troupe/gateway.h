@@ -182,9 +182,9 @@ TR_API int tr_service_connect(tr_service *svc, const char *id, const tr_gateway_
 TR_API int tr_service_connect_fenced(tr_service *svc, const char *id, const tr_gateway_desc *desc,
                                      const tr_fence_token *token, tr_gateway **out);
 
-/** Takes / drops a reference to the handle. Any thread. The last release
- * frees the handle and its hold on the endpoint (not the endpoint itself,
- * which lives until it terminates). */
+/** Takes / drops a reference to the handle (NULL: nothing). Any thread.
+ * The last release frees the handle and its hold on the endpoint (not the
+ * endpoint itself, which lives until it terminates). */
 TR_API void tr_gateway_retain(tr_gateway *gw);
 /** Drops a reference (see tr_gateway_retain). Any thread. */
 TR_API void tr_gateway_release(tr_gateway *gw);
@@ -194,12 +194,15 @@ TR_API void tr_gateway_release(tr_gateway *gw);
  * thread. */
 TR_API const char *tr_gateway_address(const tr_gateway *gw);
 /** The gateway declaration the handle was connected with. Any thread. */
-TR_API const tr_gateway_desc *tr_gateway_desc_of(const tr_gateway *gw);
+TR_API const tr_gateway_desc *tr_gateway_descriptor(const tr_gateway *gw);
 /** True for an endpoint in this process (run_async and friends allowed,
  * S13). Any thread. */
 TR_API bool tr_gateway_is_local(const tr_gateway *gw);
 
 /* ---- calls (the typed stubs wrap these) ---------------------------------- */
+
+/** `desc` is the declaration gw was connected with: another one is
+ * TR_EGATEWAY, NULL is TR_EINVAL (never "any gateway"). */
 
 /** One-way call of method `method` of `desc` with a copy of `*arg` (S14).
  * Any thread; never blocks. Messages from one sender are processed in

@@ -41,7 +41,7 @@ extern "C" {
 
 /** The wire protocol version this library speaks (the handshake checks it,
  * S28). */
-#define TR_PROTOCOL_VERSION 1
+#define TR_PROTOCOL_VERSION 2
 
 /** The address the service listens on, "host:port" with the port bound
  * (so a configured port 0 reads back as the one the system chose), copied
@@ -88,6 +88,11 @@ typedef struct tr_remote_stats {
     uint64_t inbound_open;              /**< accepted connections open now */
     uint64_t outbound_open;             /**< connections to others open now */
     uint64_t asks_pending;              /**< remote asks waiting for an answer now */
+    /* limits against abuse (service.h; each logged once, counted here) */
+    uint64_t refused_connections;       /**< over max_connections */
+    uint64_t handshake_timeouts;        /**< no HELLO within handshake_timeout_ns */
+    uint64_t asks_refused;              /**< over max_inbound_asks on one connection */
+    uint64_t buffer_overflows;          /**< connections closed over max_conn_buffer */
     char last_error[160];               /**< the latest protocol error, "" if none */
 } tr_remote_stats;
 

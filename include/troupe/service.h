@@ -33,6 +33,10 @@ typedef struct tr_service tr_service;
 #define TR_DEFAULT_MAX_FRAME_SIZE ((size_t)10 * 1024 * 1024)
 /** Where a listening service binds: loopback, any free port. */
 #define TR_DEFAULT_BIND_ADDRESS "127.0.0.1:0"
+/** A connection that owes us something and is silent this long gets a PING: 1 s. */
+#define TR_DEFAULT_HEARTBEAT_INTERVAL_NS (1000LL * 1000 * 1000)
+/** Silent this long in all, it is declared lost: 5 s. */
+#define TR_DEFAULT_HEARTBEAT_TIMEOUT_NS (5000LL * 1000 * 1000)
 
 /** Plain configuration; zero fields mean the default named beside them.
  * Initialise with tr_service_config_init() so later fields stay defaulted. */
@@ -44,7 +48,10 @@ typedef struct tr_service_config {
     int64_t lookup_timeout_ns; /**< 0: 10 s */
     size_t max_frame_size;     /**< 0: 10 MiB (Flink's pekko.framesize) */
     const char *bind_address;  /**< NULL: "127.0.0.1:0" (port 0: any free one); copied */
-    bool force_serialization;  /**< S22: encode local calls too (codec tests) */
+    bool force_serialization;  /**< diagnostic switch, off in production: encode
+                                  and decode local calls too, as a remote call
+                                  would (S22), to test a type's codec without a
+                                  network; costs a copy and a decode per call */
     bool listen;               /**< accept remote calls on bind_address (remote.h);
                                   the bound address: tr_service_listen_address */
     /* Backpressure (README "Backpressure"). */
@@ -61,6 +68,30 @@ typedef struct tr_service_config {
     void *log_arg;             /**< passed to log_sink */
     bool introspection_off;    /**< with listen: no read-only introspection endpoint
                                   TR_INTROSPECT_ID (troupe/metrics.h; on by default) */
+    /** Failure detection (remote): a connection that owes us something
+     * (asks pending, watches on its peer) and has been silent for the
+     * interval gets a PING; silent for the timeout in all, it is declared
+     * lost once: its asks fail with TR_EUNREACHABLE naming the silence, its
+     * watches fire. 0: 1 s and 5 s (README "Watching and supervising"). */
+    int64_t heartbeat_interval_ns;
+    int64_t heartbeat_timeout_ns; /**< see heartbeat_interval_ns */
+    /** A peer that cannot be reached is not dialled again before this has
+     * passed: doubled (with jitter of up to a quarter) after each failed
+     * attempt, up to reconnect_backoff_max_ns; meanwhile calls to it fail at
+     * once with TR_EUNREACHABLE naming the next attempt. 0: 50 ms and 5 s. */
+    int64_t reconnect_backoff_min_ns;
+    int64_t reconnect_backoff_max_ns; /**< see reconnect_backoff_min_ns */
+    /* Trust (remote.h "TLS and limits"). Strings are copied; NULL: unset. */
+    const char *tls_ca_file;   /**< PEM: the CA every peer's certificate is signed by */
+    const char *tls_cert_file; /**< PEM: this service's certificate (chain) */
+    const char *tls_key_file;  /**< PEM: its private key */
+    const char *tls_psk;       /**< instead of certificates: a pre-shared key, 32-128 hex digits */
+    const char *tls_psk_identity; /**< NULL: "troupe" */
+    bool allow_insecure;       /**< listen on a non-loopback address without TLS anyway */
+    unsigned max_connections;  /**< inbound connections open at once; 0: 1024 */
+    int64_t handshake_timeout_ns; /**< an inbound connection's HELLO within; 0: 10 s */
+    unsigned max_inbound_asks; /**< asks in flight per inbound connection; 0: 100000 */
+    size_t max_conn_buffer;    /**< unsent bytes per inbound connection; 0: 256 MiB */
 } tr_service_config;
 
 /** Fills `cfg` with the defaults. */
@@ -101,7 +132,12 @@ TR_API void tr_service_destroy(tr_service *svc);
 /** The effective configuration (defaults filled in; S23: max_frame_size is
  * 10 MiB unless set). bind_address points into the service: valid until
  * tr_service_destroy. Any thread. */
-TR_API void tr_service_config_get(const tr_service *svc, tr_service_config *out);
+TR_API void tr_service_effective_config(const tr_service *svc, tr_service_config *out);
+
+/** This service's incarnation id: random, never 0, made at create; remote
+ * peers learn it in the handshake and tell a restarted process on the
+ * same address by it (TR_ERESTARTED). Any thread. */
+TR_API uint64_t tr_service_incarnation(const tr_service *svc);
 
 /** The number of worker threads. */
 TR_API unsigned tr_service_workers(const tr_service *svc);

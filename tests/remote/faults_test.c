@@ -144,7 +144,7 @@ static int hello_conn(tr_service *server)
     int fd = r_dial(tr_service_port(server));
     uint8_t b[64];
     r_write_all(fd, b, r_hello(b, 1, TR_PROTOCOL_VERSION));
-    TC_ASSERT(r_read_n(fd, b, 32, 5000) == 32 && b[4] == 2);
+    TC_ASSERT(r_read_n(fd, b, R_HELLO_LEN, 5000) == R_HELLO_LEN && b[4] == 2);
     return fd;
 }
 
@@ -228,7 +228,7 @@ static void *garbage_serve(void *arg)
     if (fd < 0)
         return NULL;
     uint8_t b[512];
-    if (r_read_n(fd, b, 32, 5000) == 32) { /* HELLO */
+    if (r_read_n(fd, b, R_HELLO_LEN, 5000) == R_HELLO_LEN) { /* HELLO */
         r_write_all(fd, b, r_hello(b, 2, TR_PROTOCOL_VERSION));
         uint8_t h[20];
         if (r_read_n(fd, h, 20, 5000) == 20) { /* RESOLVE: answer slot 0 */
@@ -364,7 +364,7 @@ static void *mute_serve(void *arg)
     if (fd < 0)
         return NULL;
     uint8_t b[512], h[20];
-    if (r_read_n(fd, b, 32, 5000) == 32) {
+    if (r_read_n(fd, b, R_HELLO_LEN, 5000) == R_HELLO_LEN) {
         r_write_all(fd, b, r_hello(b, 2, TR_PROTOCOL_VERSION));
         if (r_read_n(fd, h, 20, 5000) == 20) { /* RESOLVE: slot 0 */
             uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8;

@@ -219,7 +219,7 @@ Test(framesize, default_limit_carries_megabytes, .timeout = 60)
 {
     world w = world_make(0, 0);
     tr_service_config cfg;
-    tr_service_config_get(w.client, &cfg);
+    tr_service_effective_config(w.client, &cfg);
     cr_assert_eq(cfg.max_frame_size, (size_t)10 << 20);
     tr_bytes big = bytes_of(9u << 20);
     ((uint8_t *)big.data)[12345] = 7;

@@ -53,7 +53,7 @@ static size_t mutate(uint8_t *p, size_t n, size_t cap, tc_rng *rng)
     case 1: /* truncate */
         return 1 + (size_t)tc_rng_below(rng, n);
     case 2: { /* a lying length in some frame header after HELLO */
-        size_t at = 32 + (size_t)tc_rng_below(rng, n > 36 ? n - 36 : 1);
+        size_t at = R_HELLO_LEN + (size_t)tc_rng_below(rng, n > R_HELLO_LEN + 4 ? n - R_HELLO_LEN - 4 : 1);
         uint32_t len = (uint32_t)tc_rng_next(rng);
         memcpy(p + at, &len, 4);
         return n;
@@ -63,7 +63,7 @@ static size_t mutate(uint8_t *p, size_t n, size_t cap, tc_rng *rng)
             p[n++] = (uint8_t)tc_rng_next(rng);
         return n;
     case 4: /* an unknown type or flag in the second frame */
-        p[32 + 4 + (tc_rng_below(rng, 2))] = (uint8_t)tc_rng_next(rng);
+        p[R_HELLO_LEN + 4 + (tc_rng_below(rng, 2))] = (uint8_t)tc_rng_next(rng);
         return n;
     default: /* a random byte anywhere, and a duplicated tail */
         p[tc_rng_below(rng, n)] = (uint8_t)tc_rng_next(rng);

@@ -90,13 +90,20 @@ Test(introspect, a_reconnect_is_counted, .timeout = 60)
         if (!rv)
             cr_assert_eq(*tcalc_add_result(f), 4);
         tr_future_release(f);
-        if (rv)
+        if (rv == TR_ERESTARTED) { /* a new process: the application reconnects (issue 9) */
+            tr_gateway_release(gw);
+            gw = r_connect(client, server, "calc");
+        } else if (rv) {
             tc_sleep_us(20000);
+        }
     }
     TC_OK(rv);
     tr_conn_metrics c = only_conn(client);
     cr_assert(c.open && c.outbound);
-    cr_assert_eq(c.reconnects, 1, "reconnects %llu", (unsigned long long)c.reconnects);
+    /* 1, or 2 when the restarted node was first met by a connection that
+     * found the new incarnation (TR_ERESTARTED) before the explicit one. */
+    cr_assert(c.reconnects >= 1 && c.reconnects <= 2, "reconnects %llu",
+              (unsigned long long)c.reconnects);
     tr_gateway_release(gw);
     tr_endpoint_release(ep);
     tr_service_destroy(client);

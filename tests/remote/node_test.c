@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "remote_common.h"
+#include "tnode.h"
 
 typedef struct node {
     pid_t pid;
@@ -84,7 +85,7 @@ static int node_wait(node *nd, unsigned timeout_ms)
 static tr_gateway *node_connect(tr_service *client, const node *nd)
 {
     char a[96];
-    snprintf(a, sizeof a, "troupe://127.0.0.1:%u/%s", (unsigned)nd->port, TR_NODE_ENDPOINT);
+    snprintf(a, sizeof a, "troupe://127.0.0.1:%u/%s", (unsigned)nd->port, TNODE_ENDPOINT);
     tr_gateway *gw = NULL;
     int rv = tr_service_connect(client, a, &tnode_gateway, &gw);
     TC_ASSERT_MSG(rv == 0, "connect %s: %s: %s", a, tr_errname(rv), tr_service_connect_error());

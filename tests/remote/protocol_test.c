@@ -6,12 +6,14 @@
 
 #include "remote/frame.h"
 #include "remote_common.h"
+#include "tnode.h"
 
 /* PROTOCOL.md, "Examples". */
-static const uint8_t doc_hello[32] = {0x1c, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+static const uint8_t doc_hello[40] = {0x24, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
                                       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
                                       0x00, 0x00, 0x00, 0x00, 0x54, 0x52, 0x50, 0x45,
-                                      0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x00};
+                                      0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x00,
+                                      0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01};
 static const uint8_t doc_ask[32] = {0x1c, 0x00, 0x00, 0x00, 0x06, 0x00, 0x01, 0x00,
                                     0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
                                     0x00, 0x00, 0x00, 0x00, 0xe8, 0x03, 0x00, 0x00,
@@ -35,7 +37,8 @@ Test(protocol, fingerprint_and_codes, .timeout = 10)
                  {TR_EVERSION, -987},    {TR_ENOENDPOINT, -986}, {TR_EDEADLK, -985},
                  {TR_ECANCELED, -984},   {TR_EPROTO, -983},     {TR_EIO, -982},
                  {TR_EAGAIN, -981},      {TR_EBUSY, -980},      {TR_EADDR, -979},
-                 {TR_EFAILED, -978},     {TR_EFULL, -977},      {TR_EADDRINUSE, -976}};
+                 {TR_EFAILED, -978},     {TR_EFULL, -977},      {TR_EADDRINUSE, -976},
+                 {TR_ERESTARTED, -975}, {TR_EAUTH, -974}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         cr_assert_eq(table[i].code, table[i].wire, "%s", tr_errname(table[i].code));
 }
@@ -44,7 +47,7 @@ Test(protocol, fingerprint_and_codes, .timeout = 10)
  * one ASK and answers it with the document's REPLY_OK (its corr patched). */
 typedef struct fake {
     int lfd;
-    uint8_t hello[32], ask[32];
+    uint8_t hello[R_HELLO_LEN], ask[32];
     size_t got_hello, got_ask;
 } fake;
 
@@ -54,7 +57,7 @@ static void *fake_main(void *arg)
     int fd = accept(fk->lfd, NULL, NULL);
     if (fd < 0)
         return NULL;
-    fk->got_hello = r_read_n(fd, fk->hello, 32, 5000);
+    fk->got_hello = r_read_n(fd, fk->hello, R_HELLO_LEN, 5000);
     uint8_t b[600];
     r_write_all(fd, b, r_hello(b, 2, TR_PROTOCOL_VERSION));
     uint8_t h[20];
@@ -96,8 +99,13 @@ Test(protocol, client_bytes_match_the_document, .timeout = 30)
     TC_OK(tr_future_get(f, WAIT_NS));
     cr_assert_eq(*tnode_ping_result(f), 7);
     tr_future_release(f);
-    cr_assert_eq(fk.got_hello, 32);
+    cr_assert_eq(fk.got_hello, R_HELLO_LEN);
+    /* all but the incarnation, which is random */
     cr_assert(!memcmp(fk.hello, doc_hello, 32), "HELLO differs from PROTOCOL.md");
+    uint64_t inc = 0;
+    for (int i = 0; i < 8; i++)
+        inc |= (uint64_t)fk.hello[32 + i] << (8 * i);
+    cr_assert_eq(inc, tr_service_incarnation(client), "HELLO carries the incarnation");
     cr_assert_eq(fk.got_ask, 32);
     cr_assert(!memcmp(fk.ask, doc_ask, 12), "ASK header differs from PROTOCOL.md");
     cr_assert(!memcmp(fk.ask + 20, doc_ask + 20, 12), "ASK body differs from PROTOCOL.md");
@@ -128,9 +136,13 @@ Test(protocol, server_answers_the_document, .timeout = 30)
     int fd = r_dial(tr_service_port(server));
     r_write_all(fd, doc_hello, sizeof doc_hello);
     uint8_t b[64];
-    cr_assert_eq(r_read_n(fd, b, 32, 5000), 32);
+    cr_assert_eq(r_read_n(fd, b, R_HELLO_LEN, 5000), R_HELLO_LEN);
     cr_assert_eq(b[4], 2); /* HELLO_OK */
-    cr_assert(!memcmp(b + 20, "TRPE\x01\x00\x00\x00", 8));
+    cr_assert(!memcmp(b + 20, "TRPE\x02\x00\x00\x00", 8));
+    uint64_t inc = 0;
+    for (int i = 0; i < 8; i++)
+        inc |= (uint64_t)b[32 + i] << (8 * i);
+    cr_assert_eq(inc, tr_service_incarnation(server));
     /* RESOLVE tnode on "node", as PROTOCOL.md lays it out. */
     size_t n = r_put_hdr(b, 3, 0, 0, 0, 99, 2 + 4 + 2 + 5 + 8 + 2);
     memcpy(b + n, "\x04\x00node\x05\x00tnode", 13);
@@ -140,10 +152,11 @@ Test(protocol, server_answers_the_document, .timeout = 30)
     n += 8;
     b[n++] = 5, b[n++] = 0;
     r_write_all(fd, b, n);
-    cr_assert_eq(r_read_n(fd, b, 24, 5000), 24);
+    cr_assert_eq(r_read_n(fd, b, 28, 5000), 28); /* version 2: slot and initial credit */
     cr_assert_eq(b[4], 4); /* RESOLVE_OK */
     cr_assert_eq(b[12], 99);
     cr_assert_eq(b[20] | b[21] | b[22] | b[23], 0, "the first slot is 0");
+    cr_assert_eq(b[24] | b[25] << 8 | b[26] << 16 | b[27] << 24, 512, "the initial credit");
     r_write_all(fd, doc_ask, sizeof doc_ask);
     cr_assert_eq(r_read_n(fd, b, 28, 5000), 28);
     cr_assert(!memcmp(b, doc_reply, 28), "REPLY_OK differs from PROTOCOL.md");
@@ -159,7 +172,7 @@ Test(protocol, ping_pong, .timeout = 30)
     int fd = r_dial(tr_service_port(server));
     r_write_all(fd, doc_hello, sizeof doc_hello);
     uint8_t b[64];
-    cr_assert_eq(r_read_n(fd, b, 32, 5000), 32);
+    cr_assert_eq(r_read_n(fd, b, R_HELLO_LEN, 5000), R_HELLO_LEN);
     size_t n = r_put_hdr(b, 9, 0, 0, 0, 0x1122334455667788ull, 0);
     r_write_all(fd, b, n);
     cr_assert_eq(r_read_n(fd, b, 20, 5000), 20);

@@ -182,9 +182,13 @@ static inline size_t r_put_hdr(uint8_t *p, uint8_t type, uint8_t flags, uint16_t
 }
 
 /* HELLO (type 1) with the given version: 32 bytes at p. */
+/* A HELLO / HELLO_OK frame: 40 bytes since version 2 (the incarnation
+ * follows the max frame size). */
+#define R_HELLO_LEN 40
+#define R_TEST_INCARNATION 0x0123456789abcdefull
 static inline size_t r_hello(uint8_t *p, uint8_t type, uint16_t version)
 {
-    size_t n = r_put_hdr(p, type, 0, 0, 0, 0, 12);
+    size_t n = r_put_hdr(p, type, 0, 0, 0, 0, 20);
     memcpy(p + n, "TRPE", 4);
     p[n + 4] = (uint8_t)version;
     p[n + 5] = (uint8_t)(version >> 8);
@@ -192,7 +196,9 @@ static inline size_t r_hello(uint8_t *p, uint8_t type, uint16_t version)
     uint32_t mf = 10u << 20;
     for (int i = 0; i < 4; i++)
         p[n + 8 + i] = (uint8_t)(mf >> (8 * i));
-    return n + 12;
+    for (int i = 0; i < 8; i++)
+        p[n + 12 + i] = (uint8_t)(R_TEST_INCARNATION >> (8 * i));
+    return n + 20;
 }
 
 #endif

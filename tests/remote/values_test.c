@@ -10,7 +10,7 @@
 #include "common/values_run.h"
 #include "remote_common.h"
 
-#define PER_KIND 24
+#define PER_KIND 32
 
 typedef struct world {
     tr_service *server, *client;
@@ -47,7 +47,7 @@ static void world_close(world *w)
     TC_EQ_U64(ss.tells_dropped, 0);
     for (int i = 0; i < 2; i++) {
         tr_endpoint_stats st;
-        tr_endpoint_stats_get(w->ep[i], &st);
+        tr_endpoint_call_stats(w->ep[i], &st);
         cr_assert_eq(st.handler_errors, 0);
         for (int r = 0; r < TR_REJECT_COUNT_; r++)
             cr_assert_eq(st.rejected[r], 0, "endpoint %d: %llu rejected (%s)", i,
@@ -66,7 +66,7 @@ Test(values_remote, tells_batched, .timeout = 60)
 {
     world w;
     world_open(&w, 0xba7c);
-    tv_tells_batched(w.t, 2, &w.set, 4);
+    tv_tells_batched(w.t, 2, &w.set, 10);
     /* They did batch: fewer writes than frames on the client. */
     tr_remote_stats cs = r_stats(w.client);
     cr_assert_lt(cs.writes, cs.frames_sent, "%llu writes for %llu frames",
@@ -86,7 +86,7 @@ Test(values_remote, tells_growing_buffers, .timeout = 60)
 {
     world w;
     world_open(&w, 0x6a0);
-    tv_tells_grow(w.t, 2, &w.set, 60, 40, 11);
+    tv_tells_grow(w.t, 2, &w.set, 200, 40, 11);
     world_close(&w);
 }
 

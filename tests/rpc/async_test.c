@@ -202,7 +202,7 @@ Test(async, s11_run_async_failure_is_counted, .timeout = 30)
     TC_OK(tr_endpoint_run_async(ep, failing_body, NULL, 0));
     t_terminate(ep);
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.handler_errors, 1);
     cr_assert_eq(st.processed, 1);
     tr_endpoint_release(ep);

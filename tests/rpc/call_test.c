@@ -45,7 +45,7 @@ Test(call, s23_max_frame_size_default_and_configurable, .timeout = 30)
     cfg.workers = 1;
     tr_service *svc;
     TC_OK(tr_service_create(&cfg, &svc));
-    tr_service_config_get(svc, &got);
+    tr_service_effective_config(svc, &got);
     cr_assert_eq(got.max_frame_size, (size_t)10 * 1024 * 1024);
     cr_assert_eq(got.ask_timeout_ns, 10LL * 1000 * 1000 * 1000);
     cr_assert_eq(got.lookup_timeout_ns, 10LL * 1000 * 1000 * 1000);
@@ -55,7 +55,7 @@ Test(call, s23_max_frame_size_default_and_configurable, .timeout = 30)
     cfg.max_frame_size = 64 * 1024;
     cfg.ask_timeout_ns = 250 * 1000000LL;
     TC_OK(tr_service_create(&cfg, &svc));
-    tr_service_config_get(svc, &got);
+    tr_service_effective_config(svc, &got);
     cr_assert_eq(got.max_frame_size, (size_t)64 * 1024);
     cr_assert_eq(got.ask_timeout_ns, 250 * 1000000LL);
     /* S14: an ask without its own timeout gets the service's default. */
@@ -115,7 +115,7 @@ Test(call, s16_unreachable_at_once, .timeout = 30)
     cr_assert(tc_now_ns() - t0 < 1000000000ull);
     cr_assert_null(f);
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.dropped, 2);
     tr_gateway_release(gw);
     tr_endpoint_release(ep);
@@ -158,7 +158,7 @@ Test(call, s18_unknown_method, .timeout = 30)
     TC_ERR(tr_gateway_ask(gw, &tcalc_gateway, tcalc__note, &(tr_i64){1}, 0, &f), TR_ENOMETHOD);
     TC_ERR(tr_gateway_tell(gw, &tcalc_gateway, tcalc__add, &(t_pair){1, 1}), TR_ENOMETHOD);
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.rejected[TR_REJECT_NO_METHOD], 1);
     tr_gateway_release(gw);
     t_terminate(ep);
@@ -293,7 +293,7 @@ static void roundtrips(bool force)
     tr_gateway_release(gw);
     t_terminate(ep);
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.decoded, force ? 2 : 0, "decoded %llu", (unsigned long long)st.decoded);
     cr_assert_eq(st.processed, 3);
     tr_endpoint_release(ep);

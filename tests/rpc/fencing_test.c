@@ -78,7 +78,7 @@ Test(fencing, s31_only_the_current_token, .timeout = 30)
     tr_gateway_release(g2);
     t_terminate(ep);
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.rejected[TR_REJECT_FENCED], 4);
     cr_assert_eq(((fstate *)tr_endpoint_state(ep))->calc.notes, 0);
     tr_endpoint_release(ep);
@@ -180,7 +180,7 @@ Test(fencing, s32_old_token_run_async_discarded, .timeout = 30)
     cr_assert_eq(s->runs, 1, "runs %lld", (long long)s->runs);
     cr_assert_eq(s->unfenced, 10);
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.rejected[TR_REJECT_FENCED], 11);
     tr_endpoint_release(ep);
     tr_service_destroy(svc);

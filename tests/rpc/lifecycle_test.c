@@ -80,7 +80,7 @@ Test(lifecycle, s1_s2_created_but_not_started, .timeout = 30)
     tr_gateway_release(gw);
     t_terminate(ep); /* the counters are final now */
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.rejected[TR_REJECT_NOT_STARTED], 2); /* the ask and the tell */
     cr_assert_eq(st.processed, 1);
     life_state *s = tr_endpoint_state(ep);
@@ -240,7 +240,7 @@ Test(lifecycle, s4_terminate_with_1000_queued_asks, .timeout = 30)
         TC_OK(tr_future_then(fs[i], count_completion, &once[i]));
     }
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_geq(st.mailbox_len, N + 1); /* the terminate and the asks */
     atomic_store(&g_gate_open, 1);
     TC_OK(tr_future_get(held, WAIT_NS));
@@ -255,7 +255,7 @@ Test(lifecycle, s4_terminate_with_1000_queued_asks, .timeout = 30)
     for (int i = 0; i < N; i++)
         cr_assert_eq(atomic_load(&once[i]), 1, "ask %d completed %d times", i,
                      atomic_load(&once[i]));
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.dropped, N);
     cr_assert_eq(((t_state *)tr_endpoint_state(ep))->calls, 0);
     tr_gateway_release(gw);

@@ -78,7 +78,7 @@ static void provoke(tr_service *svc, const char *id)
     TC_OK(tr_endpoint_run_async(ep, failing_body, NULL, 0));
     t_terminate(ep);
     tr_endpoint_stats st;
-    tr_endpoint_stats_get(ep, &st);
+    tr_endpoint_call_stats(ep, &st);
     cr_assert_eq(st.handler_errors, 1, "the body ran and failed");
     cr_assert_eq(st.rejected[TR_REJECT_NOT_STARTED], 1, "the tell was refused");
     tr_gateway_release(gw);
@@ -99,7 +99,7 @@ Test(log, sink_gets_level_subsystem_endpoint_and_text, .timeout = 30)
     sink_init(&s);
     tr_service *svc = logged_service(&s, TR_LOG_DEBUG);
     tr_service_config eff;
-    tr_service_config_get(svc, &eff);
+    tr_service_effective_config(svc, &eff);
     cr_assert_eq(eff.log_level, TR_LOG_DEBUG);
     cr_assert_eq(eff.log_sink, sink_fn);
     provoke(svc, "logged-one");
@@ -165,7 +165,7 @@ Test(log, environment_sets_the_default_level, .timeout = 30)
     sink_init(&s);
     tr_service *svc = logged_service(&s, TR_LOG_DEFAULT);
     tr_service_config eff;
-    tr_service_config_get(svc, &eff);
+    tr_service_effective_config(svc, &eff);
     cr_assert_eq(eff.log_level, TR_LOG_DEBUG);
     provoke(svc, "env");
     tr_service_destroy(svc);
@@ -185,7 +185,7 @@ Test(log, invalid_environment_value_is_reported, .timeout = 30)
     sink_init(&s);
     tr_service *svc = logged_service(&s, TR_LOG_DEFAULT);
     tr_service_config eff;
-    tr_service_config_get(svc, &eff);
+    tr_service_effective_config(svc, &eff);
     cr_assert_eq(eff.log_level, TR_LOG_WARN, "falls back to warn");
     tr_service_destroy(svc);
     cr_assert_eq(s.n, 1, "one warning at create, got %u", s.n);
