@@ -51,11 +51,11 @@ static inline tri_method_metrics *tri_metrics_of(tr_endpoint *ep, unsigned gi, u
 }
 
 /* Whether to time a handler: the method's n-th call (counting from 0)
- * when n is one less than a multiple of TR_METRICS_SAMPLE, or a stamped
- * call (`stamped`: it carries its send time). Main thread. */
+ * when n is a multiple of TR_METRICS_SAMPLE (the first call included), or
+ * a stamped call (`stamped`: it carries its send time). Main thread. */
 static inline bool tri_metrics_timed(uint64_t n, unsigned stamped)
 {
-    return (n & (TR_METRICS_SAMPLE - 1)) == TR_METRICS_SAMPLE - 1 || stamped;
+    return (n & (TR_METRICS_SAMPLE - 1)) == 0 || stamped;
 }
 
 /* Records a timed handler: sent at `stamp` (0: unknown), started at t0,

@@ -231,11 +231,11 @@ Test(metrics, mailbox_high_water_and_queue_time, .timeout = 60)
     tr_future_release(f);
     TC_ASSERT_EVENTUALLY(method("total").calls == 1, 5000);
     uint64_t hwm = tr_endpoint_mailbox_hwm(ep);
-    cr_assert(hwm >= 300 - TR_METRICS_SAMPLE - 1 && hwm <= 301,
+    cr_assert(hwm >= 290 && hwm <= 301, /* the first tell is timed: it saw 299 behind it */
               "the first timed tell saw the pile: high water %llu", (unsigned long long)hwm);
     tr_method_metrics add = method("add");
-    cr_assert(add.queue.count >= 300 / TR_METRICS_SAMPLE - 1, "stamped tells: %llu",
-              (unsigned long long)add.queue.count);
+    cr_assert(add.queue.count >= 300 / TR_METRICS_SAMPLE, "stamped tells: %llu",
+              (unsigned long long)add.queue.count); /* 300 > 256: at least one */
     cr_assert(add.queue.max_ns >= 20000000, "a tell waited behind hold for 20 ms: max %llu ns",
               (unsigned long long)add.queue.max_ns);
     stop();
