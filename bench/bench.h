@@ -9,7 +9,9 @@
 #ifndef TROUPE_BENCH_H
 #define TROUPE_BENCH_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -176,6 +178,22 @@ bench_fn bench_mpsc, bench_mpsc_pair;
 
 /* ---- remote workloads (remote.c): two processes over loopback */
 
-bench_fn bench_remote_pingpong, bench_remote_throughput;
+bench_fn bench_remote_pingpong, bench_remote_throughput, bench_overload_remote, bench_overload_local;
+
+/* overload.c, for both overload workloads: peak resident memory of this
+ * process and of one other (0: none) above their idle, sampled every 2 ms
+ * between start and stop; and the flood of sequence-numbered 64-byte tells
+ * to a tnode sink (blocking at a full target; *waited: sends retried). */
+typedef struct bench_rss {
+    pid_t other;
+    uint64_t self_idle, other_idle;
+    _Atomic int stop;
+    _Atomic uint64_t self_max, other_max;
+    pthread_t th;
+} bench_rss;
+uint64_t bench_rss_bytes(pid_t pid);
+void bench_rss_start(bench_rss *w, pid_t other);
+void bench_rss_stop(bench_rss *w, double *self_mib, double *other_mib);
+int bench_flood_sink(const bench_run *r, tr_gateway *gw, int64_t m, uint64_t *waited);
 
 #endif

@@ -71,6 +71,16 @@ static const bench_workload workloads[] = {
      "sequential asks to troupe-node's ping over loopback (1000 warm-up rounds first)",
      {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}}, {"n=10000,peer=auto,tls=none"}, false, true,
      bench_remote_pingpong},
+    {"overload_local", "msgs/s",
+     "main sends m 64-byte tells as fast as it can to an endpoint spending `spin` ns on each; "
+     "reports the consumer's rate and the peak RSS above idle",
+     {{"m", NULL, 1, BIG}, {"spin", NULL, 0, 1000000000}},
+     {"m=5000000,spin=1000"}, false, true, bench_overload_local},
+    {"overload_remote", "msgs/s",
+     "as overload_local, to troupe-node's sink spinning `spin` ns (started by PID); peak RSS "
+     "of both processes",
+     {{"m", NULL, 1, BIG}, {"spin", NULL, 0, 1000000000}, {"peer", NULL, 0, 0}},
+     {"m=5000000,spin=1000,peer=auto"}, false, true, bench_overload_remote},
     {"remote_throughput", "msgs/s",
      "m one-way tells with a payload to troupe-node's sink, which answers once after the m-th",
      {{"m", NULL, 1, BIG}, {"payload", NULL, 0, 1 << 24}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}},

@@ -44,6 +44,10 @@
 
 typedef struct node_state {
     uint64_t sunk, sunk_bytes;
+    /* --sink-spin-ns: each sink spins this long and checks that the first
+     * 8 bytes count up from 0 (troupe-bench overload_remote) */
+    int64_t sink_spin_ns;
+    uint64_t next_seq, out_of_order;
     struct {
         tr_reply *reply;
         uint64_t target;
@@ -82,6 +86,19 @@ static int on_sink(tr_endpoint *self, void *state, const tr_bytes *arg)
 {
     (void)self;
     node_state *s = state;
+    if (s->sink_spin_ns) {
+        uint64_t seq = 0;
+        if (arg && arg->len >= 8)
+            memcpy(&seq, arg->data, 8);
+        if (seq != s->next_seq)
+            s->out_of_order++;
+        s->next_seq = seq + 1;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        do /* a busy handler, as a slow consumer is */
+            clock_gettime(CLOCK_MONOTONIC, &b);
+        while ((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) < s->sink_spin_ns);
+    }
     s->sunk++;
     s->sunk_bytes += arg ? arg->len : 0;
     if (s->nwaiters)
@@ -93,6 +110,9 @@ static int on_count(tr_endpoint *self, void *state, const tr_u64 *arg, tr_reply 
 {
     (void)self;
     node_state *s = state;
+    if (s->out_of_order)
+        return tr_reply_fail(reply, TR_EFAILED, "%llu sink tells arrived out of order",
+                             (unsigned long long)s->out_of_order);
     uint64_t target = arg ? *arg : 0;
     if (target <= s->sunk) {
         tr_u64 n = s->sunk;
@@ -204,6 +224,7 @@ static void usage(FILE *f)
                "Serves endpoint \"" TNODE_ENDPOINT "\" (gateway tnode: echo, ping, sink, count, "
                "bytes)\non HOST:PORT (port 0: any free port) until SIGINT or SIGTERM.\n"
                "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text) over HTTP\n"
+               "  --sink-spin-ns N            each sink() spins N ns and checks its order (benchmarks)\n"
                "  --metrics-port-file FILE    write the metrics port there (for port 0)\n"
                "  --version                   print the version and exit\n");
 }
@@ -250,7 +271,7 @@ int main(int argc, char **argv)
      * thread at a time anyway, and a second worker only adds wake-ups
      * (remote_pingpong: median 31-34 k round trips/s with one, 21 k and
      * bimodal down to 7 k with two, on this 2-CPU VM). */
-    uint64_t idle_exit = 0, workers = 1, max_frame = 0;
+    uint64_t idle_exit = 0, workers = 1, max_frame = 0, sink_spin_ns = 0;
     const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_psk = NULL,
                *tls_psk_id = NULL;
     bool allow_insecure = false;
@@ -291,6 +312,8 @@ int main(int argc, char **argv)
             ok = ok && parse_u64(v, 86400 * 365, &idle_exit) && idle_exit > 0;
         else if (!strcmp(a, "--workers"))
             ok = ok && parse_u64(v, 1024, &workers) && workers > 0;
+        else if (!strcmp(a, "--sink-spin-ns"))
+            ok = ok && parse_u64(v, 1000000000, &sink_spin_ns);
         else if (!strcmp(a, "--max-frame-size"))
             ok = ok && parse_u64(v, UINT32_MAX, &max_frame) && max_frame >= 64;
         else {
@@ -346,8 +369,10 @@ int main(int argc, char **argv)
                                                 .ngateways = 1, .state_size = sizeof(node_state),
                                                 .on_cleanup = on_cleanup},
                             &ep);
-    if (!rv)
+    if (!rv) {
+        ((node_state *)tr_endpoint_state(ep))->sink_spin_ns = (int64_t)sink_spin_ns;
         rv = tr_endpoint_start(ep);
+    }
     if (rv) {
         fprintf(stderr, "troupe-node: cannot start the node endpoint: %s\n", tr_strerror(rv));
         tr_service_destroy(svc);

@@ -1,7 +1,11 @@
 /* troupe-ckbench: the engine's hand-written concurrency pieces against
  * their Concurrency Kit equivalents, case by case (issue 7, item 6).
  *
- *   troupe-ckbench CASE [threads=T] [n=N] [reps=R] [outside=K] [deadline_ms=D]
+ *   troupe-ckbench CASE [threads=T] [n=N] [reps=R] [outside=K] [deadline_ms=D] [aa=1]
+ *
+ *   aa=1 runs the hand-written code in every variant's slot (spinlock,
+ *   trylock, stack): an A/A run that shows how much the slot's position
+ *   alone moves the figures.
  *
  *   spinlock  the timer shard lock (rpc/timer.c: test-and-test-and-set,
  *             pause, sched_yield after 128 spins) vs ck_spinlock_fas,
@@ -65,6 +69,7 @@ static int64_t now_ns(void)
 
 static long nthreads = 2, n = 2000000, reps = 7, outside = 0;
 static int64_t DEADLINE_NS = 10000000000ll; /* deadline_ms= */
+static bool aa; /* aa=1: every slot runs the hand-written code (position bias check) */
 static bool deadline_hit;
 
 static void fail(const char *what)
@@ -149,7 +154,7 @@ static void *lock_thread(void *arg)
             deadline_hit = true;
             break;
         }
-        switch (w->variant) {
+        switch (aa ? 0 : w->variant) {
         case 0: hand_lock(&L.hand); critical(i); hand_unlock(&L.hand); break;
         case 1: ck_spinlock_fas_lock(&L.fas); critical(i); ck_spinlock_fas_unlock(&L.fas); break;
         case 2: ck_spinlock_ticket_lock(&L.ticket); critical(i); ck_spinlock_ticket_unlock(&L.ticket); break;
@@ -207,14 +212,14 @@ static void *try_thread(void *arg)
     long wins = 0, i = 0;
     for (; i < n; i++) {
         bool got;
-        if (w->variant == 0) /* core/sched.c inject_pop */
+        if (aa || w->variant == 0) /* core/sched.c inject_pop */
             got = !atomic_exchange_explicit(&L.hand, 1, memory_order_acquire);
         else
             got = ck_spinlock_fas_trylock(&L.fas);
         if (got) {
             critical(i);
             wins++;
-            if (w->variant == 0)
+            if (aa || w->variant == 0)
                 atomic_store_explicit(&L.hand, 0, memory_order_release);
             else
                 ck_spinlock_fas_unlock(&L.fas);
@@ -260,7 +265,7 @@ static void *push_thread(void *arg)
     w->t0 = now_ns();
     snode *mine = nodes + w->done * n; /* w->done holds the index on entry */
     for (long i = 0; i < n; i++) {
-        if (w->variant == 0)
+        if (aa || w->variant == 0)
             hand_push(&mine[i]);
         else
             ck_stack_push_upmc(&S.ck, &mine[i].entry);
@@ -272,6 +277,8 @@ static void *push_thread(void *arg)
 
 static double run_stack(int variant)
 {
+    if (aa)
+        variant = 0;
     worker ws[MAX_THREADS];
     long total = nthreads * n;
     uint64_t want = 0;
@@ -597,7 +604,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: troupe-ckbench spinlock|trylock|stack|bitmap|park|hash "
-                        "[threads=T] [n=N] [reps=R] [outside=K]\n");
+                        "[threads=T] [n=N] [reps=R] [outside=K] [deadline_ms=D] [aa=1]\n");
         return 2;
     }
     const char *cs = argv[1];
@@ -608,6 +615,7 @@ int main(int argc, char **argv)
         else if (sscanf(argv[i], "reps=%ld", &v) == 1) reps = v;
         else if (sscanf(argv[i], "outside=%ld", &v) == 1) outside = v;
         else if (sscanf(argv[i], "deadline_ms=%ld", &v) == 1 && v > 0) DEADLINE_NS = v * 1000000ll;
+        else if (sscanf(argv[i], "aa=%ld", &v) == 1) aa = v != 0;
         else {
             fprintf(stderr, "troupe-ckbench: unknown argument %s\n", argv[i]);
             return 2;
@@ -680,9 +688,9 @@ int main(int argc, char **argv)
     }
     for (int v = 0; v < nv; v++) {
         qsort(res[v], (size_t)reps, sizeof(double), cmp_d);
-        printf("CKBENCH case=%s variant=%s threads=%ld n=%ld outside=%ld unit=%s median=%.4g "
+        printf("CKBENCH case=%s variant=%s%s threads=%ld n=%ld outside=%ld unit=%s median=%.4g "
                "min=%.4g max=%.4g runs=%ld%s\n",
-               cs, names[v], nthreads, n, outside, unit, res[v][reps / 2], res[v][0],
+               cs, names[v], aa ? "(as_hand)" : "", nthreads, n, outside, unit, res[v][reps / 2], res[v][0],
                res[v][reps - 1], reps, hit[v] ? " deadline=hit" : "");
     }
     return 0;

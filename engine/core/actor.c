@@ -337,6 +337,32 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
 
 int tr_send(tr_actor *to, tr_msg *m) { return send_timed(to, m, tls_send_timeout); }
 
+int tri_gate_admit(tri_gate *g, tri_sched *sched)
+{
+    enum tri_gate_verdict v = tri_gate_check(g, tri_gate_level(g) + 1);
+    if (v == TRI_GATE_PASS)
+        return 0;
+    if (v == TRI_GATE_FULL) {
+        /* relaxed: a statistic. */
+        atomic_fetch_add_explicit(&g->refusals, 1, memory_order_relaxed);
+        return TR_EFULL;
+    }
+    tri_worker *w = tri_tls_worker;
+    if (w && w->current && w->sched == sched) {
+        if (tri_gate_mute(g, w->current))
+            w->turn_muted = true;
+        return 0; /* a turn is never blocked: it goes on, muted after it */
+    }
+    int64_t timeout_ns = tls_send_timeout < 0 ? tri_sched_send_timeout(sched) : tls_send_timeout;
+    if (timeout_ns < 0)
+        return 0; /* configured never to block */
+    if (timeout_ns == 0) {
+        atomic_fetch_add_explicit(&g->timeouts, 1, memory_order_relaxed);
+        return TR_EAGAIN;
+    }
+    return tri_gate_wait(g, tri_now_ns() + timeout_ns);
+}
+
 int tr_send_nowait(tr_actor *to, tr_msg *m) { return send_timed(to, m, 0); }
 
 int tri_send_unchecked(tr_actor *to, tr_msg *m, uint32_t weight)
@@ -425,6 +451,11 @@ static enum tri_run_result drain_and_mark(struct tr_actor *a)
             drop_msg(a, (tr_msg *)n);
             continue;
         }
+        /* A sender that raced the stop may have muted itself on this gate
+         * (its registration comes before its push, whose wake ran us):
+         * nobody drains a stopped mailbox for it, so let it go here. */
+        if (a->gate)
+            tri_gate_release(a->gate);
         if (tri_mq_try_mark_empty(&a->mb_prod, &a->mb_cons))
             return TRI_RUN_DONE;
     }

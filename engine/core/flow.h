@@ -105,6 +105,15 @@ void tri_gate_release(tri_gate *g);
  * if it is muted and now above its own high mark, unmute it. */
 void tri_gate_unmute_overloaded(struct tr_actor *to, const tri_gate *to_gate, uint64_t level);
 
+/* A sender about to add one to g (a queue other than a mailbox, e.g. a
+ * remote target's calls not yet on the wire): in a turn on a worker of
+ * `sched`, mutes the sender when g is above its high mark and lets it go
+ * on; elsewhere blocks up to the calling thread's send timeout
+ * (tr_thread_send_timeout, else the scheduler's). 0, TR_EAGAIN, or
+ * TR_EFULL at g's capacity. */
+struct tri_sched;
+int tri_gate_admit(tri_gate *g, struct tri_sched *sched);
+
 /* The run loop's side: after a turn of a muted actor that has work left.
  * True when the actor is now owed its schedule by its unmuter (the caller
  * must not schedule it); false when it was unmuted meanwhile. */

@@ -32,8 +32,40 @@
 
 /* ---- targets ------------------------------------------------------------------------- */
 
+static uint64_t rt_level(const void *owner)
+{
+    const tri_rtarget *rt = owner;
+    /* relaxed: an estimate (flow.h); the counts only grow. */
+    uint64_t settled = atomic_load_explicit(&rt->settled, memory_order_relaxed);
+    uint64_t posted = atomic_load_explicit(&rt->posted, memory_order_relaxed);
+    return posted > settled ? posted - settled : 0;
+}
+
+int tri_rtarget_admit(tri_rtarget *rt, tr_service *svc)
+{
+    int rv = tri_gate_admit(&rt->gate, tri_wire_sched(svc));
+    if (!rv)
+        atomic_fetch_add_explicit(&rt->posted, 1, memory_order_seq_cst);
+    return rv;
+}
+
+void tri_rtarget_unadmit(tri_rtarget *rt)
+{
+    atomic_fetch_sub_explicit(&rt->posted, 1, memory_order_seq_cst);
+}
+
+/* A call of rt's left the I/O thread's hands (written, failed or
+ * dropped): the gate may let waiting callers go. */
+static void settle(tri_rtarget *rt)
+{
+    uint64_t s = atomic_load_explicit(&rt->settled, memory_order_relaxed) + 1;
+    atomic_store_explicit(&rt->settled, s, memory_order_relaxed);
+    if (rt_level(rt) < rt->gate.low) /* only then can the gate open: fence there */
+        tri_gate_drained(&rt->gate, s, rt_level(rt), true);
+}
+
 tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa, socklen_t salen,
-                             const char *id, const tr_gateway_desc *desc)
+                             const char *id, const tr_gateway_desc *desc, uint32_t high)
 {
     size_t id_len = strlen(id);
     size_t addr_len = strlen(TRI_REMOTE_SCHEME) + strlen(key) + 1 + id_len;
@@ -52,10 +84,18 @@ tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa,
     snprintf(rt->key, sizeof rt->key, "%s", key);
     memcpy(&rt->sa, sa, salen);
     rt->salen = salen;
+    atomic_init(&rt->posted, 0);
+    atomic_init(&rt->settled, 0);
+    rt->credit = UINT32_MAX;
+    tri_gate_init(&rt->gate, high == TR_MAILBOX_UNBOUNDED ? UINT32_MAX : high, 0, 0, rt_level, rt);
     return rt;
 }
 
-void tri_rtarget_free(tri_rtarget *rt) { tri_free(rt, rt->alloc_size); }
+void tri_rtarget_free(tri_rtarget *rt)
+{
+    tri_gate_release(&rt->gate); /* nobody may stay muted or blocked on it */
+    tri_free(rt, rt->alloc_size);
+}
 
 void tri_rtarget_unref(tri_net *net, tri_rtarget *rt)
 {
@@ -150,10 +190,12 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
             tri_rtarget_unref(net, rt); /* the pending entry's */
         }
         tri_wire_future_unref(f, 1);
+        settle(rt);
     } else if (is_call) {
         tri_net_add(&net->ctr.tells_dropped, 1);
         TRI_DEBUG(&net->log, "remote", NULL, "a tell to %s was not sent: %s", rt->address, why);
         tr_msg_free(m);
+        settle(rt);
     } else {
         tri_connect_req *req = tr_msg_data(m);
         tri_wire_fail(req->done, code, "%s", why);
@@ -168,7 +210,131 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
 
 /* Encodes a call for a resolved target onto the connection; frees a
  * tell's message, keeps an ask (it waits in the pending table). */
+/* ---- credit (PROTOCOL.md "Credit") ----------------------------------------------------- */
+
+/* The credit of rt's slot on the current connection, or NULL (no room to
+ * track it: then unlimited, as with a version-1 peer). */
+static uint32_t *credit_of(tri_peer *p, const tri_rtarget *rt)
+{
+    if (rt->slot >= p->credit_cap) {
+        uint32_t cap = p->credit_cap ? p->credit_cap : 8;
+        while (cap <= rt->slot)
+            cap *= 2;
+        uint32_t *c = tri_realloc(p->credit, (size_t)p->credit_cap * sizeof *c,
+                                  (size_t)cap * sizeof *c);
+        if (!c)
+            return NULL;
+        for (uint32_t i = p->credit_cap; i < cap; i++)
+            c[i] = 0;
+        p->credit = c;
+        p->credit_cap = cap;
+    }
+    return &p->credit[rt->slot];
+}
+
+void tri_client_credit_reset(tri_peer *p)
+{
+    tri_free(p->credit, (size_t)p->credit_cap * sizeof *p->credit);
+    p->credit = NULL;
+    p->credit_cap = 0;
+}
+
+/* Keeps m (a call of rt's) until credit comes, after those held before. */
+static void hold(tri_rtarget *rt, tr_msg *m)
+{
+    rt->io_refs++; /* the held entry's */
+    tri_msg_set_next(m, NULL);
+    if (rt->held_tail)
+        tri_msg_set_next(rt->held_tail, m);
+    else
+        rt->held_head = m;
+    rt->held_tail = m;
+}
+
+static void transmit(tri_net *net, tri_peer *p, tr_msg *m);
+
+/* Sends what rt holds as far as its slot's credit goes. */
+static void release_held(tri_net *net, tri_peer *p, tri_rtarget *rt)
+{
+    uint32_t *cr = credit_of(p, rt);
+    while (rt->held_head && (!cr || *cr)) {
+        tr_msg *m = rt->held_head;
+        rt->held_head = tri_msg_next(m);
+        if (!rt->held_head)
+            rt->held_tail = NULL;
+        rt->io_refs++; /* keeps rt while the held entry's goes */
+        tri_wire_call call;
+        tri_wire_call_of(m, &call);
+        if (call.ask && tri_pending_get(&p->pending, tri_wire_route_corr(call.ask)) != call.ask) {
+            /* Timed out while it waited for credit: its deadline failed it. */
+            tri_wire_ask_taken(call.ask);
+            tri_wire_future_unref(call.ask, 1);
+            settle(rt);
+        } else {
+            if (cr && *cr != UINT32_MAX)
+                (*cr)--;
+            transmit(net, p, m);
+        }
+        tri_rtarget_unref(net, rt); /* the held entry's */
+        tri_rtarget_unref(net, rt);
+    }
+}
+
+/* Fails the calls rt holds (the connection went, or its RESOLVE failed). */
+static void fail_held(tri_net *net, tri_rtarget *rt, int code, const char *why)
+{
+    while (rt->held_head) {
+        tr_msg *m = rt->held_head;
+        rt->held_head = tri_msg_next(m);
+        if (!rt->held_head)
+            rt->held_tail = NULL;
+        fail_request(net, m, code, why); /* drops the entry's reference */
+    }
+}
+
+enum tri_frame_outcome tri_client_credit(tri_net *net, tri_conn *c, const uint8_t *body,
+                                         size_t len, tri_close_info *ci)
+{
+    if (len != 8)
+        return tri_close_with(ci, TR_EPROTO, true, "a CREDIT of %zu bytes", len);
+    tri_peer *p = c->peer;
+    uint32_t slot = tri_get_u32(body), n = tri_get_u32(body + 4);
+    for (tri_rtarget *rt = p->targets; rt; rt = rt->next) {
+        if (!rt_resolved(rt) || rt->slot != slot)
+            continue;
+        uint32_t *cr = credit_of(p, rt);
+        if (cr && n) { /* the slot's credit, once for all its targets */
+            *cr = *cr > UINT32_MAX - 1 - n ? UINT32_MAX - 1 : *cr + n;
+            n = 0;
+        }
+    }
+    for (tri_rtarget *rt = p->targets; rt;) { /* release_held may unlink rt */
+        tri_rtarget *next = rt->next;
+        if (rt_resolved(rt) && rt->slot == slot && rt->held_head)
+            release_held(net, p, rt);
+        rt = next;
+    }
+    return TRI_FRAME_OK;
+}
+
+/* Encodes a call for a resolved target onto the connection; frees a
+ * tell's message, keeps an ask (it waits in the pending table). Without
+ * credit for its slot it is held (in order) until a CREDIT comes. */
 static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
+{
+    tri_rtarget *rt = target_of(m);
+    uint32_t *cr = credit_of(p, rt);
+    if (cr && (*cr == 0 || rt->held_head)) {
+        hold(rt, m);
+        return;
+    }
+    if (cr && *cr != UINT32_MAX)
+        (*cr)--;
+    transmit(net, p, m);
+}
+
+/* Writes a call whose credit is taken. */
+static void transmit(tri_net *net, tri_peer *p, tr_msg *m)
 {
     tri_wire_call call;
     tri_wire_call_of(m, &call);
@@ -204,6 +370,7 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
                      rt->desc->name, md->name, rt->address, size, why);
             tr_msg_free(m);
         }
+        settle(rt);
         return;
     }
     uint64_t corr = ask ? tri_wire_route_corr(f) : 0;
@@ -227,6 +394,7 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
         tri_pending_mark_sent(&p->pending, corr);
     else
         tr_msg_free(m);
+    settle(rt);
 }
 
 static int start_resolve(tri_net *net, tri_peer *p, tri_rtarget *rt);
@@ -242,6 +410,7 @@ static void complete_head(tri_net *net, tri_peer *p, tr_msg *m)
             tri_rtarget *rt = ask_hdr(f)->rt;
             tri_wire_ask_taken(f);
             tri_wire_future_unref(f, 1);
+            settle(rt);
             tri_rtarget_unref(net, rt); /* the backlog entry's */
             return;
         }
@@ -317,6 +486,7 @@ static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int 
     tr_msg *keep_head = NULL, *keep_tail = NULL, *m = p->bl_head;
     uint32_t kept = 0;
     rt->io_refs++; /* it must outlive the loop */
+    fail_held(net, rt, code, why);
     while (m) {
         tr_msg *next = tri_msg_next(m);
         if (target_of(m) == rt) {
@@ -341,6 +511,14 @@ static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int 
 /* Fails the whole backlog (the connection could not be made or was lost). */
 void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *why)
 {
+    for (tri_rtarget *rt = p->targets; rt;) { /* failing may unlink rt */
+        tri_rtarget *next = rt->next;
+        rt->io_refs++;
+        fail_held(net, rt, code, why);
+        next = rt->next;
+        tri_rtarget_unref(net, rt);
+        rt = next;
+    }
     while (p->bl_head) {
         tr_msg *m = p->bl_head;
         p->bl_head = tri_msg_next(m);
@@ -396,10 +574,15 @@ static enum tri_frame_outcome on_resolve_answer(tri_net *net, tri_conn *c, const
     rt->resolve_corr = 0;
     tri_wheel_cancel(&net->wheel, &rt->timer);
     if (h->type == TRI_F_RESOLVE_OK) {
-        if (len != 4)
+        if (len != 4 && len != 8) /* version 2 adds the initial credit */
             return tri_close_with(ci, TR_EPROTO, true, "a RESOLVE_OK of %zu bytes", len);
         rt->slot = tri_get_u32(body);
         rt->slot_gen = p->gen;
+        uint32_t *cr = credit_of(p, rt);
+        if (cr) { /* the server grants a window per RESOLVE: add it */
+            uint32_t n = len == 8 ? tri_get_u32(body + 4) : UINT32_MAX;
+            *cr = n == UINT32_MAX || *cr > UINT32_MAX - 1 - n ? UINT32_MAX : *cr + n;
+        }
         if (!rt->incarnation)
             rt->incarnation = p->incarnation;
     } else {
@@ -469,6 +652,8 @@ enum tri_frame_outcome tri_client_frame(tri_net *net, tri_conn *c, const tri_fra
         return on_reply(net, c, h, body, len, ci);
     case TRI_F_RESOLVE_OK:
         return on_resolve_answer(net, c, h, body, len, ci);
+    case TRI_F_CREDIT:
+        return tri_client_credit(net, c, body, len, ci);
     case TRI_F_DOWN:
         return tri_rwatch_on_down(net, c, h, body, len, ci);
     default:
@@ -518,6 +703,7 @@ void tri_client_call(tri_net *net, tr_msg *m)
             tri_wire_fail(f, TR_ENOMEM, "out of memory sending %s.%s to %s",
                           tri_wire_gw_name(f), tri_wire_method_name(f), rt->address);
             tri_wire_future_unref(f, 1);
+            settle(rt);
             return;
         }
         rt->io_refs++; /* the pending entry's */
@@ -572,6 +758,8 @@ void tri_client_discard(tr_msg *m)
 {
     tri_wire_call call;
     bool is_call = tri_wire_call_of(m, &call);
+    if (is_call) /* its callers' gate: the call is done with */
+        settle(((tri_call_hdr *)call.priv)->rt);
     if (is_call && call.ask) {
         tr_future *f = call.ask;
         tri_wire_ask_taken(f);

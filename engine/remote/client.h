@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/flow.h"
 #include "remote/conn.h"
 #include "remote/pending.h"
 #include "troupe/actor.h"
@@ -53,6 +54,18 @@ struct tri_peer {
     uint32_t nwatches;
     uint64_t next_watch;
     uint64_t incarnation;          /* 0: none seen yet */
+    /* Credit per slot of the current connection (PROTOCOL.md "Credit"):
+     * calls the peer lets us send; UINT32_MAX: unlimited (version 1).
+     * Reset with every new connection. */
+    uint32_t *credit;
+    uint32_t credit_cap;
+    /* Reconnects (peer.c): while down, calls fail at once, no dialling. */
+    int64_t backoff_ns;            /* 0: the last attempt worked */
+    int64_t down_until_ns;
+    char down_why[160];
+    /* "tells were not sent" warnings: one line a second, with a count */
+    int64_t warned_ns;
+    uint32_t unwarned;
 };
 
 /* Written once by the connecting thread before the CONNECT request, then
@@ -76,6 +89,15 @@ struct tri_rtarget {
     uint64_t incarnation;          /* the peer's when first resolved (0: not yet) */
     uint64_t resolve_corr;         /* a RESOLVE in flight on this connection */
     tri_timer timer;               /* its deadline */
+    /* Flow control (core/flow.h): the calls callers posted and the I/O
+     * thread has not yet written or failed are the gate's level; credit is
+     * what the peer lets us send to the slot (PROTOCOL.md "Credit"); calls
+     * beyond it wait in `held`, in order. */
+    tri_gate gate;
+    _Atomic uint64_t posted;       /* callers (seq_cst RMW: flow.h rule 1) */
+    _Atomic uint64_t settled;      /* the I/O thread (relaxed store, single writer) */
+    uint32_t credit;               /* UINT32_MAX: a version-1 peer (none) */
+    tr_msg *held_head, *held_tail;
 };
 
 /* The transport's bytes of a call (rpc/wire.h's priv): a tell carries the
@@ -98,7 +120,12 @@ typedef struct tri_connect_req {
 /* Allocates a target for `id` on key/sa; the caller fills nothing else.
  * NULL when out of memory. Any thread. */
 tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa, socklen_t salen,
-                             const char *id, const tr_gateway_desc *desc);
+                             const char *id, const tr_gateway_desc *desc, uint32_t high);
+/* Callers' side of a target's gate: admits one call (0, TR_EAGAIN,
+ * TR_EFULL; see tri_gate_admit), then counts it posted. Any thread. */
+int tri_rtarget_admit(tri_rtarget *rt, tr_service *svc);
+/* Takes back an admission whose call was never posted. */
+void tri_rtarget_unadmit(tri_rtarget *rt);
 /* Frees one the I/O thread never saw. Any thread. */
 void tri_rtarget_free(tri_rtarget *rt);
 
@@ -123,8 +150,14 @@ enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri
 /* Sends what the peer's backlog holds, in order, as far as its targets
  * are resolved on the current connection; starts the RESOLVEs it needs. */
 void tri_client_drain(tri_net *net, tri_peer *p);
+/* A CREDIT frame on an outbound connection. */
+enum tri_frame_outcome tri_client_credit(tri_net *net, tri_conn *c, const uint8_t *body,
+                                         size_t len, tri_close_info *ci);
+/* Forgets the connection's credit (it is gone, or a new one starts). */
+void tri_client_credit_reset(tri_peer *p);
+
 /* Fails the whole backlog: asks with `code`, tells dropped and counted,
- * connects failed with `code` and `why`. */
+ * connects failed with `code` and `why`; calls held for credit too. */
 void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *why);
 /* Drops a request posted after the I/O thread stopped. */
 void tri_client_discard(tr_msg *m);

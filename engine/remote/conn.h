@@ -46,6 +46,8 @@ typedef struct tri_slot {
     uint8_t impl_index;   /* the gateway's index in the endpoint's list */
     const tr_gateway_desc *desc;
     char *id;             /* the endpoint's id, for messages once it is gone */
+    uint32_t owed;        /* calls received since the last CREDIT (server.c) */
+    bool starved;         /* a CREDIT waits for the endpoint to drain */
 } tri_slot;
 
 /* Drops a slot's endpoint (found terminated): later calls to the slot fail
@@ -83,6 +85,9 @@ typedef struct tri_conn {
      * message when the run ends (server.c; rpc/wire.h owns the run) */
     struct tri_wire_inbox *inbox;   /* made at the first tell */
     uint32_t batch_slot;            /* the slot the run is for */
+    /* credit the endpoints could not take yet: retried on this timer */
+    uint32_t starved;
+    tri_timer credit_timer;
     uint32_t asks_in;               /* inbound asks not yet answered (max_inbound_asks) */
 
     /* handshake deadline (both sides), then liveness (outbound) */

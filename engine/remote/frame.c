@@ -10,7 +10,7 @@ const char *tri_frame_check_hdr(const tri_frame_hdr *h)
     if (h->length < TRI_FRAME_HDR - 4)
         return "declared length shorter than a frame header";
     if (h->type == 0 || h->type >= TRI_F_TYPE_END_ ||
-        (h->type > TRI_F_CLOSE && h->type < TRI_F_WATCH))
+        (h->type > TRI_F_CREDIT && h->type < TRI_F_WATCH))
         return "unknown frame type";
     if (h->flags & ~TRI_FF_KNOWN)
         return "unknown flag bits";
@@ -168,7 +168,7 @@ const char *tri_frame_type_name(unsigned type)
     static const char *const names[] = {"?",         "HELLO",     "HELLO_OK", "RESOLVE",
                                         "RESOLVE_OK", "TELL",     "ASK",      "REPLY_OK",
                                         "REPLY_ERR", "PING",      "PONG",     "CLOSE",
-                                        "?",         "?",         "?",        "?",
+                                        "CREDIT",    "?",         "?",        "?",
                                         "WATCH",     "UNWATCH",   "DOWN"};
     return type > 0 && type < TRI_F_TYPE_END_ ? names[type] : "unknown";
 }

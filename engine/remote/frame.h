@@ -38,6 +38,10 @@
 #define TRI_FRAME_PREAUTH_MAX 256u
 /* Identifiers in RESOLVE: an endpoint id or a gateway name. */
 #define TRI_FRAME_NAME_MAX 256u
+/* Calls a client may send to one slot ahead of its CREDIT frames: the
+ * initial credit in RESOLVE_OK (version 2: slot, then this), topped up as
+ * the endpoint drains. A version-1 RESOLVE_OK (4 bytes) means no limit. */
+#define TRI_CREDIT_WINDOW 512u
 
 
 enum tri_frame_type {
@@ -52,7 +56,8 @@ enum tri_frame_type {
     TRI_F_PING,        /* either way: answered with a PONG, same corr */
     TRI_F_PONG,
     TRI_F_CLOSE,       /* either way, then the sender closes: code, message */
-    /* 12..15: flow control (the lead's) */
+    /* flow control (version 2; PROTOCOL.md "Credit") */
+    TRI_F_CREDIT = 12, /* server -> client: target slot, u32 more calls it may send */
     /* death watch (version 2; PROTOCOL.md "Death watch") */
     TRI_F_WATCH = 16,  /* client -> server: u16 id length, id; corr: the watch */
     TRI_F_UNWATCH,     /* client -> server: corr of the WATCH; no body */

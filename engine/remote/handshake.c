@@ -123,7 +123,7 @@ static int bind_slot(tri_conn *c, const tri_wire_target *t, uint32_t *slot)
         c->slots = s;
         c->cap_slots = cap;
     }
-    c->slots[c->nslots] = (tri_slot){t->ep, (uint8_t)t->impl, t->desc, id};
+    c->slots[c->nslots] = (tri_slot){t->ep, (uint8_t)t->impl, t->desc, id, 0, false};
     *slot = c->nslots++;
     return 0;
 }
@@ -166,8 +166,9 @@ enum tri_frame_outcome tri_handshake_on_resolve(tri_net *net, tri_conn *c, const
                                     tri_wire_endpoint_id(t.ep), tr_strerror(brv));
             tri_wire_endpoint_release(t.ep);
         } else {
-            uint8_t ok[4];
+            uint8_t ok[8]; /* version 2: the slot, then its initial credit */
             tri_put_u32(ok, slot);
+            tri_put_u32(ok + 4, TRI_CREDIT_WINDOW);
             rv = tri_conn_put_frame(net, c, TRI_F_RESOLVE_OK, h->corr, ok, sizeof ok);
         }
     }

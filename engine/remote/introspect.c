@@ -204,7 +204,7 @@ static int ep_row(tr_endpoint *ep, void *arg)
 {
     doc *d = arg;
     tr_endpoint_info info;
-    tr_endpoint_info_get(ep, &info);
+    tr_endpoint_description(ep, &info);
     tr_endpoint_stats st;
     tr_endpoint_call_stats(ep, &st);
     char gws[300] = "";
@@ -256,7 +256,7 @@ static int ep_detail(tr_endpoint *ep, void *arg)
 {
     one_ep *x = arg;
     tr_endpoint_info info;
-    tr_endpoint_info_get(ep, &info);
+    tr_endpoint_description(ep, &info);
     if (strcmp(info.id, x->id))
         return 0;
     x->found = true;

@@ -263,6 +263,9 @@ static void *io_main(void *arg)
     tri_net *net = arg;
     tls_io_net = net;
     pthread_setname_np(pthread_self(), "troupe-io"); /* for top, perf, gdb */
+    /* This thread serves every connection: a continuation that runs here and
+     * sends to a full mailbox gets TR_EAGAIN rather than stalling them all. */
+    tr_thread_send_timeout(0);
     struct epoll_event ev[EVENTS_MAX];
     bool marked = false;
     for (;;) {
@@ -457,6 +460,14 @@ static tri_net *net_new(tr_service *svc)
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
     net->hb_interval_ns = tri_wire_config(svc)->heartbeat_interval_ns;
     net->hb_timeout_ns = tri_wire_config(svc)->heartbeat_timeout_ns;
+    net->backoff_min_ns = tri_wire_config(svc)->reconnect_backoff_min_ns;
+    net->backoff_max_ns = tri_wire_config(svc)->reconnect_backoff_max_ns;
+    if (net->backoff_min_ns <= 0)
+        net->backoff_min_ns = 50LL * 1000 * 1000;
+    if (net->backoff_max_ns < net->backoff_min_ns)
+        net->backoff_max_ns = net->backoff_min_ns > 5000LL * 1000 * 1000 ? net->backoff_min_ns
+                                                                          : 5000LL * 1000 * 1000;
+    net->jitter = (uint64_t)tri_now_ns() | 1;
     net->incarnation = tri_wire_incarnation(svc);
     net->efd = net->epfd = net->lfd = -1;
     pthread_mutex_init(&net->err_lock, NULL);

@@ -92,6 +92,8 @@ typedef struct tri_net {
     size_t max_frame;                /* svc->cfg.max_frame_size */
     int64_t lookup_timeout_ns;
     int64_t hb_interval_ns, hb_timeout_ns; /* heartbeats (peer.c) */
+    int64_t backoff_min_ns, backoff_max_ns; /* reconnects (peer.c) */
+    uint64_t jitter;                        /* xorshift state for the backoff's jitter */
     char bound[80];                  /* "127.0.0.1:41234", "" when not listening */
     uint16_t port;
     _Atomic uint64_t oversized_requests; /* S24, counted by callers (add) */

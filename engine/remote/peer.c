@@ -51,11 +51,33 @@ tri_peer *tri_peer_of(tri_net *net, const tri_rtarget *rt)
 
 static void conn_timer_fired(tri_timer *t);
 
+/* A failed attempt: the next one waits (exponential, with jitter). */
+static void mark_down(tri_net *net, tri_peer *p, const char *why)
+{
+    int64_t b = p->backoff_ns ? p->backoff_ns * 2 : net->backoff_min_ns;
+    if (b > net->backoff_max_ns)
+        b = net->backoff_max_ns;
+    p->backoff_ns = b;
+    net->jitter ^= net->jitter << 13; /* xorshift64: only to spread reconnects out */
+    net->jitter ^= net->jitter >> 7;
+    net->jitter ^= net->jitter << 17;
+    int64_t jitter = (int64_t)(net->jitter % (uint64_t)(b / 4 + 1));
+    p->down_until_ns = tri_now_ns() + b + jitter;
+    snprintf(p->down_why, sizeof p->down_why, "%.150s", why);
+}
+
 void tri_peer_connect(tri_net *net, tri_peer *p)
 {
     if (p->conn)
         return;
-    char why[200];
+    char why[400];
+    int64_t now = tri_now_ns();
+    if (now < p->down_until_ns) { /* known down: say so at once, dial nothing */
+        snprintf(why, sizeof why, "%s is down (%s); the next connection attempt is in %lld ms",
+                 p->key, p->down_why, (long long)((p->down_until_ns - now + 999999) / 1000000));
+        tri_client_fail_backlog(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
     int fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(why, sizeof why, "cannot create a socket for %s: %s", p->key, strerror(errno));
@@ -71,6 +93,7 @@ void tri_peer_connect(tri_net *net, tri_peer *p)
     if (rv < 0 && errno != EINPROGRESS) {
         snprintf(why, sizeof why, "cannot connect to %s: %s", p->key, strerror(errno));
         close(fd);
+        mark_down(net, p, strerror(errno));
         tri_client_fail_backlog(net, p, TR_EUNREACHABLE, why);
         return;
     }
@@ -158,6 +181,8 @@ enum tri_frame_outcome tri_peer_hello_ok(tri_net *net, tri_conn *c, const uint8_
         return TRI_FRAME_CLOSE;
     tri_peer *p = c->peer;
     p->ready = true;
+    p->backoff_ns = 0; /* reachable again */
+    p->down_until_ns = 0;
     c->reconnects = p->opened++;
     /* release: reconnects is set; pairs with tr_service_connections' acquire. */
     atomic_store_explicit(&c->m_open, 1, memory_order_release);
@@ -204,8 +229,13 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     tri_peer *p = c->peer;
     if (!p || p->conn != c)
         return;
+    bool was_ready = p->ready;
     p->conn = NULL;
     p->ready = false;
+    /* An attempt that never got through the handshake backs off; a
+     * connection lost after it reconnects at the next call (S34). */
+    if (!was_ready && ci->code != TR_ESTOPPED)
+        mark_down(net, p, ci->why);
     lost_ctx x = {net, ci, p->key};
     tri_pending_take_all(&p->pending, &net->wheel, fail_lost, &x);
     for (tri_rtarget *rt = p->targets; rt; rt = rt->next) {
@@ -223,10 +253,18 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
         lost_tells += tri_wire_call_of(m, &call) && !call.ask;
     }
     tri_client_fail_backlog(net, p, code, ci->why);
+    tri_client_credit_reset(p); /* credit was the lost connection's */
     tri_rwatch_peer_lost(net, p, code == TR_ESTOPPED ? TR_ESTOPPED : TR_EUNREACHABLE, ci->why);
-    if (lost_tells)
-        TRI_WARN(&net->log, "remote", NULL, "%u tells to %s were not sent: %s", lost_tells, p->key,
-                 ci->why);
+    if (lost_tells) { /* one line a second per peer, with what it held back */
+        int64_t now = tri_now_ns();
+        p->unwarned += lost_tells;
+        if (now - p->warned_ns >= 1000000000LL) {
+            TRI_WARN(&net->log, "remote", NULL, "%u tells to %s were not sent: %s", p->unwarned,
+                     p->key, ci->why);
+            p->unwarned = 0;
+            p->warned_ns = now;
+        }
+    }
 }
 
 /* ---- the end ---------------------------------------------------------------------------- */
@@ -275,6 +313,7 @@ void tri_peer_free_all(tri_net *net)
         }
         tri_rwatch_peer_free(p);
         tri_pending_destroy(&p->pending);
+        tri_client_credit_reset(p);
         tri_free(p, sizeof *p);
     }
 }

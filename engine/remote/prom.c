@@ -80,7 +80,7 @@ static int ep_line(tr_endpoint *ep, void *arg)
 {
     walk *w = arg;
     tr_endpoint_info info;
-    tr_endpoint_info_get(ep, &info);
+    tr_endpoint_description(ep, &info);
     char id[2 * TR_ENDPOINT_ID_MAX + 8];
     esc(info.id, id, sizeof id);
     tr_endpoint_stats st;
@@ -134,7 +134,7 @@ static int method_lines(tr_endpoint *ep, void *arg)
     walk *w = arg;
     char id[2 * TR_ENDPOINT_ID_MAX + 8], gw[160], me[160], labels[1024];
     tr_endpoint_info info;
-    tr_endpoint_info_get(ep, &info);
+    tr_endpoint_description(ep, &info);
     esc(info.id, id, sizeof id);
     size_t n = tr_endpoint_method_count(ep);
     for (size_t i = 0; i < n && !w->o->rv; i++) {

@@ -142,6 +142,68 @@ static enum tri_frame_outcome call_target(tri_conn *c, const tri_frame_hdr *h, t
     return TRI_FRAME_OK;
 }
 
+/* ---- credit (PROTOCOL.md "Credit") --------------------------------------------------------- */
+
+#define CREDIT_RETRY_NS (1000LL * 1000) /* a starved slot looks again this often */
+
+static void credit_retry(tri_timer *t);
+
+/* Grants slot i what its caller used, if the endpoint has room; else marks
+ * it starved and retries on the connection's credit timer. */
+static void grant(tri_net *net, tri_conn *c, uint32_t i)
+{
+    tri_slot *s = &c->slots[i];
+    if (!s->ep || !s->owed)
+        return;
+    if (tri_wire_endpoint_has_room(s->ep)) {
+        uint8_t b[8];
+        tri_put_u32(b, i);
+        tri_put_u32(b + 4, s->owed);
+        if (tri_conn_put_frame(net, c, TRI_F_CREDIT, 0, b, sizeof b))
+            return; /* out of memory: the next call or the timer tries again */
+        s->owed = 0;
+        if (s->starved) {
+            s->starved = false;
+            c->starved--;
+        }
+        return;
+    }
+    if (!s->starved) {
+        s->starved = true;
+        if (!c->starved++) {
+            tri_timer_init(&c->credit_timer, credit_retry);
+            tri_wheel_arm(&net->wheel, &c->credit_timer, tri_now_ns() + CREDIT_RETRY_NS);
+        }
+    }
+}
+
+static void credit_retry(tri_timer *t)
+{
+    tri_conn *c = (tri_conn *)((char *)t - offsetof(tri_conn, credit_timer));
+    tri_net *net = c->net;
+    for (uint32_t i = 0; i < c->nslots && c->starved; i++)
+        if (c->slots[i].starved)
+            grant(net, c, i);
+    if (c->starved) /* still full: look again */
+        tri_wheel_arm(&net->wheel, &c->credit_timer, tri_now_ns() + CREDIT_RETRY_NS);
+}
+
+/* A call to slot i was taken: its caller gets it back once half a window
+ * is used and the endpoint has room. */
+static void owe(tri_net *net, tri_conn *c, uint32_t i)
+{
+    tri_slot *s = &c->slots[i];
+    if (++s->owed >= TRI_CREDIT_WINDOW / 2 && !s->starved)
+        grant(net, c, i);
+}
+
+void tri_server_forget(tri_net *net, tri_conn *c)
+{
+    if (c->starved)
+        tri_wheel_cancel(&net->wheel, &c->credit_timer);
+    c->starved = 0;
+}
+
 /* ---- tells, gathered -------------------------------------------------------------------- */
 
 static tri_wire_target slot_target(const tri_slot *s)
@@ -302,11 +364,15 @@ enum tri_frame_outcome tri_server_frame(tri_net *net, tri_conn *c, const tri_fra
     if (c->inbox && tri_wire_inbox_target(c->inbox) &&
         (h->type != TRI_F_TELL || h->target != c->batch_slot))
         tri_server_flush(net, c); /* what came before goes before */
+    enum tri_frame_outcome out;
     switch (h->type) {
     case TRI_F_TELL:
-        return on_tell(net, c, h, body, len, ci);
     case TRI_F_ASK:
-        return on_ask(net, c, h, body, len, ci);
+        out = h->type == TRI_F_TELL ? on_tell(net, c, h, body, len, ci)
+                                    : on_ask(net, c, h, body, len, ci);
+        if (out == TRI_FRAME_OK && h->target < c->nslots)
+            owe(net, c, h->target); /* taken or refused, it used its caller's credit */
+        return out;
     case TRI_F_RESOLVE:
         return tri_handshake_on_resolve(net, c, h, body, len, ci);
     case TRI_F_WATCH:
@@ -334,10 +400,15 @@ enum tri_frame_outcome tri_server_oversized(tri_net *net, tri_conn *c, const tri
                                     "request %s.%s is %llu bytes, exceeds the maximum frame size "
                                     "%zu of the receiving node %s; it was skipped",
                                     gw, what, (unsigned long long)size, net->max_frame, net->bound);
+        if (h->target < c->nslots)
+            owe(net, c, h->target);
         return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
     }
-    if (h->type == TRI_F_TELL)
+    if (h->type == TRI_F_TELL) {
+        if (h->target < c->nslots)
+            owe(net, c, h->target);
         return TRI_FRAME_OK; /* counted and logged by the read loop */
+    }
     return tri_close_with(ci, TR_EPROTO, true, "a %llu-byte %s frame (only calls may be large)",
                           (unsigned long long)size, tri_frame_type_name(h->type));
 }

@@ -45,6 +45,8 @@ enum tri_frame_outcome tri_server_oversized(tri_net *net, tri_conn *c, const tri
 void tri_server_reply(tri_net *net, tr_msg *m);
 /* Drops such a request without sending (after stop). */
 void tri_server_discard(tr_msg *m);
+/* The connection is going: its credit timer too. */
+void tri_server_forget(tri_net *net, tri_conn *c);
 /* At stop, after the connections closed: fails every inbound ask still
  * unanswered (TR_ESTOPPED). */
 void tri_server_stop(tri_net *net);

@@ -60,9 +60,13 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
                      "%zu; not sent", rt->desc->name, md->name, rt->address, frame, net->max_frame);
         return rv;
     }
+    if ((rv = tri_rtarget_admit(rt, tri_wire_gateway_service(gw)))) /* flow control */
+        return rv;
     tr_msg *m = tri_wire_tell_new(gw, md, method, arg, TRI_TELL_PRIV);
-    if (!m)
+    if (!m) {
+        tri_rtarget_unadmit(rt);
         return TR_ENOMEM;
+    }
     tri_wire_call c;
     tri_wire_call_of(m, &c);
     tri_call_hdr *ch = c.priv;
@@ -87,10 +91,14 @@ static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method,
                                     net->max_frame);
     if (rv)
         return rv;
+    if ((rv = tri_rtarget_admit(rt, tri_wire_gateway_service(gw)))) /* flow control */
+        return rv;
     tr_future *f = tri_wire_ask_new(gw, md, method, arg, sizeof(tri_call_hdr), timeout_ns, rt->id,
                                     rt->id_len, cb, cb_arg);
-    if (!f)
+    if (!f) {
+        tri_rtarget_unadmit(rt);
         return TR_ENOMEM;
+    }
     tri_call_hdr *ch = tri_wire_ask_priv(f);
     int64_t now = tri_now_ns();
     ch->rt = rt;
@@ -152,7 +160,8 @@ int tri_remote_connect(tr_service *svc, const tri_addr *a, const tr_gateway_desc
         return rv;
     char key[80];
     tri_addr_format_hostport(a, key, sizeof key);
-    tri_rtarget *rt = tri_rtarget_new(key, &sa, salen, a->id, desc);
+    tri_rtarget *rt = tri_rtarget_new(key, &sa, salen, a->id, desc,
+                                      tri_wire_config(svc)->mailbox_high);
     tr_future *done = tri_wire_future_new(2); /* ours and the request's */
     tr_msg *m = tr_msg_new(TRI_NET_CONNECT, sizeof(tri_connect_req));
     /* Made now so that the last step cannot fail: the target is the I/O

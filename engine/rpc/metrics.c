@@ -105,7 +105,7 @@ uint64_t tr_endpoint_mailbox_hwm(const tr_endpoint *ep)
     return ep ? atomic_load_explicit(&ep->mailbox_hwm, memory_order_relaxed) : 0;
 }
 
-void tr_endpoint_info_get(const tr_endpoint *ep, tr_endpoint_info *out)
+void tr_endpoint_description(const tr_endpoint *ep, tr_endpoint_info *out)
 {
     static const char *const states[] = {"created", "started", "stopping", "terminated"};
     memset(out, 0, sizeof *out);

@@ -190,6 +190,9 @@ static void run_deferred(tri_timers *ts)
 static void *timer_main(void *arg)
 {
     tri_timers *ts = arg;
+    /* Deadlines must not wait on a full mailbox: a continuation that runs
+     * here and sends to one gets TR_EAGAIN instead (README "Backpressure"). */
+    tr_thread_send_timeout(0);
     for (;;) {
         /* seq_cst: the sleep protocol at the top of this file; acquire on
          * stop pairs with tri_timers_close's release. */

@@ -255,6 +255,7 @@ void tri_wire_encode(const tr_type *t, const void *value, uint8_t *dst)
 /* ---- the service --------------------------------------------------------------------- */
 
 const tr_service_config *tri_wire_config(const tr_service *svc) { return &svc->cfg; }
+struct tri_sched *tri_wire_sched(const tr_service *svc) { return svc->sched; }
 uint64_t tri_wire_incarnation(const tr_service *svc) { return svc->incarnation; }
 
 int tri_wire_service_open(const tr_service *svc) { return tri_service_check_open(svc); }

@@ -174,6 +174,9 @@ int tri_wire_resolve(tr_service *svc, const char *id, size_t id_len, const char 
                      size_t gw_len, tri_wire_target *out, char *why, size_t why_len);
 const char *tri_wire_endpoint_id(const tr_endpoint *ep);
 void tri_wire_endpoint_release(tr_endpoint *ep);
+/* True while the endpoint's mailbox is below its high-water mark: the
+ * transport may let more calls come (its credit, PROTOCOL.md). */
+bool tri_wire_endpoint_has_room(const tr_endpoint *ep);
 /* Counts n calls refused because the endpoint terminated (S16). */
 void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n);
 
@@ -272,6 +275,8 @@ typedef struct tri_net_hooks {
 } tri_net_hooks;
 
 const tr_service_config *tri_wire_config(const tr_service *svc);
+/* The scheduler its actors run on (flow gates: core/flow.h). */
+struct tri_sched *tri_wire_sched(const tr_service *svc);
 /* The service's incarnation id (random at create, never 0). */
 uint64_t tri_wire_incarnation(const tr_service *svc);
 /* TR_ESTOPPED once shutdown began (no new connects), else 0. */

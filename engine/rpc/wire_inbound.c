@@ -59,6 +59,12 @@ const char *tri_wire_endpoint_id(const tr_endpoint *ep) { return ep->id; }
 
 void tri_wire_endpoint_release(tr_endpoint *ep) { tri_endpoint_unref(ep); }
 
+bool tri_wire_endpoint_has_room(const tr_endpoint *ep)
+{
+    const tri_gate *g = ep->actor->gate;
+    return !g || tri_gate_level(g) < g->high;
+}
+
 void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n)
 {
     /* relaxed: a statistic, bumped by any sender (as gateway.c). */

@@ -73,7 +73,7 @@ typedef struct tr_actor_opts {
     bool count_mailbox;     /**< keep tr_actor_mailbox_len exact (one atomic
                                add per send; off: it reports 0, unless the
                                mailbox has a high-water mark, which counts) */
-    /* Flow control (README "Backpressure"). */
+    /** Flow control (README "Backpressure"). */
     uint32_t mailbox_high;     /**< senders are held back while this many messages
                                     wait (0: the service default, TR_MAILBOX_UNBOUNDED:
                                     never) */

@@ -67,7 +67,7 @@ typedef struct tr_endpoint_opts {
     /** Fenced (S31): calls must carry the current token; none is set at
      * first, so every call is rejected until tr_endpoint_set_fencing_token. */
     bool fenced;
-    /* Flow control of its mailbox (tr_actor_opts has the same three). */
+    /** Flow control of its mailbox (tr_actor_opts has the same three). */
     uint32_t mailbox_high;     /**< the high-water mark (0: the service's) */
     uint32_t mailbox_low;      /**< the low-water mark (0: half of the high one) */
     uint32_t mailbox_capacity; /**< an opt-in hard capacity beyond which calls fail

@@ -86,7 +86,7 @@ typedef struct tr_endpoint_info {
 } tr_endpoint_info;
 
 /** Fills *out. Any thread. */
-TR_API void tr_endpoint_info_get(const tr_endpoint *ep, tr_endpoint_info *out);
+TR_API void tr_endpoint_description(const tr_endpoint *ep, tr_endpoint_info *out);
 
 /** Called for each endpoint; a non-zero return stops the walk. */
 typedef int tr_endpoint_visit(tr_endpoint *ep, void *arg);

@@ -88,7 +88,7 @@ typedef struct tr_remote_stats {
     uint64_t inbound_open;              /**< accepted connections open now */
     uint64_t outbound_open;             /**< connections to others open now */
     uint64_t asks_pending;              /**< remote asks waiting for an answer now */
-    /* limits against abuse (service.h; each logged once, counted here) */
+    /** limits against abuse (service.h; each logged once, counted here) */
     uint64_t refused_connections;       /**< over max_connections */
     uint64_t handshake_timeouts;        /**< no HELLO within handshake_timeout_ns */
     uint64_t asks_refused;              /**< over max_inbound_asks on one connection */

@@ -33,7 +33,9 @@ typedef struct tr_service tr_service;
 #define TR_DEFAULT_MAX_FRAME_SIZE ((size_t)10 * 1024 * 1024)
 /** Where a listening service binds: loopback, any free port. */
 #define TR_DEFAULT_BIND_ADDRESS "127.0.0.1:0"
+/** A connection that owes us something and is silent this long gets a PING: 1 s. */
 #define TR_DEFAULT_HEARTBEAT_INTERVAL_NS (1000LL * 1000 * 1000)
+/** Silent this long in all, it is declared lost: 5 s. */
 #define TR_DEFAULT_HEARTBEAT_TIMEOUT_NS (5000LL * 1000 * 1000)
 
 /** Plain configuration; zero fields mean the default named beside them.
@@ -73,6 +75,12 @@ typedef struct tr_service_config {
      * watches fire. 0: 1 s and 5 s (README "Watching and supervising"). */
     int64_t heartbeat_interval_ns;
     int64_t heartbeat_timeout_ns; /**< see heartbeat_interval_ns */
+    /** A peer that cannot be reached is not dialled again before this has
+     * passed: doubled (with jitter of up to a quarter) after each failed
+     * attempt, up to reconnect_backoff_max_ns; meanwhile calls to it fail at
+     * once with TR_EUNREACHABLE naming the next attempt. 0: 50 ms and 5 s. */
+    int64_t reconnect_backoff_min_ns;
+    int64_t reconnect_backoff_max_ns; /**< see reconnect_backoff_min_ns */
     /* Trust (remote.h "TLS and limits"). Strings are copied; NULL: unset. */
     const char *tls_ca_file;   /**< PEM: the CA every peer's certificate is signed by */
     const char *tls_cert_file; /**< PEM: this service's certificate (chain) */

@@ -6,9 +6,11 @@
  *  - terminates: code 0 for an orderly stop, else its termination future's
  *    code (on_start's, on_stop's, tr_endpoint_fail's), with the message;
  *  - becomes unreachable (remote): TR_EUNREACHABLE, the reason in words
- *    (connection lost and not re-established, heartbeat timeout);
- *  - turns out to be a new incarnation (remote, the peer restarted on the
- *    same address): TR_ERESTARTED.
+ *    (the connection was lost, or stayed silent past the heartbeat
+ *    timeout; there is no grace period: a watch does not survive its
+ *    connection). A peer restarted on the same address is a new
+ *    incarnation: the watches on the old one fired when its connection
+ *    went, and calls through gateways bound to it fail with TR_ERESTARTED.
  * Watching a target that is already gone notifies at once (still through
  * the watcher's mailbox, never inside the watch call). tr_unwatch cancels.
  *
@@ -32,30 +34,35 @@
 #include "troupe/future.h"
 #include "troupe/gateway.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A watch (opaque): one notification, then it is done. */
 typedef struct tr_watch tr_watch;
 
-/* What a watch reports. Valid during the callback only. */
+/** What a watch reports. Valid during the callback only. */
 typedef struct tr_down {
-    int code;            /* 0, the termination code, TR_EUNREACHABLE, TR_ERESTARTED */
-    const char *reason;  /* a sentence, never NULL */
-    const char *address; /* the watched target's address (S30) */
+    int code;            /**< 0, the termination code, TR_EUNREACHABLE, TR_ESTOPPED */
+    const char *reason;  /**< a sentence, never NULL */
+    const char *address; /**< the watched target's address (S30) */
 } tr_down;
 
-/* down == NULL (and self == NULL): the watcher went first. */
+/** down == NULL (and self == NULL): the watcher went first. */
 typedef void tr_watch_fn(tr_endpoint *self, void *state, const tr_down *down, void *arg);
 
-/* From `self`'s main thread: watch `target`'s endpoint; fn runs once on
+/** From `self`'s main thread: watch `target`'s endpoint; fn runs once on
  * self's main thread. On 0 with out non-NULL, *out is a handle the caller
  * owns. Errors: TR_EINVAL (off the main thread, NULL), TR_ESTOPPED,
  * TR_ENOMEM; then fn never runs. */
 TR_API int tr_endpoint_watch(tr_endpoint *self, tr_gateway *target, tr_watch_fn *fn, void *arg,
                              tr_watch **out);
 
-/* From any thread: *fut completes once (see the top); on 0 the caller owns
+/** From any thread: *fut completes once (see the top); on 0 the caller owns
  * *fut, and *out when given. Errors: TR_EINVAL, TR_ESTOPPED, TR_ENOMEM. */
 TR_API int tr_gateway_watch(tr_gateway *target, tr_future **fut, tr_watch **out);
 
-/* Cancels: 0 when no notification will be seen (a future watch's future
+/** Cancels: 0 when no notification will be seen (a future watch's future
  * fails with TR_ECANCELED), TR_EBUSY when it was already delivered.
  * An endpoint's watch: from that endpoint's main thread (else TR_EINVAL);
  * a notification already on its way is then suppressed. Remote: the
@@ -64,8 +71,12 @@ TR_API int tr_unwatch(tr_watch *w);
 
 TR_API void tr_watch_release(tr_watch *w);
 
-/* Live watch records of a service (its own, watched or watching): for
+/** Live watch records of a service (its own, watched or watching): for
  * leak checks. Any thread. */
 TR_API uint64_t tr_service_live_watches(const tr_service *svc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

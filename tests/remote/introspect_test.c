@@ -100,7 +100,10 @@ Test(introspect, a_reconnect_is_counted, .timeout = 60)
     TC_OK(rv);
     tr_conn_metrics c = only_conn(client);
     cr_assert(c.open && c.outbound);
-    cr_assert_eq(c.reconnects, 1, "reconnects %llu", (unsigned long long)c.reconnects);
+    /* 1, or 2 when the restarted node was first met by a connection that
+     * found the new incarnation (TR_ERESTARTED) before the explicit one. */
+    cr_assert(c.reconnects >= 1 && c.reconnects <= 2, "reconnects %llu",
+              (unsigned long long)c.reconnects);
     tr_gateway_release(gw);
     tr_endpoint_release(ep);
     tr_service_destroy(client);
