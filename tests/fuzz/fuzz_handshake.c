@@ -17,7 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 static tr_service *client;
 static int lfd = -1;
 static uint16_t port;
-static const uint8_t *cur;
+/* The input, copied: the fake server may still write it to a connection
+ * that arrives late (a reconnect) after libFuzzer has freed its own copy
+ * (a use-after-free the campaign found in this harness). */
+static uint8_t cur[1 << 16];
 static size_t cur_len;
 static sem_t go, done;
 
@@ -48,6 +51,7 @@ static void serve_input(void)
                 }
                 fz_write(fd, cur + 1, cur_len - 1);
                 shutdown(fd, SHUT_WR);
+                fz_no_time_wait(fd);
                 fds[nfds++] = fd;
             }
         }
@@ -105,7 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         setup();
     if (n < 1)
         return 0;
-    cur = d;
+    if (n > sizeof cur)
+        n = sizeof cur;
+    memcpy(cur, d, n);
     cur_len = n;
     atomic_store(&finished, 0);
     sem_post(&go);
