@@ -315,7 +315,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
         .on_drop = ep_on_drop,
         .state_size = TRI_EP_ALIGN - 1 + off_state + o->state_size,
         .count_mailbox = true, /* the stats report the mailbox length */
-        .mailbox_high = o->mailbox_high,
+        .mailbox_high = o->mailbox_high ? o->mailbox_high : svc->cfg.mailbox_high,
         .mailbox_low = o->mailbox_low,
         .mailbox_capacity = o->mailbox_capacity,
     };

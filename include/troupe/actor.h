@@ -75,8 +75,8 @@ typedef struct tr_actor_opts {
                                mailbox has a high-water mark, which counts) */
     /** Flow control (README "Backpressure"). */
     uint32_t mailbox_high;     /**< senders are held back while this many messages
-                                    wait (0: the service default, TR_MAILBOX_UNBOUNDED:
-                                    never) */
+                                    wait (0 or TR_MAILBOX_UNBOUNDED: never; plain actors
+                                    opt in, endpoints get the service's mark) */
     uint32_t mailbox_low;      /**< they go again below it (0: half the high mark) */
     uint32_t mailbox_capacity; /**< sends beyond it fail with TR_EFULL (0: no hard limit) */
 } tr_actor_opts;

@@ -55,8 +55,9 @@ typedef struct tr_service_config {
     bool listen;               /**< accept remote calls on bind_address (remote.h);
                                   the bound address: tr_service_listen_address */
     /* Backpressure (README "Backpressure"). */
-    uint32_t mailbox_high;     /**< the high-water mark of every actor's and endpoint's
-                                    mailbox unless it says otherwise (0:
+    uint32_t mailbox_high;     /**< the high-water mark of every endpoint's mailbox and
+                                    remote target's queue unless it says otherwise (plain
+                                    actors opt in through tr_actor_opts) (0:
                                     TR_DEFAULT_MAILBOX_HIGH; TR_MAILBOX_UNBOUNDED: none) */
     int64_t send_timeout_ns;   /**< how long a thread outside the workers blocks in a
                                     send to a full mailbox before TR_EAGAIN (0:
