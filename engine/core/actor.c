@@ -52,33 +52,10 @@ void tr_msg_free(tr_msg *m)
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-/* The block: header, state, then the tail: [gate][hooks] (actor_impl.h). */
-static size_t tail_offset(uint32_t state_size)
+/* The block: [gate slot when gated] header, state (actor_impl.h). */
+static size_t block_size(uint32_t state_size, bool gated)
 {
-    return (sizeof(struct tr_actor) + state_size + 15) & ~(size_t)15;
-}
-static size_t actor_size(uint32_t state_size, bool gated, bool hooks)
-{
-    if (!gated && !hooks)
-        return sizeof(struct tr_actor) + state_size;
-    return tail_offset(state_size) + (gated ? sizeof(tri_gate) : 0) +
-           (hooks ? sizeof(tri_actor_hooks) : 0);
-}
-static size_t size_of(const struct tr_actor *a)
-{
-    return actor_size(a->state_size, a->gate != NULL, a->has_hooks);
-}
-static const tri_actor_hooks *hooks_of(const struct tr_actor *a)
-{
-    if (!a->has_hooks)
-        return NULL;
-    return (const tri_actor_hooks *)((const char *)a + tail_offset(a->state_size) +
-                                     (a->gate ? sizeof(tri_gate) : 0));
-}
-static tr_on_stop *on_stop_of(const struct tr_actor *a)
-{
-    const tri_actor_hooks *h = hooks_of(a);
-    return h ? h->on_stop : NULL;
+    return (gated ? TRI_GATE_SLOT : 0) + sizeof(struct tr_actor) + state_size;
 }
 
 static uint64_t mailbox_level(const void *owner)
@@ -100,29 +77,23 @@ int tri_actor_spawn(tri_sched *s, const tr_actor_opts *opts, struct tr_actor **o
      * service's mark (rpc/endpoint.c). */
     uint32_t high = opts->mailbox_high ? opts->mailbox_high : TR_MAILBOX_UNBOUNDED;
     bool gated = high != TR_MAILBOX_UNBOUNDED;
-    bool hooks = opts->on_stop || opts->on_drop;
-    struct tr_actor *a = tri_zalloc_aligned(actor_size(state_size, gated, hooks), TRI_ACTOR_ALIGN);
-    if (!a)
+    char *block = tri_zalloc_aligned(block_size(state_size, gated), TRI_ACTOR_ALIGN);
+    if (!block)
         return TR_ENOMEM;
+    struct tr_actor *a = (struct tr_actor *)(block + (gated ? TRI_GATE_SLOT : 0));
     a->state_size = state_size;
-    if (hooks) {
-        a->has_hooks = 1;
-        tri_actor_hooks *h = (tri_actor_hooks *)((char *)a + tail_offset(state_size) +
-                                                 (gated ? sizeof(tri_gate) : 0));
-        h->on_stop = opts->on_stop;
-        h->on_drop = opts->on_drop;
-    }
+    a->on_stop = opts->on_stop;
+    a->on_drop = opts->on_drop;
+    a->count_mailbox = gated ? TRI_GATED : opts->count_mailbox ? 1 : 0;
     if (gated) {
-        a->gate = (tri_gate *)((char *)a + tail_offset(state_size));
         uint32_t cap = opts->mailbox_capacity;
-        tri_gate_init(a->gate, cap && cap < high ? cap : high, opts->mailbox_low, cap,
+        tri_gate_init(tri_actor_gate(a), cap && cap < high ? cap : high, opts->mailbox_low, cap,
                       mailbox_level, a);
     }
     atomic_init(&a->mute_state, 0);
     tri_mq_init(&a->mb_prod, &a->mb_cons, true); /* marked: not scheduled */
     a->sched = s;
     a->behavior = opts->behavior;
-    a->count_mailbox = opts->count_mailbox || gated; /* the gate reads the length */
     atomic_init(&a->stopped, 0);
     atomic_init(&a->refs, 2); /* the caller's handle + alive */
     tri_sched_track(s, a);
@@ -132,16 +103,17 @@ int tri_actor_spawn(tri_sched *s, const tr_actor_opts *opts, struct tr_actor **o
 
 static void drop_msg(struct tr_actor *a, tr_msg *m)
 {
-    const tri_actor_hooks *h = hooks_of(a);
-    if (m->tag == TRI_MSG_TAG_STOP || !h || !h->on_drop)
+    if (m->tag == TRI_MSG_TAG_STOP || !a->on_drop)
         tr_msg_free(m);
     else
-        h->on_drop(a, a->state, m);
+        a->on_drop(a, a->state, m);
 }
 
 void tri_actor_free(struct tr_actor *a)
 {
-    tri_free_aligned(a, size_of(a), TRI_ACTOR_ALIGN);
+    bool gated = tri_actor_gate(a) != NULL;
+    tri_free_aligned((char *)a - (gated ? TRI_GATE_SLOT : 0), block_size(a->state_size, gated),
+                     TRI_ACTOR_ALIGN);
 }
 
 void tri_actor_teardown(struct tr_actor *a)
@@ -162,13 +134,13 @@ void tri_actor_teardown(struct tr_actor *a)
         }
         drop_msg(a, (tr_msg *)n);
     }
-    if (a->gate) /* nobody waits for this mailbox any more */
-        tri_gate_release(a->gate);
+    if (tri_actor_gate(a)) /* nobody waits for this mailbox any more */
+        tri_gate_release(tri_actor_gate(a));
     if (!a->stop_done) {
         a->stop_done = 1;
         atomic_store_explicit(&a->stopped, 1, memory_order_release);
-        if (on_stop_of(a))
-            on_stop_of(a)(a, a->state);
+        if (a->on_stop)
+            a->on_stop(a, a->state);
     }
 }
 
@@ -245,11 +217,11 @@ static void over_limit(struct tr_actor *to, uint64_t pushed)
 {
     uint64_t popped = atomic_load_explicit(&to->mb_cons.popped, memory_order_relaxed);
     uint64_t level = pushed > popped ? pushed - popped : 0;
-    if (level < to->gate->high)
+    if (level < tri_actor_gate(to)->high)
         return;
-    tri_gate_unmute_overloaded(to, to->gate, level);
+    tri_gate_unmute_overloaded(to, tri_actor_gate(to), level);
     tri_worker *w = tri_tls_worker;
-    if (w && w->current && w->sched == to->sched && tri_gate_mute(to->gate, w->current))
+    if (w && w->current && w->sched == to->sched && tri_gate_mute(tri_actor_gate(to), w->current))
         w->turn_muted = true;
 }
 
@@ -259,7 +231,7 @@ static void push_counted(struct tr_actor *to, tri_node *first, tri_node *last, u
 {
     if (to->count_mailbox) {
         uint64_t pushed = count_pushes(to, n);
-        if (to->gate && pushed > atomic_load_explicit(&to->gate->limit, memory_order_relaxed))
+        if (tri_actor_gate(to) && pushed > atomic_load_explicit(&tri_actor_gate(to)->limit, memory_order_relaxed))
             over_limit(to, pushed);
     }
     if (first == last ? tri_mq_push(&to->mb_prod, first)
@@ -272,15 +244,15 @@ static int gate_outside(struct tr_actor *to, int64_t timeout_ns)
 {
     /* relaxed: the fast path; below the limit the level is below the mark. */
     if (atomic_load_explicit(&to->mb_prod.pushed, memory_order_relaxed) + 1 <=
-            atomic_load_explicit(&to->gate->limit, memory_order_relaxed) &&
-        !to->gate->capacity)
+            atomic_load_explicit(&tri_actor_gate(to)->limit, memory_order_relaxed) &&
+        !tri_actor_gate(to)->capacity)
         return 0;
-    switch (tri_gate_check(to->gate, mailbox_level(to))) {
+    switch (tri_gate_check(tri_actor_gate(to), mailbox_level(to))) {
     case TRI_GATE_PASS:
         return 0;
     case TRI_GATE_FULL:
         /* relaxed: a statistic. */
-        atomic_fetch_add_explicit(&to->gate->refusals, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&tri_actor_gate(to)->refusals, 1, memory_order_relaxed);
         return TR_EFULL;
     case TRI_GATE_OVER:
         break;
@@ -289,12 +261,12 @@ static int gate_outside(struct tr_actor *to, int64_t timeout_ns)
         timeout_ns = tri_sched_send_timeout(to->sched);
     if (timeout_ns <= 0) { /* never block (0 here: the caller asked not to) */
         if (timeout_ns == 0) {
-            atomic_fetch_add_explicit(&to->gate->timeouts, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&tri_actor_gate(to)->timeouts, 1, memory_order_relaxed);
             return TR_EAGAIN;
         }
         return 0;
     }
-    return tri_gate_wait(to->gate, tri_now_ns() + timeout_ns);
+    return tri_gate_wait(tri_actor_gate(to), tri_now_ns() + timeout_ns);
 }
 
 static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
@@ -309,10 +281,10 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
     if (w && w->current && w->sched == to->sched) {
         /* Inside a turn: never blocks. Over the mark: mute the sender. */
         tri_outbox *ob = &w->outbox;
-        if (to->gate && to->gate->capacity) { /* opt-in: the exact level, per send */
+        if (tri_actor_gate(to) && tri_actor_gate(to)->capacity) { /* opt-in: the exact level, per send */
             uint64_t level = mailbox_level(to) + (ob->to == to ? ob->n : 0);
-            if (tri_gate_check(to->gate, level) == TRI_GATE_FULL) {
-                atomic_fetch_add_explicit(&to->gate->refusals, 1, memory_order_relaxed);
+            if (tri_gate_check(tri_actor_gate(to), level) == TRI_GATE_FULL) {
+                atomic_fetch_add_explicit(&tri_actor_gate(to)->refusals, 1, memory_order_relaxed);
                 return TR_EFULL;
             }
         }
@@ -330,7 +302,7 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
         tri_sched_note_send(w);
         return 0;
     }
-    if (to->gate) {
+    if (tri_actor_gate(to)) {
         int rv = gate_outside(to, timeout_ns);
         if (rv)
             return rv;
@@ -391,9 +363,9 @@ void tri_actor_consumed(tr_actor *a, uint32_t extra)
 void tr_actor_flow_stats(tr_actor *a, tr_flow_stats *out)
 {
     *out = (tr_flow_stats){0};
-    if (!a || !a->gate)
+    if (!a || !tri_actor_gate(a))
         return;
-    const tri_gate *g = a->gate;
+    const tri_gate *g = tri_actor_gate(a);
     out->high = g->high;
     out->low = g->low;
     out->capacity = g->capacity;
@@ -458,8 +430,8 @@ static enum tri_run_result drain_and_mark(struct tr_actor *a)
         /* A sender that raced the stop may have muted itself on this gate
          * (its registration comes before its push, whose wake ran us):
          * nobody drains a stopped mailbox for it, so let it go here. */
-        if (a->gate)
-            tri_gate_release(a->gate);
+        if (tri_actor_gate(a))
+            tri_gate_release(tri_actor_gate(a));
         if (tri_mq_try_mark_empty(&a->mb_prod, &a->mb_cons))
             return TRI_RUN_DONE;
     }
@@ -480,10 +452,10 @@ static enum tri_run_result finish_stop(struct tr_actor *a)
             break;
         drop_msg(a, (tr_msg *)n);
     }
-    if (on_stop_of(a))
-        on_stop_of(a)(a, a->state);
-    if (a->gate) /* stopped: nobody waits for this mailbox any more */
-        tri_gate_release(a->gate);
+    if (a->on_stop)
+        a->on_stop(a, a->state);
+    if (tri_actor_gate(a)) /* stopped: nobody waits for this mailbox any more */
+        tri_gate_release(tri_actor_gate(a));
     tri_worker *w = tri_tls_worker;
     if (w)
         tri_outbox_flush(w); /* what on_drop / on_stop sent */
@@ -498,7 +470,7 @@ static void gate_drained(struct tr_actor *a, bool idle)
 {
     /* relaxed: the consumer's own counter. */
     uint64_t popped = atomic_load_explicit(&a->mb_cons.popped, memory_order_relaxed);
-    tri_gate_drained(a->gate, popped, mailbox_level(a), idle);
+    tri_gate_drained(tri_actor_gate(a), popped, mailbox_level(a), idle);
 }
 
 enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
@@ -514,7 +486,7 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
     for (unsigned i = 0; i < batch; i++) {
         tri_node *n = tri_mq_pop(&a->mb_prod, &a->mb_cons);
         if (!n) {
-            if (a->gate) /* before the mark: after it, a is not ours */
+            if (tri_actor_gate(a)) /* before the mark: after it, a is not ours */
                 gate_drained(a, true);
             if (tri_mq_try_mark_empty(&a->mb_prod, &a->mb_cons))
                 return TRI_RUN_DONE;
@@ -536,7 +508,7 @@ enum tri_run_result tri_actor_run(struct tr_actor *a, unsigned batch)
         if (w->turn_muted) /* muted (flow.h): no more sends this turn */
             break;
     }
-    if (a->gate)
+    if (tri_actor_gate(a))
         gate_drained(a, false);
     return TRI_RUN_MORE;
 }

@@ -4,13 +4,12 @@
  * an idle actor with a small state costs one 128-byte block. The header is
  * two cache lines grouped by the threads that write them, so senders
  * exchanging the mailbox head do not slow the thread running the actor:
- *   line 0  senders: mailbox head and push count; read-mostly fields; the
- *           flow gate and mute state (senders read them on every send)
- *   line 1  the running turn: mailbox tail, stub, pop count; run-loop
- *           fields; the live-list links (spawn and free only)
- * After the state comes an optional tail: the gate (with a high-water
- * mark), then the hooks (on_stop / on_drop, when given). Plain actors
- * without either stay in one 128-byte block.
+ *   line 0  senders: mailbox head and push count; read-mostly fields and
+ *           the mute state (flow.h)
+ *   line 1  the running turn: mailbox tail, stub, pop count; run-loop fields
+ * A gated actor (a mailbox high-water mark) has its gate in the 64-byte
+ * aligned slot just before the header, so senders find it at a fixed
+ * offset and an ungated actor stays one 128-byte block.
  */
 #ifndef TRI_CORE_ACTOR_IMPL_H
 #define TRI_CORE_ACTOR_IMPL_H
@@ -36,11 +35,12 @@ struct tr_actor {
     tri_mq_prod mb_prod;
     struct tri_sched *sched;
     _Atomic uint32_t refs;    /* handles + 1 while alive */
-    _Atomic uint32_t mute_state; /* flow.h: generation << 2 | OWED | MUTED */
     _Atomic uint8_t stopped;  /* 1 once stopped: sends fail (release/acquire) */
-    uint8_t count_mailbox;    /* senders count pushes (tri_mq_count_push) */
-    uint8_t has_hooks;        /* on_stop / on_drop sit in the tail */
-    struct tri_gate *gate;    /* the mailbox's flow gate (in the tail), or NULL */
+    uint8_t count_mailbox;    /* senders count pushes; TRI_GATED: and a gate
+                                 (core/flow.h) sits just before the actor */
+    _Atomic uint16_t mute_state; /* flow.h: generation << 2 | OWED | MUTED */
+    tr_on_stop *on_stop;
+    tr_on_drop *on_drop;
     struct tr_actor *list_prev, *list_next; /* live list, under its shard lock */
     /* line 1: written by the thread running the actor */
     tri_mq_cons mb_cons;
@@ -57,11 +57,14 @@ struct tr_actor {
 _Static_assert(offsetof(struct tr_actor, mb_cons) == 64, "senders' fields fill line 0 alone");
 _Static_assert(sizeof(struct tr_actor) <= 112, "an idle actor with 16 B of state fits 128 B");
 
-/* The optional hooks, in the tail. */
-typedef struct tri_actor_hooks {
-    tr_on_stop *on_stop;
-    tr_on_drop *on_drop;
-} tri_actor_hooks;
+#define TRI_GATED 2 /* count_mailbox: counted, and gated */
+#define TRI_GATE_SLOT ((sizeof(tri_gate) + 63) & ~(size_t)63)
+
+/* The mailbox's flow gate, or NULL (no high-water mark). */
+static inline tri_gate *tri_actor_gate(const struct tr_actor *a)
+{
+    return a->count_mailbox == TRI_GATED ? (tri_gate *)((char *)a - TRI_GATE_SLOT) : NULL;
+}
 
 static inline struct tr_actor *tri_actor_from_snode(tri_node *n)
 {

@@ -43,11 +43,11 @@ void tri_gate_init(tri_gate *g, uint32_t high, uint32_t low, uint32_t capacity,
 static void unmute(struct tr_actor *a, uint32_t gen)
 {
     /* seq_cst: rule 1's other half is a seq_cst load of this word. */
-    uint32_t s = atomic_load_explicit(&a->mute_state, memory_order_seq_cst);
+    uint16_t s = atomic_load_explicit(&a->mute_state, memory_order_seq_cst);
     for (;;) {
         if (!(s & TRI_MUTED) || s >> 2 != gen)
             return; /* stale: unmuted already, maybe muted elsewhere since */
-        if (atomic_compare_exchange_weak_explicit(&a->mute_state, &s, gen << 2,
+        if (atomic_compare_exchange_weak_explicit(&a->mute_state, &s, (uint16_t)(gen << 2),
                                                   memory_order_seq_cst, memory_order_seq_cst))
             break;
     }
@@ -60,18 +60,21 @@ bool tri_gate_mute(tri_gate *g, struct tr_actor *self)
     if (g->owner == self)
         return false; /* sends to itself: the turn drains them */
     /* Rule 1: an overloaded actor keeps running. */
-    if (self->gate && tri_gate_level(self->gate) >= self->gate->high)
+    if (tri_actor_gate(self) && tri_gate_level(tri_actor_gate(self)) >= tri_actor_gate(self)->high)
         return false;
-    uint32_t s = atomic_load_explicit(&self->mute_state, memory_order_relaxed);
+    uint16_t s = atomic_load_explicit(&self->mute_state, memory_order_relaxed);
     if (s & TRI_MUTED)
         return false; /* one gate at a time: the first one it met */
     tri_mute *r = tri_alloc(sizeof *r);
     if (!r)
         return false; /* not muting loses nothing */
-    uint32_t gen = ((s >> 2) + 1) & (UINT32_MAX >> 2);
+    /* 14 bits: a stale registration that matched a wrapped generation
+     * would only unmute early (less backpressure, nothing lost). */
+    uint32_t gen = ((uint32_t)(s >> 2) + 1) & 0x3FFFu;
     /* seq_cst: rule 1 (pairs with the sender's RMW then load). Only this
      * thread sets MUTED (it runs self); unmuters only clear it. */
-    if (!atomic_compare_exchange_strong_explicit(&self->mute_state, &s, gen << 2 | TRI_MUTED,
+    if (!atomic_compare_exchange_strong_explicit(&self->mute_state, &s,
+                                                 (uint16_t)(gen << 2 | TRI_MUTED),
                                                  memory_order_seq_cst, memory_order_relaxed)) {
         tri_free(r, sizeof *r);
         return false;
@@ -90,7 +93,7 @@ bool tri_gate_mute(tri_gate *g, struct tr_actor *self)
     atomic_thread_fence(memory_order_seq_cst);
     if (tri_gate_level(g) < g->low) /* rule 2: it drained meanwhile */
         tri_gate_release(g);
-    if (self->gate && tri_gate_level(self->gate) >= self->gate->high)
+    if (tri_actor_gate(self) && tri_gate_level(tri_actor_gate(self)) >= tri_actor_gate(self)->high)
         unmute(self, gen); /* rule 1: overloaded meanwhile */
     return true;
 }
@@ -100,19 +103,19 @@ void tri_gate_unmute_overloaded(struct tr_actor *to, const tri_gate *to_gate, ui
     if (level < to_gate->high)
         return;
     /* seq_cst: rule 1 (after the caller's seq_cst counting RMW). */
-    uint32_t s = atomic_load_explicit(&to->mute_state, memory_order_seq_cst);
+    uint16_t s = atomic_load_explicit(&to->mute_state, memory_order_seq_cst);
     if (s & TRI_MUTED)
         unmute(to, s >> 2);
 }
 
 bool tri_mute_defer(struct tr_actor *a)
 {
-    uint32_t s = atomic_load_explicit(&a->mute_state, memory_order_seq_cst);
+    uint16_t s = atomic_load_explicit(&a->mute_state, memory_order_seq_cst);
     while (s & TRI_MUTED) {
         if (s & TRI_MUTE_OWED)
             return true;
         /* seq_cst: against unmute's CAS; exactly one of us wins. */
-        if (atomic_compare_exchange_weak_explicit(&a->mute_state, &s, s | TRI_MUTE_OWED,
+        if (atomic_compare_exchange_weak_explicit(&a->mute_state, &s, (uint16_t)(s | TRI_MUTE_OWED),
                                                   memory_order_seq_cst, memory_order_seq_cst))
             return true;
     }

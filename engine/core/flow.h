@@ -28,7 +28,7 @@
  * muted on one that is not overloaded, which is not muted for long:
  * every chain of mutes ends at an actor that runs.
  *
- * The mute state is one word per actor: generation << 2 | OWED | MUTED.
+ * The mute state is 16 bits per actor: generation << 2 | OWED | MUTED.
  * OWED: the actor has work and is owed a schedule by whoever unmutes it.
  * The generation tells a stale registration (the actor was unmuted by
  * rule 1 and may have muted elsewhere since) from the current one. */

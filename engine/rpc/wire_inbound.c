@@ -61,7 +61,7 @@ void tri_wire_endpoint_release(tr_endpoint *ep) { tri_endpoint_unref(ep); }
 
 bool tri_wire_endpoint_has_room(const tr_endpoint *ep)
 {
-    const tri_gate *g = ep->actor->gate;
+    const tri_gate *g = tri_actor_gate(ep->actor);
     return !g || tri_gate_level(g) < g->high;
 }
 
