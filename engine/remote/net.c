@@ -125,6 +125,7 @@ static unsigned drain(tri_net *net, bool *busy)
 
 static void flush_all(tri_net *net)
 {
+    tri_client_publish(net); /* callers held on a target's gate go on */
     while (net->dirty) {
         tri_conn *c = net->dirty;
         net->dirty = c->next_dirty;
@@ -457,6 +458,8 @@ static tri_net *net_new(tr_service *svc)
     net->svc = svc;
     net->log = *tri_wire_logger(svc);
     net->max_frame = tri_wire_config(svc)->max_frame_size;
+    net->credit_calls = tri_wire_config(svc)->credit_calls;
+    net->credit_bytes = tri_wire_config(svc)->credit_bytes;
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
     net->hb_interval_ns = tri_wire_config(svc)->heartbeat_interval_ns;
     net->hb_timeout_ns = tri_wire_config(svc)->heartbeat_timeout_ns;

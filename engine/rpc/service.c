@@ -76,6 +76,10 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out, ch
         out->mailbox_high = TR_DEFAULT_MAILBOX_HIGH;
     if (!out->send_timeout_ns)
         out->send_timeout_ns = TR_DEFAULT_SEND_TIMEOUT_NS;
+    if (!out->credit_calls)
+        out->credit_calls = TR_DEFAULT_CREDIT_CALLS;
+    if (!out->credit_bytes)
+        out->credit_bytes = TR_DEFAULT_CREDIT_BYTES;
     out->bind_address = tri_strdup(out->bind_address ? out->bind_address : TR_DEFAULT_BIND_ADDRESS);
     int rv = out->bind_address ? 0 : TR_ENOMEM;
     const char **tls[] = {&out->tls_ca_file, &out->tls_cert_file, &out->tls_key_file,

@@ -38,6 +38,14 @@ typedef struct tr_service tr_service;
 /** Silent this long in all, it is declared lost: 5 s. */
 #define TR_DEFAULT_HEARTBEAT_TIMEOUT_NS (5000LL * 1000 * 1000)
 
+/** Remote credit window in calls (tr_service_config.credit_calls): covers a
+ * loopback round trip at full rate; a 512-call window held
+ * remote_throughput to 40% of an unlimited one. */
+#define TR_DEFAULT_CREDIT_CALLS 8192u
+/** Remote credit window in bytes (tr_service_config.credit_bytes): 1 MiB,
+ * ~12,000 64-byte tells; bounds what one slot can have in flight. */
+#define TR_DEFAULT_CREDIT_BYTES (1u << 20)
+
 /** Plain configuration; zero fields mean the default named beside them.
  * Initialise with tr_service_config_init() so later fields stay defaulted. */
 typedef struct tr_service_config {
@@ -63,6 +71,11 @@ typedef struct tr_service_config {
                                     send to a full mailbox before TR_EAGAIN (0:
                                     TR_DEFAULT_SEND_TIMEOUT_NS; negative: never blocks,
                                     sends go through) */
+    uint32_t credit_calls;     /**< remote flow control, as a listener: calls a connection
+                                    may send to one of our endpoints ahead of our grants
+                                    (PROTOCOL.md "Credit"; 0: TR_DEFAULT_CREDIT_CALLS) */
+    uint32_t credit_bytes;     /**< the same window in bytes of frames (0:
+                                    TR_DEFAULT_CREDIT_BYTES); a call goes while both last */
     tr_log_level log_level;    /**< records below it are dropped; 0 (TR_LOG_DEFAULT):
                                   the TROUPE_LOG environment variable, else warn */
     tr_log_sink *log_sink;     /**< NULL: tr_log_stderr (log.h) */
