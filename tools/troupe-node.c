@@ -53,6 +53,9 @@ typedef struct node_state {
         uint64_t target;
     } waiters[MAX_WAITERS];
     unsigned nwaiters;
+    /* streams (one checked at a time is enough for the tests and benches) */
+    uint64_t streams, stream_bytes, check_id, check_len, check_digest;
+    tnode_digest digest;
 } node_state;
 
 static int on_echo(tr_endpoint *self, void *state, const tr_bytes *arg, tr_reply *reply)
@@ -140,6 +143,44 @@ static void on_cleanup(tr_endpoint *self, void *state)
         tr_reply_release(s->waiters[i].reply); /* fails them: the node stops */
     s->nwaiters = 0;
 }
+
+static int on_stream(tr_endpoint *self, void *state, const tr_stream_event *ev)
+{
+    (void)self;
+    node_state *s = state;
+    size_t pre = strlen(TNODE_STREAM_CHECK);
+    switch (ev->kind) {
+    case TR_STREAM_OPEN:
+        s->streams++;
+        if (!strncmp(ev->name, TNODE_STREAM_CHECK, pre)) {
+            unsigned long long len, dg;
+            if (sscanf(ev->name + pre, "%llu:%llx", &len, &dg) != 2)
+                return TR_EINVAL;
+            s->check_id = ev->stream, s->check_len = len, s->check_digest = dg;
+            s->digest = (tnode_digest){0};
+        }
+        return 0;
+    case TR_STREAM_DATA:
+        s->stream_bytes += ev->len;
+        if (ev->stream == s->check_id)
+            tnode_digest_add(&s->digest, ev->data, ev->len);
+        return 0;
+    case TR_STREAM_END:
+        if (ev->stream != s->check_id)
+            return 0;
+        s->check_id = 0;
+        return s->digest.len == s->check_len && tnode_digest_end(&s->digest) == s->check_digest
+                   ? 0
+                   : TR_EPROTO;
+    case TR_STREAM_ERROR:
+        if (ev->stream == s->check_id)
+            s->check_id = 0;
+        return 0;
+    }
+    return 0;
+}
+
+static const tr_stream_receiver stream_receiver = {.on_event = on_stream};
 
 static const tnode_handlers handlers = {
     .echo = on_echo, .ping = on_ping, .sink = on_sink, .count = on_count, .bytes = on_bytes};
@@ -362,11 +403,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "troupe-node: %s (%s)\n", tr_service_create_error(), tr_errname(rv));
         return 1;
     }
-    tr_gateway_impl impls[] = {tnode_impl(&handlers)};
+    tr_gateway_impl impls[] = {tnode_impl(&handlers), tr_stream_impl(&stream_receiver)};
     tr_endpoint *ep;
     rv = tr_endpoint_create(svc,
                             &(tr_endpoint_opts){.id = TNODE_ENDPOINT, .gateways = impls,
-                                                .ngateways = 1, .state_size = sizeof(node_state),
+                                                .ngateways = 2, .state_size = sizeof(node_state),
                                                 .on_cleanup = on_cleanup},
                             &ep);
     if (!rv) {

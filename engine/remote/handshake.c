@@ -88,6 +88,7 @@ enum tri_frame_outcome tri_handshake_on_hello(tri_net *net, tri_conn *c, const u
     if (tri_conn_put_frame(net, c, TRI_F_HELLO_OK, 0, ok, sizeof ok))
         return tri_close_with(ci, TR_ENOMEM, false, "out of memory answering HELLO");
     c->peer_max_frame = h.max_frame;
+    c->peer_incarnation = h.incarnation; /* the streams it opens name it (stream.h) */
     c->state = TRI_CONN_OPEN;
     /* release: pairs with tr_service_connections' acquire. */
     atomic_store_explicit(&c->m_open, 1, memory_order_release);

@@ -1,6 +1,7 @@
 /* The serving side: inbound calls and their answers (server.h). */
 #include "remote/server.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -10,6 +11,7 @@
 #include "remote/net.h"
 #include "remote/rwatch.h"
 #include "rpc/wire.h"
+#include "troupe/stream.h"
 #include "troupe/error.h"
 
 /* How long the I/O thread keeps polling for an answer after handing an
@@ -202,6 +204,16 @@ static void owe(tri_net *net, tri_conn *c, uint32_t i, uint64_t size)
     if ((s->owed_calls >= net->credit_calls / 2 || s->owed_bytes >= net->credit_bytes / 2) &&
         !s->starved)
         grant(net, c, i);
+}
+
+void tri_server_streams_cut(tri_net *net, tri_conn *c, const tri_close_info *ci)
+{
+    char why[320];
+    snprintf(why, sizeof why, "the connection from %s was lost: %s", c->name, ci->why);
+    for (uint32_t i = 0; i < c->nslots; i++)
+        if (c->slots[i].ep && c->slots[i].desc == &tr_stream_gateway)
+            tri_wire_stream_peer_lost(c->slots[i].ep, c->peer_incarnation, why);
+    (void)net;
 }
 
 void tri_server_forget(tri_net *net, tri_conn *c)

@@ -309,4 +309,11 @@ int tri_wire_service_create(const tr_service_config *cfg, tr_service **out, char
 /* The service's logger (its level and sink; read-only once created). */
 const struct tri_logger *tri_wire_logger(const tr_service *svc);
 
+/* ---- streams (troupe/stream.h) -------------------------------------------------- */
+
+/* The connection that streams from service incarnation `origin` came on
+ * to `ep` is lost: each one still open ends with an ERROR event
+ * (TR_EUNREACHABLE, `why`) on ep's main thread. I/O thread. */
+void tri_wire_stream_peer_lost(tr_endpoint *ep, uint64_t origin, const char *why);
+
 #endif
