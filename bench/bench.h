@@ -178,7 +178,7 @@ bench_fn bench_mpsc, bench_mpsc_pair;
 
 /* ---- remote workloads (remote.c): two processes over loopback */
 
-bench_fn bench_remote_pingpong, bench_remote_throughput, bench_overload_remote, bench_overload_local;
+bench_fn bench_remote_pingpong, bench_remote_throughput, bench_remote_stream, bench_overload_remote, bench_overload_local;
 
 /* overload.c, for both overload workloads: peak resident memory of this
  * process and of one other (0: none) above their idle, sampled every 2 ms

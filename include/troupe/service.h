@@ -42,9 +42,10 @@ typedef struct tr_service tr_service;
  * loopback round trip at full rate; a 512-call window held
  * remote_throughput to 40% of an unlimited one. */
 #define TR_DEFAULT_CREDIT_CALLS 8192u
-/** Remote credit window in bytes (tr_service_config.credit_bytes): 1 MiB,
- * ~12,000 64-byte tells; bounds what one slot can have in flight. */
-#define TR_DEFAULT_CREDIT_BYTES (1u << 20)
+/** Remote credit window in bytes (tr_service_config.credit_bytes): bounds
+ * what one slot can have in flight whatever the payload; 4 MiB carried
+ * remote_stream at 61-82% of raw TCP where 1 MiB held it to 39%. */
+#define TR_DEFAULT_CREDIT_BYTES (4u << 20)
 
 /** Plain configuration; zero fields mean the default named beside them.
  * Initialise with tr_service_config_init() so later fields stay defaulted. */
