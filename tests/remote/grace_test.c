@@ -9,6 +9,7 @@
  *  - cut and healed within the grace, same incarnation: no notification,
  *    the watches are armed again on the node (once each), and the
  *    endpoint's failure later arrives once with its code and message;
+ *  - the endpoint gone while the link was cut: reported on reconnect;
  *  - node killed and restarted within the grace: TR_ERESTARTED, once;
  *  - node gone for longer: TR_EUNREACHABLE, once, at the grace's end;
  *  - unwatch during the grace: not re-sent, nothing left on either side;
@@ -163,6 +164,40 @@ Test(grace, cut_healed_same_incarnation_rearms, .timeout = 60, .fini = np_end_st
     cr_assert_eq(atomic_load(&s.dropped), 0);
     cr_assert_eq(wf_settle(client, 0), 0);
     tr_endpoint_release(watcher);
+    tr_gateway_release(gw);
+    tr_service_destroy(client);
+    r_proxy_stop(&px);
+    node_end(&nd);
+    T_LEAK_CHECK();
+}
+
+/* The endpoint fails while the link is cut: its DOWN is lost with the
+ * connection, but the WATCH sent again on the new one finds no endpoint and
+ * the node says so at once. Once each. */
+Test(grace, target_died_during_grace_reported_on_reconnect, .timeout = 60,
+     .fini = np_end_started)
+{
+    enum { N = 10 };
+    node nd = child_start();
+    r_proxy px;
+    r_proxy_start(&px, nd.port);
+    tr_service *client = grace_client(5000 * MS);
+    tr_gateway *gw = calc_via(client, px.port);
+    tr_future *f[N];
+    for (int i = 0; i < N; i++)
+        TC_OK(tr_gateway_watch(gw, &f[i], NULL));
+    cr_assert_eq(child_settle(&nd, N), N);
+    r_proxy_refuse(&px, true);
+    r_proxy_cut(&px);
+    cr_assert_eq(child_settle(&nd, 0), 0);
+    child_fail(&nd); /* nobody hears it: no watch on the node now */
+    tc_sleep_us(100000);
+    for (int i = 0; i < N; i++)
+        cr_assert(!tr_future_done(f[i]));
+    r_proxy_refuse(&px, false);
+    all_once(f, N, TR_EUNREACHABLE, "no endpoint");
+    cr_assert_eq(child_settle(&nd, 0), 0);
+    cr_assert_eq(wf_settle(client, 0), 0);
     tr_gateway_release(gw);
     tr_service_destroy(client);
     r_proxy_stop(&px);
@@ -361,8 +396,13 @@ Test(grace, defaults_link_cut_past_grace, .timeout = 60, .fini = np_end_started)
     r_proxy_cut(&px);
     cr_assert_eq(tr_future_get(f, WAIT_NS), TR_EUNREACHABLE);
     double ms = ms_since(t0);
-    fprintf(stderr, "detection: link cut past the grace, defaults %.1f ms (%s)\n", ms,
-            tr_future_error(f));
+    unsigned redials = atomic_load(&px.refused);
+    fprintf(stderr, "detection: link cut past the grace, defaults %.1f ms, %u redials (%s)\n",
+            ms, redials, tr_future_error(f));
+    /* at once, then after 50, 100, ... 1600 ms of backoff (+ up to a
+     * quarter of jitter): at 0, 50, 150, 350, 750, 1550, 3150 ms; the next
+     * (3200 ms later) is past the 5 s */
+    cr_assert_eq(redials, 7);
     double want = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS / 1e6;
     cr_assert_geq(ms, want, "%.1f ms", ms);
     cr_assert_leq(ms, want + 100, "%.1f ms", ms);

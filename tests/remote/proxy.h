@@ -34,6 +34,7 @@ typedef struct r_proxy {
     _Atomic unsigned cut_req, cut_done; /* cuts asked for / carried out */
     _Atomic unsigned accepted;
     _Atomic int refuse;                 /* reset new connections at once */
+    _Atomic unsigned refused;           /* connections reset so */
     int a[RP_MAX_PAIRS], b[RP_MAX_PAIRS]; /* the proxy thread's */
 } r_proxy;
 
@@ -127,6 +128,7 @@ static inline void *rp_main(void *arg)
                     continue;
                 if (atomic_load(&p->refuse)) {
                     rp_reset(c);
+                    atomic_fetch_add(&p->refused, 1);
                     continue;
                 }
                 int one = 1;
