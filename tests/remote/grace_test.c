@@ -14,6 +14,7 @@
  *  - node gone for longer: TR_EUNREACHABLE, once, at the grace's end;
  *  - unwatch during the grace: not re-sent, nothing left on either side;
  *  - shutdown during the grace: TR_ESTOPPED, once;
+ *  - no grace (negative): a lost connection fires at once;
  *  - the defaults' detection time of a cut that does not heal. */
 #include <pthread.h>
 
@@ -370,6 +371,35 @@ Test(grace, shutdown_during_grace_fires_stopped, .timeout = 60, .fini = np_end_s
     tr_gateway_release(gw);
     tr_service_shutdown(client);
     all_once(f, N, TR_ESTOPPED, NULL);
+    tr_service_destroy(client);
+    r_proxy_stop(&px);
+    node_end(&nd);
+    T_LEAK_CHECK();
+}
+
+/* watch_grace_ns < 0: no grace, a lost connection fires its watches at
+ * once (even though the link would heal at once). */
+Test(grace, negative_grace_fires_at_once, .timeout = 60, .fini = np_end_started)
+{
+    enum { N = 10 };
+    node nd = child_start();
+    r_proxy px;
+    r_proxy_start(&px, nd.port);
+    tr_service *client = grace_client(-1);
+    tr_gateway *gw = calc_via(client, px.port);
+    tr_future *f[N];
+    for (int i = 0; i < N; i++)
+        TC_OK(tr_gateway_watch(gw, &f[i], NULL));
+    cr_assert_eq(child_settle(&nd, N), N);
+    uint64_t t0 = tc_now_ns();
+    r_proxy_cut(&px);
+    all_once(f, N, TR_EUNREACHABLE, "reset by peer");
+    double ms = ms_since(t0);
+    cr_assert_lt(ms, 100, "%.1f ms", ms);
+    add_ok(gw, 1, 2); /* the gateway reconnects at the next call */
+    cr_assert_eq(child_settle(&nd, 0), 0);
+    cr_assert_eq(wf_settle(client, 0), 0);
+    tr_gateway_release(gw);
     tr_service_destroy(client);
     r_proxy_stop(&px);
     node_end(&nd);
