@@ -13,6 +13,7 @@
  *  - node killed and restarted within the grace: TR_ERESTARTED, once;
  *  - node gone for longer: TR_EUNREACHABLE, once, at the grace's end;
  *  - unwatch during the grace: not re-sent, nothing left on either side;
+ *    a watch made during it: held, then sent;
  *  - shutdown during the grace: TR_ESTOPPED, once;
  *  - no grace (negative): a lost connection fires at once;
  *  - the defaults' detection time of a cut that does not heal. */
@@ -310,6 +311,43 @@ Test(grace, unwatch_during_grace, .timeout = 60, .fini = np_end_started)
     cr_assert_eq(tr_future_code(f1), TR_ECANCELED);
     cr_assert_eq(child_settle(&nd, 0), 0);
     tr_future_release(f1);
+    cr_assert_eq(wf_settle(client, 0), 0);
+    tr_gateway_release(gw);
+    tr_service_destroy(client);
+    r_proxy_stop(&px);
+    node_end(&nd);
+    T_LEAK_CHECK();
+}
+
+/* A watch made while the peer is down within the grace joins the held
+ * ones (it does not fail at once for want of a connection) and is sent on
+ * the reconnect. */
+Test(grace, watch_made_during_grace_is_sent_on_reconnect, .timeout = 60,
+     .fini = np_end_started)
+{
+    node nd = child_start();
+    r_proxy px;
+    r_proxy_start(&px, nd.port);
+    tr_service *client = grace_client(5000 * MS);
+    tr_gateway *gw = calc_via(client, px.port);
+    tr_future *f1 = NULL, *f2 = NULL;
+    TC_OK(tr_gateway_watch(gw, &f1, NULL));
+    cr_assert_eq(child_settle(&nd, 1), 1);
+    r_proxy_refuse(&px, true);
+    r_proxy_cut(&px);
+    TC_ASSERT_EVENTUALLY(atomic_load(&px.refused) >= 2, 5000); /* a redial backed off */
+    TC_OK(tr_gateway_watch(gw, &f2, NULL));
+    tc_sleep_us(100000);
+    cr_assert(!tr_future_done(f1));
+    cr_assert(!tr_future_done(f2), "%s", tr_future_error(f2));
+    unsigned accepted = atomic_load(&px.accepted);
+    r_proxy_refuse(&px, false);
+    wait_accepted(&px, accepted);
+    cr_assert_eq(child_settle(&nd, 2), 2);
+    child_fail(&nd);
+    tr_future *both[] = {f1, f2};
+    all_once(both, 2, TR_EIO, "disk sdc is gone");
+    cr_assert_eq(child_settle(&nd, 0), 0);
     cr_assert_eq(wf_settle(client, 0), 0);
     tr_gateway_release(gw);
     tr_service_destroy(client);
