@@ -259,7 +259,7 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     tri_client_fail_backlog(net, p, code, ci->why);
     tri_client_credit_reset(p); /* credit was the lost connection's */
     /* Watches wait out the grace period for a reconnect (rwatch.h). */
-    if (ci->code != TR_EUNREACHABLE || !tri_rwatch_hold(net, p, ci->why))
+    if (ci->code != TR_EUNREACHABLE || !tri_rwatch_hold(net, p, ci->why, c->born_ns))
         tri_rwatch_peer_lost(net, p, code == TR_ESTOPPED ? TR_ESTOPPED : TR_EUNREACHABLE,
                              ci->why);
     if (lost_tells) { /* one line a second per peer, with what it held back */

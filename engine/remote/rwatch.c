@@ -200,7 +200,7 @@ static void grace_fired(tri_timer *t)
         grace_arm(net, p, p->grace_until_ns);
 }
 
-bool tri_rwatch_hold(tri_net *net, tri_peer *p, const char *why)
+bool tri_rwatch_hold(tri_net *net, tri_peer *p, const char *why, int64_t born_ns)
 {
     if (!p->watches || net->watch_grace_ns <= 0 || net->stopping)
         return false;
@@ -210,8 +210,14 @@ bool tri_rwatch_hold(tri_net *net, tri_peer *p, const char *why)
         snprintf(p->grace_why, sizeof p->grace_why, "%.150s", why);
         tri_timer_init(&p->grace_timer, grace_fired);
     }
-    /* at once after a loss (was_ready: no backoff), else when it allows */
-    grace_arm(net, p, p->down_until_ns > now ? p->down_until_ns : now);
+    /* At once after a loss (a connection that got through the handshake
+     * leaves no backoff), else when the backoff allows; never sooner than
+     * the backoff's floor after the lost one was made, so a peer that
+     * accepts and drops at once is not redialled in a tight loop. */
+    int64_t at = p->down_until_ns > now ? p->down_until_ns : now;
+    if (at < born_ns + net->backoff_min_ns)
+        at = born_ns + net->backoff_min_ns;
+    grace_arm(net, p, at);
     return true;
 }
 

@@ -33,11 +33,12 @@ void tri_rwatch_request(tri_net *net, tr_msg *m);   /* TRI_NET_WATCH, _UNWATCH, 
 void tri_rwatch_discard(tr_msg *m);                 /* one posted too late */
 uint32_t tri_rwatch_count(const tri_peer *p);
 void tri_rwatch_peer_ready(tri_net *net, tri_peer *p);
-/* The connection went (code TR_EUNREACHABLE): true when its watches are
- * held for the grace period (and the redial timer armed), false when the
- * caller fires them (no watches, no grace, stopping). Called again for
- * each failed attempt within the grace: the end stays where it was. */
-bool tri_rwatch_hold(tri_net *net, tri_peer *p, const char *why);
+/* The connection (made at born_ns) went with TR_EUNREACHABLE: true when
+ * its watches are held for the grace period (and the redial timer armed),
+ * false when the caller fires them (no watches, no grace, stopping).
+ * Called again for each failed attempt within the grace: the end stays
+ * where it was. */
+bool tri_rwatch_hold(tri_net *net, tri_peer *p, const char *why, int64_t born_ns);
 /* Fires every watch on p with code, ending any grace period. */
 void tri_rwatch_peer_lost(tri_net *net, tri_peer *p, int code, const char *why);
 void tri_rwatch_peer_free(tri_peer *p);

@@ -10,6 +10,7 @@
  *    the watches are armed again on the node (once each), and the
  *    endpoint's failure later arrives once with its code and message;
  *  - the endpoint gone while the link was cut: reported on reconnect;
+ *  - a connection cut young is redialled only after the backoff's floor;
  *  - node killed and restarted within the grace: TR_ERESTARTED, once;
  *  - node gone for longer: TR_EUNREACHABLE, once, at the grace's end;
  *  - unwatch during the grace: not re-sent, nothing left on either side;
@@ -138,6 +139,9 @@ Test(grace, cut_healed_same_incarnation_rearms, .timeout = 60, .fini = np_end_st
     seen s = {.n = E, .gw = gw};
     watch_from(watcher, &s);
     cr_assert_eq(child_settle(&nd, N + E), N + E);
+    /* a connection younger than the backoff's floor (50 ms) is redialled
+     * only that long after it was made (rwatch.c): cut an older one */
+    tc_sleep_us(100000);
     unsigned accepted = atomic_load(&px.accepted);
     uint64_t t0 = tc_now_ns();
     r_proxy_cut(&px);
@@ -199,6 +203,40 @@ Test(grace, target_died_during_grace_reported_on_reconnect, .timeout = 60,
     r_proxy_refuse(&px, false);
     all_once(f, N, TR_EUNREACHABLE, "no endpoint");
     cr_assert_eq(child_settle(&nd, 0), 0);
+    cr_assert_eq(wf_settle(client, 0), 0);
+    tr_gateway_release(gw);
+    tr_service_destroy(client);
+    r_proxy_stop(&px);
+    node_end(&nd);
+    T_LEAK_CHECK();
+}
+
+/* A connection cut young (a peer that accepts and drops at once) is not
+ * redialled in a loop: the redial waits until the backoff's floor (50 ms)
+ * after the lost connection was made. */
+Test(grace, young_connection_redial_waits_for_backoff_floor, .timeout = 60,
+     .fini = np_end_started)
+{
+    node nd = child_start();
+    r_proxy px;
+    r_proxy_start(&px, nd.port);
+    tr_service *client = grace_client(5000 * MS);
+    uint64_t t0 = tc_now_ns(); /* before the connection is made */
+    tr_gateway *gw = calc_via(client, px.port);
+    tr_future *f = NULL;
+    TC_OK(tr_gateway_watch(gw, &f, NULL));
+    cr_assert_eq(child_settle(&nd, 1), 1);
+    unsigned accepted = atomic_load(&px.accepted);
+    double cut_at = ms_since(t0);
+    r_proxy_cut(&px);
+    wait_accepted(&px, accepted);
+    double ms = ms_since(t0);
+    fprintf(stderr, "grace: cut %.1f ms after the connect, redialled at %.1f ms\n", cut_at, ms);
+    cr_assert_geq(ms, 50, "%.1f ms", ms);
+    cr_assert_eq(child_settle(&nd, 1), 1);
+    cr_assert(!tr_future_done(f));
+    child_fail(&nd);
+    all_once(&f, 1, TR_EIO, "disk sdc is gone");
     cr_assert_eq(wf_settle(client, 0), 0);
     tr_gateway_release(gw);
     tr_service_destroy(client);
