@@ -56,6 +56,11 @@ struct tri_peer {
     uint32_t nwatches;
     uint64_t next_watch;
     uint64_t incarnation;          /* 0: none seen yet */
+    /* Watch grace (rwatch.c): the connection went with watches on it;
+     * they are held, and the peer redialled, until grace_until_ns. */
+    int64_t grace_until_ns;        /* 0: no grace period running */
+    tri_timer grace_timer;         /* the next attempt, or the end */
+    char grace_why[160];           /* the loss that started it */
     /* Credit per slot of the current connection (PROTOCOL.md "Credit"):
      * calls the peer lets us send; UINT32_MAX: unlimited (version 1).
      * Reset with every new connection. */

@@ -463,6 +463,7 @@ static tri_net *net_new(tr_service *svc)
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
     net->hb_interval_ns = tri_wire_config(svc)->heartbeat_interval_ns;
     net->hb_timeout_ns = tri_wire_config(svc)->heartbeat_timeout_ns;
+    net->watch_grace_ns = tri_wire_config(svc)->watch_grace_ns; /* < 0: none */
     net->backoff_min_ns = tri_wire_config(svc)->reconnect_backoff_min_ns;
     net->backoff_max_ns = tri_wire_config(svc)->reconnect_backoff_max_ns;
     if (net->backoff_min_ns <= 0)

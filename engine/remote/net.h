@@ -93,6 +93,7 @@ typedef struct tri_net {
     uint32_t credit_calls, credit_bytes; /* the windows we grant (cfg) */
     int64_t lookup_timeout_ns;
     int64_t hb_interval_ns, hb_timeout_ns; /* heartbeats (peer.c) */
+    int64_t watch_grace_ns;                 /* lost watches held (rwatch.c); <= 0: none */
     int64_t backoff_min_ns, backoff_max_ns; /* reconnects (peer.c) */
     uint64_t jitter;                        /* xorshift state for the backoff's jitter */
     char bound[80];                  /* "127.0.0.1:41234", "" when not listening */

@@ -70,6 +70,8 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out, ch
         out->heartbeat_timeout_ns = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS;
     if (out->heartbeat_timeout_ns < out->heartbeat_interval_ns)
         out->heartbeat_timeout_ns = out->heartbeat_interval_ns;
+    if (!out->watch_grace_ns) /* one detection bound for a crash and a silence */
+        out->watch_grace_ns = out->heartbeat_timeout_ns;
     if (!out->max_frame_size)
         out->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
     if (!out->mailbox_high)

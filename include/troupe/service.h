@@ -90,6 +90,15 @@ typedef struct tr_service_config {
      * watches fire. 0: 1 s and 5 s (README "Watching and supervising"). */
     int64_t heartbeat_interval_ns;
     int64_t heartbeat_timeout_ns; /**< see heartbeat_interval_ns */
+    /** Remote watches whose connection is lost (reset, end of stream, a
+     * failed reconnect) are held this long while the peer is dialled again
+     * (reconnect backoff): back with the same incarnation, they are sent
+     * again and stay armed; back as a new incarnation, they fire with
+     * TR_ERESTARTED; not back in time, they fire once with TR_EUNREACHABLE.
+     * A heartbeat timeout is not given it (the silence already lasted the
+     * timeout). 0: heartbeat_timeout_ns, so one bound covers a crashed and a
+     * silent peer alike; negative: none, a lost connection fires at once. */
+    int64_t watch_grace_ns;
     /** A peer that cannot be reached is not dialled again before this has
      * passed: doubled (with jitter of up to a quarter) after each failed
      * attempt, up to reconnect_backoff_max_ns; meanwhile calls to it fail at

@@ -60,7 +60,7 @@ static int send_checked(tr_gateway *gw, const uint8_t *data, size_t len, bool li
  * check can fail; an empty stream works too. */
 Test(remote_stream, every_byte_past_the_frame_limit, .timeout = 120)
 {
-    node nd = node_start("60");
+    node nd = node_start(0);
     tr_service *client = r_client(1, 1u << 20, 0);
     tr_gateway *gw = stream_connect(client, nd.port);
     size_t len = 12u << 20;
@@ -73,8 +73,7 @@ Test(remote_stream, every_byte_past_the_frame_limit, .timeout = 120)
     free(data);
     tr_gateway_release(gw);
     tr_service_destroy(client);
-    TC_ASSERT(kill(nd.pid, SIGTERM) == 0);
-    node_wait(&nd, 10000);
+    node_end(&nd);
     TC_ASSERT_NO_LEAKS();
 }
 
@@ -82,7 +81,7 @@ Test(remote_stream, every_byte_past_the_frame_limit, .timeout = 120)
  * write or at the close, with TR_EUNREACHABLE, within bounded time. */
 Test(remote_stream, cut_when_the_receiver_dies, .timeout = 120)
 {
-    node nd = node_start("60");
+    node nd = node_start(0);
     tr_service *client = r_client(1, 0, 0);
     tr_gateway *gw = stream_connect(client, nd.port);
     uint8_t buf[65536];
@@ -91,8 +90,7 @@ Test(remote_stream, cut_when_the_receiver_dies, .timeout = 120)
     TC_OK(tr_stream_open(gw, "doomed", 2LL * 1000 * 1000 * 1000, &s));
     for (int i = 0; i < 64; i++)
         TC_OK(tr_stream_write(s, buf, sizeof buf));
-    TC_ASSERT(kill(nd.pid, SIGKILL) == 0);
-    node_wait(&nd, 10000);
+    node_end(&nd); /* SIGKILL, by PID */
     int rv = 0;
     uint64_t dl = tc_deadline_ms(20000);
     while (!rv && tc_poll(dl))
