@@ -192,6 +192,21 @@ static tri_rtarget *target_of(tr_msg *m)
 
 /* ---- failing ------------------------------------------------------------------------- */
 
+void tri_client_tell_undelivered(tri_net *net, tri_rtarget *rt, unsigned method, int code,
+                                 const char *why)
+{
+    /* relaxed: a statistic (single writer: the I/O thread, or the last
+     * thread after it stopped). */
+    atomic_fetch_add_explicit(&rt->undelivered, 1, memory_order_relaxed);
+    if (!net)
+        return;
+    tri_net_add(&net->ctr.tells_dropped, 1);
+    const tr_service_config *cfg = tri_wire_config(net->svc);
+    if (cfg->on_undelivered)
+        cfg->on_undelivered(cfg->undelivered_arg, rt->address, rt->desc->methods[method].name,
+                            code, why);
+}
+
 static void fail_timeout(tr_future *f, const tri_rtarget *rt);
 
 /* An ask's deadline, on the I/O thread's wheel. */
@@ -242,7 +257,7 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
         tri_wire_future_unref(f, 1);
         settle(net, rt);
     } else if (is_call) {
-        tri_net_add(&net->ctr.tells_dropped, 1);
+        tri_client_tell_undelivered(net, rt, call.method, code, why);
         TRI_DEBUG(&net->log, "remote", NULL, "a tell to %s was not sent: %s", rt->address, why);
         tr_msg_free(m);
         settle(net, rt);
@@ -447,7 +462,8 @@ static void transmit(tri_net *net, tri_peer *p, tr_msg *m)
             }
             tri_wire_future_unref(f, 1);
         } else {
-            tri_net_add(&net->ctr.tells_dropped, 1);
+            tri_client_tell_undelivered(net, rt, call.method,
+                                        size > net->max_frame ? TR_EFRAMESIZE : TR_ENOMEM, why);
             TRI_WARN(&net->log, "remote", NULL, "tell %s.%s to %s (%zu bytes) not sent: %s",
                      rt->desc->name, md->name, rt->address, size, why);
             tr_msg_free(m);
@@ -851,6 +867,8 @@ void tri_client_discard(tr_msg *m)
                       tri_wire_gw_name(f), tri_wire_method_name(f));
         tri_wire_future_unref(f, 1);
     } else if (is_call) {
+        tri_client_tell_undelivered(NULL, ((tri_call_hdr *)call.priv)->rt, call.method,
+                                    TR_ESTOPPED, "the service shut down before it was sent");
         tr_msg_free(m);
     } else if (m->tag == TRI_NET_CONNECT) {
         tri_connect_req *req = tr_msg_data(m);

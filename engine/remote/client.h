@@ -109,6 +109,7 @@ struct tri_rtarget {
      * count does not bounce against its settling (remote_throughput). */
     alignas(64) _Atomic uint64_t posted; /* callers (seq_cst RMW) */
     tr_msg *held_head, *held_tail;
+    _Atomic uint64_t undelivered;  /* tells: the I/O thread adds (relaxed), callers read */
 };
 
 /* What a slot's peer lets us send (PROTOCOL.md "Credit"): a call may go
@@ -134,6 +135,12 @@ typedef struct tri_connect_req {
 } tri_connect_req;
 
 /* ---- client.c ------------------------------------------------------------- */
+
+/* A tell of rt's accepted and not delivered: counted (service and
+ * target), the service's on_undelivered told. I/O thread, or net NULL
+ * after it stopped. */
+void tri_client_tell_undelivered(tri_net *net, tri_rtarget *rt, unsigned method, int code,
+                                 const char *why);
 
 /* Allocates a target for `id` on key/sa; the caller fills nothing else.
  * NULL when out of memory. Any thread. */

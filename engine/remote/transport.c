@@ -130,6 +130,13 @@ static void remote_close(tr_gateway *gw)
     tri_net_post(net, m);
 }
 
+static uint64_t remote_undelivered(const tr_gateway *gw)
+{
+    const tri_rtarget *rt = tri_wire_gateway_target(gw);
+    /* relaxed: a statistic (client.c). */
+    return atomic_load_explicit(&rt->undelivered, memory_order_relaxed);
+}
+
 static const tri_transport remote_transport = {
     .tell = remote_tell,
     .ask = remote_ask,
@@ -137,6 +144,7 @@ static const tri_transport remote_transport = {
     .close = remote_close,
     .watch = tri_rwatch_watch,
     .unwatch = tri_rwatch_unwatch,
+    .undelivered = remote_undelivered,
     .local = false,
 };
 

@@ -55,6 +55,8 @@ typedef struct tri_transport {
      * it has forgotten the watch). NULL for the local transport. */
     int (*watch)(tr_gateway *gw, tr_watch *w);
     void (*unwatch)(tr_gateway *gw, tr_watch *w);
+    /* Tells accepted and not delivered (tr_gateway_undelivered); NULL: 0. */
+    uint64_t (*undelivered)(const tr_gateway *gw);
     /* run_async and friends need the endpoint here: else TR_ENOTLOCAL (S13). */
     bool local;
 } tri_transport;

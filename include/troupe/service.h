@@ -47,6 +47,14 @@ typedef struct tr_service tr_service;
  * remote_stream at 61-82% of raw TCP where 1 MiB held it to 39%. */
 #define TR_DEFAULT_CREDIT_BYTES (4u << 20)
 
+/** Told of each remote tell that was accepted and then not delivered (its
+ * peer was down or lost, it was too large for the receiver's frames, the
+ * service stopped first): the recipient's address (S30), the method, the
+ * error and a sentence. Runs on the I/O thread: it must not block nor call
+ * back into the service; copy what it keeps. */
+typedef void tr_undelivered_fn(void *arg, const char *address, const char *method, int code,
+                               const char *why);
+
 /** Plain configuration; zero fields mean the default named beside them.
  * Initialise with tr_service_config_init() so later fields stay defaulted. */
 typedef struct tr_service_config {
@@ -81,6 +89,9 @@ typedef struct tr_service_config {
                                   the TROUPE_LOG environment variable, else warn */
     tr_log_sink *log_sink;     /**< NULL: tr_log_stderr (log.h) */
     void *log_arg;             /**< passed to log_sink */
+    tr_undelivered_fn *on_undelivered; /**< NULL: none; undelivered remote tells are still
+                                            counted (tr_gateway_undelivered, remote stats) */
+    void *undelivered_arg;     /**< passed to on_undelivered */
     bool introspection_off;    /**< with listen: no read-only introspection endpoint
                                   TR_INTROSPECT_ID (troupe/metrics.h; on by default) */
     /** Failure detection (remote): a connection that owes us something
