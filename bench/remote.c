@@ -39,60 +39,13 @@
 #include "troupe/stream.h"
 
 #define WARMUP 1000
-#define NODE_START_S 10 /* troupe-node has this long to publish its port */
-#define NODE_STOP_S 5   /* and this long to stop after SIGTERM */
 
 typedef struct node {
-    pid_t pid;        /* 0: not ours (peer=) */
+    bench_proc proc;  /* pid 0: not ours (peer=) */
     char addr[96];    /* "troupe://host:port/node" */
-    char port_file[128];
 } node;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* troupe-node beside this executable. */
-static int node_path(char *buf, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    snprintf(buf, len, "%s/troupe-node", self);
-    return access(buf, X_OK);
-}
-
-static void node_stop(const bench_run *r, node *nd)
-{
-    if (nd->pid <= 0)
-        return;
-    kill(nd->pid, SIGTERM);
-    int status = 0;
-    pid_t got = 0;
-    for (int i = 0; i < NODE_STOP_S * 100 && got == 0; i++) {
-        got = waitpid(nd->pid, &status, WNOHANG);
-        if (got == 0)
-            sleep_ms(10);
-    }
-    if (got == 0) {
-        bench_fail(r, "troupe-node (pid %ld) did not stop within %d s of SIGTERM; killed",
-                   (long)nd->pid, NODE_STOP_S);
-        kill(nd->pid, SIGKILL);
-        waitpid(nd->pid, &status, 0);
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        bench_note("troupe-node (pid %ld) ended with status %d", (long)nd->pid, status);
-    }
-    unlink(nd->port_file);
-    nd->pid = 0;
-}
+static void node_stop(const bench_run *r, node *nd) { bench_proc_stop(r, &nd->proc); }
 
 /* tls=none | DIR (DIR/ca.pem, DIR/cert.pem, DIR/key.pem: mutual TLS) |
  * psk:HEX: the same TLS for this side's service and troupe-node's. */
@@ -127,69 +80,27 @@ static int node_start(const bench_run *r, node *nd)
         snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TNODE_ENDPOINT);
         return BENCH_OK;
     }
-    char path[PATH_MAX + 16];
-    if (node_path(path, sizeof path)) {
-        bench_fail(r, "cannot run %s (build the troupe-node target, or give peer=HOST:PORT)",
-                   path);
+    tls_opts t;
+    tls_of(r, &t);
+    const char *args[16] = {"--listen", "127.0.0.1:0", "--idle-exit", "30"};
+    int n = 4;
+    const char *spin = bench_str(r, "spin");
+    if (*spin) { /* overload_remote: a slow sink */
+        args[n++] = "--sink-spin-ns";
+        args[n++] = spin;
+    }
+    if (t.psk) {
+        args[n++] = "--tls-psk";
+        args[n++] = t.psk;
+    } else if (t.on) {
+        args[n++] = "--tls-ca", args[n++] = t.ca;
+        args[n++] = "--tls-cert", args[n++] = t.cert;
+        args[n++] = "--tls-key", args[n++] = t.key;
+    }
+    if (bench_proc_start(r, &nd->proc, "troupe-node", "node", args))
         return BENCH_FAIL;
-    }
-    snprintf(nd->port_file, sizeof nd->port_file, "/tmp/troupe-bench-%ld.port", (long)getpid());
-    unlink(nd->port_file);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        bench_fail(r, "fork: %s", strerror(errno));
-        return BENCH_FAIL;
-    }
-    if (pid == 0) {
-        /* The node's own line ("listening on ...") goes to stderr with our
-         * progress: stdout carries RESULT lines only. */
-        dup2(STDERR_FILENO, STDOUT_FILENO);
-        tls_opts t;
-        tls_of(r, &t);
-        const char *argv[20] = {path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
-                                "--idle-exit", "30"};
-        int n = 7;
-        const char *spin = bench_str(r, "spin");
-        if (*spin) { /* overload_remote: a slow sink */
-            argv[n++] = "--sink-spin-ns";
-            argv[n++] = spin;
-        }
-        if (t.psk) {
-            argv[n++] = "--tls-psk";
-            argv[n++] = t.psk;
-        } else if (t.on) {
-            argv[n++] = "--tls-ca", argv[n++] = t.ca;
-            argv[n++] = "--tls-cert", argv[n++] = t.cert;
-            argv[n++] = "--tls-key", argv[n++] = t.key;
-        }
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    nd->pid = pid;
-    for (int i = 0; i < NODE_START_S * 100; i++) {
-        FILE *f = fopen(nd->port_file, "r");
-        unsigned port = 0;
-        if (f) {
-            int ok = fscanf(f, "%u", &port);
-            fclose(f);
-            if (ok == 1 && port > 0 && port < 65536) {
-                snprintf(nd->addr, sizeof nd->addr, "troupe://127.0.0.1:%u/%s", port,
-                         TNODE_ENDPOINT);
-                return BENCH_OK;
-            }
-        }
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            nd->pid = 0;
-            bench_fail(r, "troupe-node exited (status %d) before publishing its port", status);
-            return BENCH_FAIL;
-        }
-        sleep_ms(10);
-    }
-    bench_fail(r, "troupe-node published no port within %d s", NODE_START_S);
-    node_stop(r, nd);
-    return BENCH_FAIL;
+    snprintf(nd->addr, sizeof nd->addr, "troupe://127.0.0.1:%u/%s", nd->proc.port, TNODE_ENDPOINT);
+    return BENCH_OK;
 }
 
 /* The client side: a service and a gateway to the node. */
@@ -395,7 +306,7 @@ int bench_overload_remote(const bench_run *r)
         rv = BENCH_FAIL;
     }
     bench_rss w;
-    bench_rss_start(&w, c.nd.pid);
+    bench_rss_start(&w, c.nd.proc.pid);
     uint64_t eagain = 0;
     int64_t t0 = bench_now_ns();
     if (!rv)
@@ -415,11 +326,11 @@ int bench_overload_remote(const bench_run *r)
     if (!rv) {
         bench_note("overload_remote: in order; peak RSS above idle: client %.1f MiB, node %.1f "
                    "MiB%s; %llu sends waited out",
-                   cm, c.nd.pid ? sm : 0.0, c.nd.pid ? "" : " (peer= given: not measured)",
+                   cm, c.nd.proc.pid ? sm : 0.0, c.nd.proc.pid ? "" : " (peer= given: not measured)",
                    (unsigned long long)eagain);
         bench_report(r, "overload_remote", (double)m / secs, "msgs/s", secs * 1e9 / (double)m, secs);
         bench_report(r, "overload_remote.client_rss", cm, "MiB", 0, secs);
-        if (c.nd.pid)
+        if (c.nd.proc.pid)
             bench_report(r, "overload_remote.node_rss", sm, "MiB", 0, secs);
     }
     client_free(r, &c);
@@ -569,7 +480,7 @@ int bench_remote_stream(const bench_run *r)
     }
     stream_pattern(buf, STREAM_WRITE);
     bench_rss pk;
-    bench_rss_start(&pk, c.nd.pid);
+    bench_rss_start(&pk, c.nd.proc.pid);
     double secs = 0, raw_secs = 0, self_mib = 0, node_mib = 0;
     rv = stream_send(r, sgw, buf, total, check, &secs);
     bench_rss_stop(&pk, &self_mib, &node_mib);

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "serve_util.h"
 #include "tnode.h"
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -185,7 +186,6 @@ static const tr_stream_receiver stream_receiver = {.on_event = on_stream};
 static const tnode_handlers handlers = {
     .echo = on_echo, .ping = on_ping, .sink = on_sink, .count = on_count, .bytes = on_bytes};
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /* ---- /metrics over HTTP ------------------------------------------------------------------ */
 
@@ -230,7 +230,7 @@ static struct MHD_Daemon *metrics_start(tr_service *svc, const char *hostport, u
     const char *colon = strrchr(hostport, ':');
     uint64_t p;
     struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (!colon || (size_t)(colon - hostport) >= sizeof host || !parse_u64(colon + 1, 65535, &p)) {
+    if (!colon || (size_t)(colon - hostport) >= sizeof host || !tool_parse_u64(colon + 1, 0, 65535, &p)) {
         fprintf(stderr, "troupe-node: --metrics-listen needs HOST:PORT, not %s\n", hostport);
         return NULL;
     }
@@ -270,33 +270,6 @@ static void usage(FILE *f)
                "  --version                   print the version and exit\n");
 }
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || errno || v > max || s[0] == '-')
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Writes the port to `path` whole: a temporary file renamed into place. */
-static int write_port_file(const char *path, unsigned port)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fprintf(f, "%u\n", port) > 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
 
 static double now_s(void)
 {
@@ -350,13 +323,13 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--metrics-port-file"))
             metrics_port_file = v;
         else if (!strcmp(a, "--idle-exit"))
-            ok = ok && parse_u64(v, 86400 * 365, &idle_exit) && idle_exit > 0;
+            ok = ok && tool_parse_u64(v, 1, 86400 * 365, &idle_exit);
         else if (!strcmp(a, "--workers"))
-            ok = ok && parse_u64(v, 1024, &workers) && workers > 0;
+            ok = ok && tool_parse_u64(v, 1, 1024, &workers);
         else if (!strcmp(a, "--sink-spin-ns"))
-            ok = ok && parse_u64(v, 1000000000, &sink_spin_ns);
+            ok = ok && tool_parse_u64(v, 0, 1000000000, &sink_spin_ns);
         else if (!strcmp(a, "--max-frame-size"))
-            ok = ok && parse_u64(v, UINT32_MAX, &max_frame) && max_frame >= 64;
+            ok = ok && tool_parse_u64(v, 64, UINT32_MAX, &max_frame);
         else {
             fprintf(stderr, "troupe-node: unknown option '%s'\n", a);
             usage(stderr);
@@ -424,7 +397,7 @@ int main(int argc, char **argv)
     printf("troupe-node: listening on %s (endpoint %s, pid %ld)\n", bound, tr_endpoint_address(ep),
            (long)getpid());
     fflush(stdout);
-    if (port_file && write_port_file(port_file, tr_service_port(svc))) {
+    if (port_file && tool_write_port_file(port_file, tr_service_port(svc))) {
         fprintf(stderr, "troupe-node: cannot write %s: %s\n", port_file, strerror(errno));
         tr_endpoint_release(ep);
         tr_service_destroy(svc);
@@ -435,7 +408,7 @@ int main(int argc, char **argv)
     if (metrics_at) {
         unsigned mport;
         http = metrics_start(svc, metrics_at, &mport);
-        if (!http || (metrics_port_file && write_port_file(metrics_port_file, mport))) {
+        if (!http || (metrics_port_file && tool_write_port_file(metrics_port_file, mport))) {
             if (http)
                 fprintf(stderr, "troupe-node: cannot write %s: %s\n", metrics_port_file, strerror(errno));
             if (http)

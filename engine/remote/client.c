@@ -609,11 +609,10 @@ static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int 
 /* Fails the whole backlog (the connection could not be made or was lost). */
 void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *why)
 {
-    for (tri_rtarget *rt = p->targets; rt;) { /* failing may unlink rt */
-        tri_rtarget *next = rt->next;
-        rt->io_refs++;
+    for (tri_rtarget *rt = p->targets; rt;) {
+        rt->io_refs++; /* failing its calls may drop its last other reference */
         fail_held(net, rt, code, why);
-        next = rt->next;
+        tri_rtarget *next = rt->next; /* read before the unref may unlink it */
         tri_rtarget_unref(net, rt);
         rt = next;
     }
