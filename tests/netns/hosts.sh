@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by run.sh and bench.sh: three hosts a, b, c in network
 # namespaces this shell creates (never the host's own network), addresses
 # 10.77.0.1-3/24 inside them only, joined one of two ways:
