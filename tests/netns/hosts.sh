@@ -25,10 +25,14 @@ TUNEM_ARGS="-d 10 -j 2 -l 0.01 -r 0.05"
 
 skip() { echo "netns test SKIPPED: $*"; exit 77; }
 
+p= pids=() emu=
+
+
 hosts_down() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
     pids=()
+    [[ -n $p ]] || return 0
     for n in a b c s; do ip netns del "$p$n" 2>/dev/null; done
     rm -f "${TMPDIR:-/tmp}/$p.tunem.sock"
 }
@@ -48,6 +52,10 @@ hosts_up() {
     emu=${TROUPE_NETNS_EMU:-}
     if [[ -z $emu ]]; then
         if netem_works; then emu=netem; else emu=tunem; fi
+    fi
+    if [[ $emu == netem ]] && ! netem_works; then
+        echo "netns: TROUPE_NETNS_EMU=netem, but this kernel has no netem qdisc"
+        return 1
     fi
     if [[ $emu == tunem && ${TROUPE_NETNS_NETEM:-} == required ]]; then
         echo "netns: netem is required (TROUPE_NETNS_NETEM=required) and this kernel has none"
