@@ -29,6 +29,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "remote/adopt.h"
 #include "remote/address.h"
 #include "remote/epoll.h"
 #include "remote/client.h"
@@ -94,6 +95,9 @@ static void handle(tri_net *net, tr_msg *m)
     case TRI_NET_UNWATCH:
     case TRI_NET_DOWN:
         tri_rwatch_request(net, m);
+        break;
+    case TRI_NET_ADOPT:
+        tri_net_adopted(net, m);
         break;
     default:
         TRI_ERROR(&net->log, "remote", NULL, "unknown request %#x on the I/O queue; dropped",
@@ -341,6 +345,8 @@ static void net_free(tri_net *net)
             tr_msg_free(m);
         else if (m->tag == TRI_NET_WATCH || m->tag == TRI_NET_UNWATCH || m->tag == TRI_NET_DOWN)
             tri_rwatch_discard(m);
+        else if (m->tag == TRI_NET_ADOPT)
+            tri_net_adopt_discard(m);
         else
             tri_client_discard(m);
     }

@@ -58,6 +58,7 @@ enum tri_net_req {
     TRI_NET_WATCH,         /* rwatch.c: a remote watch to register / cancel */
     TRI_NET_UNWATCH,
     TRI_NET_DOWN,          /* rwatch.c: a local endpoint a remote watcher watched is gone */
+    TRI_NET_ADOPT,         /* adopt.c: a connected socket to serve as inbound */
 };
 
 typedef struct tri_peer tri_peer;
