@@ -48,6 +48,9 @@ typedef struct tri_slot {
     char *id;             /* the endpoint's id, for messages once it is gone */
     uint32_t owed_calls;  /* received since the last CREDIT (server.c) */
     uint64_t owed_bytes;  /* of their frames */
+    uint32_t window;      /* calls the client may have out now (0: not yet set) */
+    uint32_t withheld;    /* calls of a shrunk window not to give back */
+    uint64_t bwindow, bwithheld; /* the same in bytes */
     bool starved;         /* a CREDIT waits for the endpoint to drain */
 } tri_slot;
 

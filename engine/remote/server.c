@@ -150,23 +150,65 @@ static enum tri_frame_outcome call_target(tri_conn *c, const tri_frame_hdr *h, t
 
 static void credit_retry(tri_timer *t);
 
+/* The calls window adapts (PROTOCOL.md "Credit"): it starts at
+ * credit_calls, doubles while the endpoint keeps up with a client that uses
+ * it (so that a long round trip is covered: 8192 calls carried 21.8 k
+ * tells/s at 20 ms RTT, where loopback did 1.7 M), up to this many times,
+ * and halves back when the endpoint falls behind (a slow endpoint's backlog
+ * stays near its mark plus the initial window). */
+#define CREDIT_GROWTH 16u
+
+static uint32_t slot_window(const tri_net *net, tri_slot *s)
+{
+    if (!s->window) {
+        s->window = net->credit_calls;
+        s->bwindow = net->credit_bytes;
+    }
+    return s->window;
+}
+
+/* How much a window of `w` grows by, at most `most`. */
+static uint64_t growth(uint64_t w, uint64_t most) { return w < most - w ? w : most - w; }
+
 /* Grants slot i what its caller used, if the endpoint has room; else marks
- * it starved and retries on the connection's credit timer. */
+ * it starved, shrinks its window and retries on the connection's credit
+ * timer. */
 static void grant(tri_net *net, tri_conn *c, uint32_t i)
 {
     tri_slot *s = &c->slots[i];
     if (!s->ep || !s->owed_calls)
         return;
+    uint32_t window = slot_window(net, s);
     if (tri_wire_endpoint_has_room(s->ep)) {
+        /* A client that used half a window while the endpoint kept up:
+         * both windows double (the round trip, not the endpoint, held it). */
+        bool used = s->owed_calls >= window / 2 || s->owed_bytes >= s->bwindow / 2;
+        uint32_t grow = 0;
+        uint64_t bgrow = 0, most = (uint64_t)net->credit_calls * CREDIT_GROWTH;
+        uint64_t bmost = (uint64_t)net->credit_bytes * CREDIT_GROWTH;
+        if (!s->starved && used) {
+            grow = (uint32_t)growth(window, most);
+            bgrow = growth(s->bwindow, bmost);
+        }
+        uint32_t give = s->owed_calls + grow;
+        uint32_t keep = s->withheld < give ? s->withheld : give;
+        give -= keep;
+        uint64_t bgive = s->owed_bytes + bgrow;
+        uint64_t bkeep = s->bwithheld < bgive ? s->bwithheld : bgive;
+        bgive -= bkeep;
         uint8_t b[12];
-        uint32_t n = s->owed_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)s->owed_bytes;
+        uint32_t n = bgive > UINT32_MAX ? UINT32_MAX : (uint32_t)bgive;
         tri_put_u32(b, i);
-        tri_put_u32(b + 4, s->owed_calls);
+        tri_put_u32(b + 4, give);
         tri_put_u32(b + 8, n);
         if (tri_conn_put_frame(net, c, TRI_F_CREDIT, 0, b, sizeof b))
             return; /* out of memory: the next call or the timer tries again */
         s->owed_calls = 0;
-        s->owed_bytes -= n;
+        s->owed_bytes = bgive - n; /* 0 unless more than 4 GiB was owed */
+        s->window += grow;
+        s->withheld -= keep;
+        s->bwindow += bgrow;
+        s->bwithheld -= bkeep;
         if (s->starved) {
             s->starved = false;
             c->starved--;
@@ -175,6 +217,16 @@ static void grant(tri_net *net, tri_conn *c, uint32_t i)
     }
     if (!s->starved) {
         s->starved = true;
+        if (window > net->credit_calls) { /* it fell behind: back off */
+            uint32_t to = window / 2 > net->credit_calls ? window / 2 : net->credit_calls;
+            s->withheld += window - to;
+            s->window = to;
+        }
+        if (s->bwindow > net->credit_bytes) {
+            uint64_t to = s->bwindow / 2 > net->credit_bytes ? s->bwindow / 2 : net->credit_bytes;
+            s->bwithheld += s->bwindow - to;
+            s->bwindow = to;
+        }
         if (!c->starved++) {
             tri_timer_init(&c->credit_timer, credit_retry);
             tri_wheel_arm(&net->wheel, &c->credit_timer, tri_now_ns() + CREDIT_RETRY_NS);
@@ -201,7 +253,7 @@ static void owe(tri_net *net, tri_conn *c, uint32_t i, uint64_t size)
     tri_slot *s = &c->slots[i];
     s->owed_calls++;
     s->owed_bytes += size;
-    if ((s->owed_calls >= net->credit_calls / 2 || s->owed_bytes >= net->credit_bytes / 2) &&
+    if ((s->owed_calls >= slot_window(net, s) / 2 || s->owed_bytes >= s->bwindow / 2) &&
         !s->starved)
         grant(net, c, i);
 }
