@@ -603,8 +603,10 @@ int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char
     tri_future_label(f, gw_name, method_name, timeout_ns, target, len);
     tri_timer_init(&f->timer, on_deadline);
     f->svc = svc;
-    int64_t deadline = tri_timers_deadline(svc->timers, timeout_ns);
-    int rv = tri_timers_arm(svc->timers, &f->timer, deadline);
+    /* Armed after: no clock read per ask (it cost as much as the rest of
+     * the arm and the cancel together); the timer thread starts the
+     * deadline when it next passes, never early (timer.h). */
+    int rv = tri_timers_arm_after(svc->timers, &f->timer, timeout_ns);
     if (rv)
         f->svc = NULL;
     return rv;

@@ -128,7 +128,8 @@ void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoi
 void tri_future_label(tr_future *f, const char *gw_name, const char *method_name,
                       int64_t timeout_ns, const char *target, size_t len);
 
-/* Arms the deadline: now + timeout_ns on svc's timer. The armed timer holds
+/* Arms the deadline: now + timeout_ns on svc's timer (armed after: at most
+ * TRI_TIMER_SETTLE_NS late, never early). The armed timer holds
  * one of the references given to tri_future_new. `target` (len bytes) is
  * the recipient's id, for the timeout message. 0 or TR_ESTOPPED. */
 int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char *gw_name,
