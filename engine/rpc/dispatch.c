@@ -307,9 +307,11 @@ void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
     parsed p;
     parse(ep, m, &p);
     run_call(ep, &p);
-    if (p.f) /* with the message's reference, the timer's if we completed it */
-        tri_future_unref(p.f, 1 + tri_future_dispatch_end(p.f));
-    else
+    if (p.f) { /* the message's reference, the timer's if we completed it */
+        uint32_t n = tri_future_dispatch_end(p.f);
+        if (n != TRI_FUT_SENT_HOME)
+            tri_future_unref(p.f, n);
+    } else
         tr_msg_free(m);
 }
 

@@ -75,6 +75,7 @@ struct tr_future {
     uint8_t kept;              /* tr_reply_keep (handler's thread) */
     uint8_t encode;            /* answers go through the codec (S22) */
     uint8_t owed;              /* timer references left to the dispatcher */
+    uint8_t home_refs;         /* the ask message's reference travels home */
     _Atomic uint8_t inline_used;
     _Atomic uint8_t queued;    /* in the callee's mailbox (see the top) */
     char *error;
@@ -105,7 +106,12 @@ static inline tr_reply *tri_future_reply(tr_future *f) { return (tr_reply *)f; }
 tr_future *tri_future_new(const tr_type *result_type, uint32_t refs, size_t extra);
 
 /* Around an ask handler (dispatch.c): a completion inside it leaves the
- * timer's reference to the dispatcher; _end returns how many to drop. */
+ * timer's reference to the dispatcher, and a future answered inside it
+ * travels home only once it has returned. _end (after the handler, in
+ * place of dropping the message's reference) returns how many references
+ * the dispatcher drops, the message's included, or TRI_FUT_SENT_HOME: the
+ * future went home with the message's reference, hands off. */
+#define TRI_FUT_SENT_HOME UINT32_MAX
 void tri_future_dispatch_begin(tr_future *f);
 uint32_t tri_future_dispatch_end(tr_future *f);
 
