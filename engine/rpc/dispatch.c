@@ -16,6 +16,7 @@
 #include "core/actor_impl.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
+#include "rpc/fast_tell.h"
 #include "rpc/service_impl.h"
 #include "rpc/future_impl.h"
 #include "rpc/metrics.h"
@@ -300,6 +301,26 @@ static void run_call(tr_endpoint *ep, parsed *p)
     }
     if (decoded && decoded != small)
         tri_free(decoded, dsize);
+}
+
+/* A plain tell's handler returned non-zero (tri_fast_tell): the bookkeeping
+ * run_call does after its handler, apart so the common path stays short. */
+void tri_tell_outcome(tr_endpoint *ep, tr_msg *m, tri_method_metrics *mm, uint64_t n, int rv)
+{
+    parsed p;
+    parse(ep, m, &p);
+    if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
+        atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
+        tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
+        return;
+    }
+    tri_count(&ep->processed);
+    if (rv < 0) {
+        tri_count(&mm->errors);
+        tri_count(&ep->handler_errors);
+        TRI_WARN(&ep->svc->log, "endpoint", ep->id, "tell %s.%s on endpoint %s failed: %s",
+                 gw_name(&p), method_name(&p), ep->id, tr_strerror(rv));
+    }
 }
 
 void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "core/actor_impl.h"
 #include "core/sched.h"
+#include "rpc/fast_tell.h"
 #include "rpc/future_impl.h"
 #include "rpc/metrics.h"
 #include "rpc/msg.h"
@@ -201,6 +202,9 @@ static void ep_behavior(tr_actor *a, void *state, tr_msg *m)
     tr_endpoint *ep = tri_endpoint_in(state);
     switch (tri_rpc_kind_of(m->tag)) {
     case TRI_RK_TELL:
+        if (tri_fast_tell(ep, m))
+            break;
+        /* fall through */
     case TRI_RK_ASK:
         tri_dispatch_call(ep, m);
         break;
