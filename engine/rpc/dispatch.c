@@ -272,18 +272,19 @@ static void run_call(tr_endpoint *ep, parsed *p)
     /* Counted as it starts (undone below if there is no handler); the
      * count picks the timed calls, so the common call adds one store. */
     tri_method_metrics *mm = tri_metrics_of(ep, p->gi, p->method);
-    uint64_t n = atomic_load_explicit(&mm->calls, memory_order_relaxed); /* single writer */
-    atomic_store_explicit(&mm->calls, n + 1, memory_order_relaxed);
+    uint64_t n = tri_metrics_count(mm);
     tr_reply *reply = p->f ? tri_future_reply(p->f) : NULL;
     int rv;
     if (__builtin_expect(tri_metrics_timed(n, p->flags & TRI_RF_STAMP), 0))
         rv = invoke_timed(ep, p, mm, arg, reply);
     else
         rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, reply);
-    if (rv == TR_NO_HANDLER_)
-        atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
-    else if (rv < 0)
+    if (rv == TR_NO_HANDLER_) {
+        if (TRI_METRICS_ON) /* relaxed: single writer */
+            atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
+    } else if (rv < 0) {
         tri_count(&mm->errors);
+    }
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
         if (p->f)
@@ -310,7 +311,8 @@ void tri_tell_outcome(tr_endpoint *ep, tr_msg *m, tri_method_metrics *mm, uint64
     parsed p;
     parse(ep, m, &p);
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
-        atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
+        if (TRI_METRICS_ON) /* relaxed: single writer */
+            atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
         return;
     }
