@@ -446,12 +446,23 @@ static uint32_t *futex_word(tr_future *f)
     return w;
 }
 
-/* The outcome is written (by the claimer): publish, wake, continue. */
-static void publish(tr_future *f)
+/* The outcome is written (by the claimer, whose claim returned `claimed`):
+ * publish, wake, continue. */
+static void publish(tr_future *f, uintptr_t claimed)
 {
-    /* acq_rel: release publishes the outcome; acquire sees the pushed
-     * continuations (pairs with tr_future_then's release CAS). */
-    uintptr_t h = atomic_exchange_explicit(&f->head, TRI_FUT_DONE, memory_order_acq_rel);
+    uintptr_t h;
+    if (f->sole) {
+        /* release: publishes the outcome (pairs with state()'s acquire). A
+         * plain store, no exchange: nobody holds a handle to push a
+         * continuation or wait, and every other completer stops at
+         * CLAIMED, so the word is still what our claim made it. */
+        atomic_store_explicit(&f->head, TRI_FUT_DONE, memory_order_release);
+        h = claimed;
+    } else {
+        /* acq_rel: release publishes the outcome; acquire sees the pushed
+         * continuations (pairs with tr_future_then's release CAS). */
+        h = atomic_exchange_explicit(&f->head, TRI_FUT_DONE, memory_order_acq_rel);
+    }
     if (h & TRI_FUT_WAITERS)
         syscall(SYS_futex, futex_word(f), FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     tri_cont *c = (tri_cont *)(h & ~TRI_FUT_FLAGS), *fifo = NULL;
@@ -494,7 +505,7 @@ int tri_future_failv(tr_future *f, int code, const char *fmt, va_list ap)
         return TR_EBUSY;
     unarm(f, h);
     set_error(f, code, fmt, ap);
-    publish(f);
+    publish(f, h);
     return 0;
 }
 
@@ -503,13 +514,14 @@ static void fail_from_timer(tr_future *f, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail_from_timer(tr_future *f, int code, const char *fmt, ...)
 {
-    if (!claim(f))
+    uintptr_t h = claim(f);
+    if (!h)
         return; /* answered first: the deadline only drops its reference */
     va_list ap;
     va_start(ap, fmt);
     set_error(f, code, fmt, ap);
     va_end(ap);
-    publish(f);
+    publish(f, h);
 }
 
 int tri_future_failf(tr_future *f, int code, const char *fmt, ...)
@@ -545,14 +557,14 @@ static void *value_room(tr_future *f, size_t size)
     return p;
 }
 
-static int no_memory(tr_future *f, size_t size)
+static int no_memory(tr_future *f, size_t size, uintptr_t claimed)
 {
     f->code = TR_ENOMEM;
     char buf[96];
     snprintf(buf, sizeof buf, "out of memory storing a %zu-byte result", size);
     f->error = tri_strdup(buf);
     f->error_size = f->error ? (uint32_t)strlen(f->error) + 1 : 0;
-    publish(f);
+    publish(f, claimed);
     return TR_ENOMEM;
 }
 
@@ -564,18 +576,31 @@ int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
     if (!h)
         return TR_EBUSY;
     unarm(f, h);
+    if (value && t->kind > TR_KIND_VOID && t->kind < TR_KIND_STR) {
+        /* A scalar (the common answer): inline, no deep-copy walk. */
+        if (t->size == 8)
+            memcpy(f->inline_value, value, 8);
+        else
+            memcpy(f->inline_value, value, t->size);
+        f->value = f->inline_value;
+        f->value_size = (uint32_t)t->size;
+        f->vtype = t;
+        f->code = 0;
+        publish(f, h);
+        return 0;
+    }
     size_t size = t ? tr_value_deep_size(t, value) : 0;
     if (size) {
         void *dst = value_room(f, size);
         if (!dst)
-            return no_memory(f, size);
+            return no_memory(f, size, h);
         tri_value_copy_into(t, value, dst, size);
         f->value = dst;
         f->value_size = (uint32_t)size;
     }
     f->vtype = t;
     f->code = 0;
-    publish(f);
+    publish(f, h);
     return 0;
 }
 
@@ -592,14 +617,14 @@ int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data
     if (size) {
         void *dst = value_room(f, size);
         if (!dst)
-            return no_memory(f, size);
+            return no_memory(f, size, h);
         tri_decode_into(t, data, len, dst, size);
         f->value = dst;
         f->value_size = (uint32_t)size;
     }
     f->vtype = t;
     f->code = 0;
-    publish(f);
+    publish(f, h);
     return 0;
 }
 

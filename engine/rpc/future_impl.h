@@ -76,6 +76,8 @@ struct tr_future {
     uint8_t encode;            /* answers go through the codec (S22) */
     uint8_t owed;              /* timer references left to the dispatcher */
     uint8_t home_refs;         /* the ask message's reference travels home */
+    uint8_t sole;              /* no handle exists (ask_then): nobody pushes
+                                  or waits, completion publishes with a store */
     _Atomic uint8_t inline_used;
     _Atomic uint8_t queued;    /* in the callee's mailbox (see the top) */
     char *error;

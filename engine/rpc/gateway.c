@@ -205,6 +205,7 @@ local_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const vo
     if (st)
         tri_stamp_put(tri_future_extra(f));
     f->encode = gw->encode;
+    f->sole = !out; /* ask_then: the caller gets no handle */
     if (cb)
         tri_future_preset_then(f, cb, cb_arg, tri_endpoint_current());
     /* relaxed: the send publishes it; set before arming so that a deadline
