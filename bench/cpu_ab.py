@@ -23,3 +23,5 @@ for sp in specs:
     for b in benches:
         v=res[(sp,b)]; c=[x[0] for x in v]; w=[x[1] for x in v]
         print(f"{sp.split('|')[0]:32s} {b:28s} cpu {statistics.median(c):6.1f} ns/op ({min(c):.1f}-{max(c):.1f})  wall {statistics.median(w):6.1f} ns/op ({min(w):.1f}-{max(w):.1f})")
+        if '-v' in sys.argv[:2] or __import__('os').environ.get('AB_RUNS'):
+            print("    cpu runs:", " ".join(f"{x:.1f}" for x in c))
