@@ -178,7 +178,7 @@ bench_fn bench_mpsc, bench_mpsc_pair;
 
 /* ---- remote workloads (remote.c): two processes over loopback */
 
-bench_fn bench_remote_pingpong, bench_remote_throughput, bench_overload_remote, bench_overload_local;
+bench_fn bench_remote_pingpong, bench_remote_throughput, bench_remote_stream, bench_overload_remote, bench_overload_local;
 
 /* overload.c, for both overload workloads: peak resident memory of this
  * process and of one other (0: none) above their idle, sampled every 2 ms
@@ -191,6 +191,19 @@ typedef struct bench_rss {
     _Atomic uint64_t self_max, other_max;
     pthread_t th;
 } bench_rss;
+/* A server program beside troupe-bench (proc.c): started by PID with
+ * args (NULL-terminated; "--port-file FILE" is added), its port read
+ * from the file; stopped by PID. */
+typedef struct bench_proc {
+    pid_t pid;      /* 0: none (not started, or stopped) */
+    unsigned port;
+    char name[32];
+    char port_file[128];
+} bench_proc;
+int bench_proc_start(const bench_run *r, bench_proc *p, const char *prog, const char *tag,
+                     const char *const *args);
+void bench_proc_stop(const bench_run *r, bench_proc *p);
+
 uint64_t bench_rss_bytes(pid_t pid);
 void bench_rss_start(bench_rss *w, pid_t other);
 void bench_rss_stop(bench_rss *w, double *self_mib, double *other_mib);

@@ -27,96 +27,31 @@
 #include "kv_load.h"
 
 #define SERVERS 2
-#define START_S 10
 
 typedef struct server {
-    pid_t pid;
-    char host[32];
-    char port_file[128];
+    bench_proc proc;
+    char host[32];    /* "127.0.0.1:port" */
 } server;
 
-static void server_stop(const bench_run *r, server *s)
-{
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGTERM);
-    int status = 0;
-    pid_t got = 0;
-    for (int i = 0; i < 500 && got == 0; i++) { /* 5 s */
-        got = waitpid(s->pid, &status, WNOHANG);
-        if (got == 0)
-            nanosleep(&(struct timespec){0, 10000000}, NULL);
-    }
-    if (got == 0) {
-        bench_fail(r, "troupe-kv (pid %ld) did not stop within 5 s of SIGTERM; killed",
-                   (long)s->pid);
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, &status, 0);
-    }
-    unlink(s->port_file);
-    s->pid = 0;
-}
+static void server_stop(const bench_run *r, server *s) { bench_proc_stop(r, &s->proc); }
 
 /* troupe-kv serve beside this executable; its host:port in s->host. */
 static int server_start(const bench_run *r, server *s, unsigned n)
 {
     memset(s, 0, sizeof *s);
-    char self[PATH_MAX], path[PATH_MAX + 16];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0 || (self[len] = '\0', !strrchr(self, '/'))) {
-        bench_fail(r, "cannot find this executable's folder");
+    char tag[16];
+    snprintf(tag, sizeof tag, "kv%u", n);
+    const char *args[] = {"serve", "--listen", "127.0.0.1:0", "--idle-exit", "30", NULL};
+    if (bench_proc_start(r, &s->proc, "troupe-kv", tag, args))
         return BENCH_FAIL;
-    }
-    *strrchr(self, '/') = '\0';
-    snprintf(path, sizeof path, "%s/troupe-kv", self);
-    if (access(path, X_OK)) {
-        bench_fail(r, "cannot run %s (build the troupe-kv target)", path);
-        return BENCH_FAIL;
-    }
-    snprintf(s->port_file, sizeof s->port_file, "/tmp/troupe-bench-kv-%ld-%u.port",
-             (long)getpid(), n);
-    unlink(s->port_file);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        bench_fail(r, "fork: %s", strerror(errno));
-        return BENCH_FAIL;
-    }
-    if (pid == 0) {
-        dup2(STDERR_FILENO, STDOUT_FILENO); /* stdout carries RESULT lines only */
-        execl(path, path, "serve", "--listen", "127.0.0.1:0", "--port-file", s->port_file,
-              "--idle-exit", "30", (char *)NULL);
-        _exit(127);
-    }
-    s->pid = pid;
-    for (int i = 0; i < START_S * 100; i++) {
-        FILE *f = fopen(s->port_file, "r");
-        unsigned port = 0;
-        if (f) {
-            int ok = fscanf(f, "%u", &port);
-            fclose(f);
-            if (ok == 1 && port > 0 && port < 65536) {
-                snprintf(s->host, sizeof s->host, "127.0.0.1:%u", port);
-                return BENCH_OK;
-            }
-        }
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            s->pid = 0;
-            bench_fail(r, "troupe-kv exited (status %d) before publishing its port", status);
-            return BENCH_FAIL;
-        }
-        nanosleep(&(struct timespec){0, 10000000}, NULL);
-    }
-    bench_fail(r, "troupe-kv published no port within %d s", START_S);
-    server_stop(r, s);
-    return BENCH_FAIL;
+    snprintf(s->host, sizeof s->host, "127.0.0.1:%u", s->proc.port);
+    return BENCH_OK;
 }
 
 int bench_kv(const bench_run *r)
 {
     bool local = !strcmp(bench_str(r, "where"), "local");
-    server srv[SERVERS] = {{0}};
+    server srv[SERVERS] = {0};
     tr_service *svc = NULL;
     tr_endpoint *eps[SERVERS * KV_SHARDS_PER_SERVER] = {NULL};
     kv_router *router = NULL;

@@ -8,6 +8,13 @@
  *                      argument, then one ask (tnode.count) that the node
  *                      answers once the m-th has arrived; rate = m / time
  *                      from the first tell to that answer
+ *   remote_stream      `bytes` through one stream (troupe/stream.h) to the
+ *                      node, which discards them (check=1: checks their
+ *                      digest); rate = bytes / time from the open to the
+ *                      close's answer. Then the same bytes over a raw TCP
+ *                      connection between two threads of this process
+ *                      (remote_stream.raw_tcp), and the node's peak RSS
+ *                      above idle (remote_stream.node_rss)
  *
  * The other process is troupe-node, started here by PID (next to this
  * executable, listening on 127.0.0.1:0, its port read from a port file)
@@ -18,70 +25,27 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "tnode.h"
+#include "troupe/stream.h"
 
 #define WARMUP 1000
-#define NODE_START_S 10 /* troupe-node has this long to publish its port */
-#define NODE_STOP_S 5   /* and this long to stop after SIGTERM */
 
 typedef struct node {
-    pid_t pid;        /* 0: not ours (peer=) */
+    bench_proc proc;  /* pid 0: not ours (peer=) */
     char addr[96];    /* "troupe://host:port/node" */
-    char port_file[128];
 } node;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* troupe-node beside this executable. */
-static int node_path(char *buf, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    snprintf(buf, len, "%s/troupe-node", self);
-    return access(buf, X_OK);
-}
-
-static void node_stop(const bench_run *r, node *nd)
-{
-    if (nd->pid <= 0)
-        return;
-    kill(nd->pid, SIGTERM);
-    int status = 0;
-    pid_t got = 0;
-    for (int i = 0; i < NODE_STOP_S * 100 && got == 0; i++) {
-        got = waitpid(nd->pid, &status, WNOHANG);
-        if (got == 0)
-            sleep_ms(10);
-    }
-    if (got == 0) {
-        bench_fail(r, "troupe-node (pid %ld) did not stop within %d s of SIGTERM; killed",
-                   (long)nd->pid, NODE_STOP_S);
-        kill(nd->pid, SIGKILL);
-        waitpid(nd->pid, &status, 0);
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        bench_note("troupe-node (pid %ld) ended with status %d", (long)nd->pid, status);
-    }
-    unlink(nd->port_file);
-    nd->pid = 0;
-}
+static void node_stop(const bench_run *r, node *nd) { bench_proc_stop(r, &nd->proc); }
 
 /* tls=none | DIR (DIR/ca.pem, DIR/cert.pem, DIR/key.pem: mutual TLS) |
  * psk:HEX: the same TLS for this side's service and troupe-node's. */
@@ -116,69 +80,27 @@ static int node_start(const bench_run *r, node *nd)
         snprintf(nd->addr, sizeof nd->addr, "troupe://%s/%s", peer, TNODE_ENDPOINT);
         return BENCH_OK;
     }
-    char path[PATH_MAX + 16];
-    if (node_path(path, sizeof path)) {
-        bench_fail(r, "cannot run %s (build the troupe-node target, or give peer=HOST:PORT)",
-                   path);
+    tls_opts t;
+    tls_of(r, &t);
+    const char *args[16] = {"--listen", "127.0.0.1:0", "--idle-exit", "30"};
+    int n = 4;
+    const char *spin = bench_str(r, "spin");
+    if (*spin) { /* overload_remote: a slow sink */
+        args[n++] = "--sink-spin-ns";
+        args[n++] = spin;
+    }
+    if (t.psk) {
+        args[n++] = "--tls-psk";
+        args[n++] = t.psk;
+    } else if (t.on) {
+        args[n++] = "--tls-ca", args[n++] = t.ca;
+        args[n++] = "--tls-cert", args[n++] = t.cert;
+        args[n++] = "--tls-key", args[n++] = t.key;
+    }
+    if (bench_proc_start(r, &nd->proc, "troupe-node", "node", args))
         return BENCH_FAIL;
-    }
-    snprintf(nd->port_file, sizeof nd->port_file, "/tmp/troupe-bench-%ld.port", (long)getpid());
-    unlink(nd->port_file);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        bench_fail(r, "fork: %s", strerror(errno));
-        return BENCH_FAIL;
-    }
-    if (pid == 0) {
-        /* The node's own line ("listening on ...") goes to stderr with our
-         * progress: stdout carries RESULT lines only. */
-        dup2(STDERR_FILENO, STDOUT_FILENO);
-        tls_opts t;
-        tls_of(r, &t);
-        const char *argv[20] = {path, "--listen", "127.0.0.1:0", "--port-file", nd->port_file,
-                                "--idle-exit", "30"};
-        int n = 7;
-        const char *spin = bench_str(r, "spin");
-        if (*spin) { /* overload_remote: a slow sink */
-            argv[n++] = "--sink-spin-ns";
-            argv[n++] = spin;
-        }
-        if (t.psk) {
-            argv[n++] = "--tls-psk";
-            argv[n++] = t.psk;
-        } else if (t.on) {
-            argv[n++] = "--tls-ca", argv[n++] = t.ca;
-            argv[n++] = "--tls-cert", argv[n++] = t.cert;
-            argv[n++] = "--tls-key", argv[n++] = t.key;
-        }
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    nd->pid = pid;
-    for (int i = 0; i < NODE_START_S * 100; i++) {
-        FILE *f = fopen(nd->port_file, "r");
-        unsigned port = 0;
-        if (f) {
-            int ok = fscanf(f, "%u", &port);
-            fclose(f);
-            if (ok == 1 && port > 0 && port < 65536) {
-                snprintf(nd->addr, sizeof nd->addr, "troupe://127.0.0.1:%u/%s", port,
-                         TNODE_ENDPOINT);
-                return BENCH_OK;
-            }
-        }
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            nd->pid = 0;
-            bench_fail(r, "troupe-node exited (status %d) before publishing its port", status);
-            return BENCH_FAIL;
-        }
-        sleep_ms(10);
-    }
-    bench_fail(r, "troupe-node published no port within %d s", NODE_START_S);
-    node_stop(r, nd);
-    return BENCH_FAIL;
+    snprintf(nd->addr, sizeof nd->addr, "troupe://127.0.0.1:%u/%s", nd->proc.port, TNODE_ENDPOINT);
+    return BENCH_OK;
 }
 
 /* The client side: a service and a gateway to the node. */
@@ -384,7 +306,7 @@ int bench_overload_remote(const bench_run *r)
         rv = BENCH_FAIL;
     }
     bench_rss w;
-    bench_rss_start(&w, c.nd.pid);
+    bench_rss_start(&w, c.nd.proc.pid);
     uint64_t eagain = 0;
     int64_t t0 = bench_now_ns();
     if (!rv)
@@ -404,13 +326,179 @@ int bench_overload_remote(const bench_run *r)
     if (!rv) {
         bench_note("overload_remote: in order; peak RSS above idle: client %.1f MiB, node %.1f "
                    "MiB%s; %llu sends waited out",
-                   cm, c.nd.pid ? sm : 0.0, c.nd.pid ? "" : " (peer= given: not measured)",
+                   cm, c.nd.proc.pid ? sm : 0.0, c.nd.proc.pid ? "" : " (peer= given: not measured)",
                    (unsigned long long)eagain);
         bench_report(r, "overload_remote", (double)m / secs, "msgs/s", secs * 1e9 / (double)m, secs);
         bench_report(r, "overload_remote.client_rss", cm, "MiB", 0, secs);
-        if (c.nd.pid)
+        if (c.nd.proc.pid)
             bench_report(r, "overload_remote.node_rss", sm, "MiB", 0, secs);
     }
+    client_free(r, &c);
+    return rv;
+}
+
+/* ---- remote_stream ---------------------------------------------------------------------- */
+
+#define STREAM_WRITE (4u << 20) /* bytes per tr_stream_write / write(2) */
+
+static void stream_pattern(uint8_t *buf, size_t n)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+}
+
+/* The stream: `total` bytes of buf repeated; 0 or BENCH_FAIL. */
+static int stream_send(const bench_run *r, tr_gateway *gw, const uint8_t *buf, uint64_t total,
+                       bool check, double *secs)
+{
+    char name[96] = "discard";
+    if (check) { /* the digest of what will be sent, before the clock starts */
+        tnode_digest d = {0};
+        for (uint64_t at = 0; at < total; at += STREAM_WRITE)
+            tnode_digest_add(&d, buf, total - at < STREAM_WRITE ? (size_t)(total - at) : STREAM_WRITE);
+        snprintf(name, sizeof name, TNODE_STREAM_CHECK "%llu:%llx", (unsigned long long)total,
+                 (unsigned long long)tnode_digest_end(&d));
+    }
+    int64_t timeout = (int64_t)r->opts->timeout_s * 1000000000LL;
+    int64_t t0 = bench_now_ns();
+    tr_stream *s;
+    int rv = tr_stream_open(gw, name, timeout, &s);
+    if (rv) {
+        bench_fail(r, "tr_stream_open: %s", tr_strerror(rv));
+        return BENCH_FAIL;
+    }
+    for (uint64_t at = 0; at < total && !rv; at += STREAM_WRITE)
+        rv = tr_stream_write(s, buf, total - at < STREAM_WRITE ? (size_t)(total - at) : STREAM_WRITE);
+    if (rv) {
+        const char *why;
+        tr_stream_error(s, &why);
+        bench_fail(r, "tr_stream_write at %llu: %s: %s", (unsigned long long)tr_stream_offset(s),
+                   tr_strerror(rv), why);
+        tr_stream_cancel(s, NULL);
+        return BENCH_FAIL;
+    }
+    tr_future *f;
+    rv = tr_stream_close(s, &f);
+    if (!rv) {
+        rv = tr_future_get(f, timeout);
+        if (rv)
+            bench_fail(r, "the stream's close: %s", tr_future_error(f));
+        tr_future_release(f);
+    } else {
+        bench_fail(r, "tr_stream_close: %s", tr_strerror(rv));
+    }
+    *secs = bench_secs(t0, bench_now_ns());
+    return rv ? BENCH_FAIL : BENCH_OK;
+}
+
+/* Raw TCP, the limit beside it: a reader thread drains a loopback
+ * connection that the calling thread fills. */
+typedef struct raw_reader {
+    int lfd;
+    uint64_t got;
+    int err;
+} raw_reader;
+
+static void *raw_read(void *arg)
+{
+    raw_reader *rr = arg;
+    int fd = accept(rr->lfd, NULL, NULL);
+    if (fd < 0) {
+        rr->err = errno;
+        return NULL;
+    }
+    static uint8_t sink[1u << 20];
+    for (;;) { /* bounded by the writer's total: it closes after it */
+        ssize_t n = read(fd, sink, sizeof sink);
+        if (n > 0)
+            rr->got += (uint64_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static int raw_tcp(const bench_run *r, const uint8_t *buf, uint64_t total, double *secs)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    raw_reader rr = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
+    if (rr.lfd < 0 || bind(rr.lfd, (struct sockaddr *)&sa, sizeof sa) || listen(rr.lfd, 1) ||
+        getsockname(rr.lfd, (struct sockaddr *)&sa, &len)) {
+        bench_fail(r, "raw TCP listener: %s", strerror(errno));
+        if (rr.lfd >= 0)
+            close(rr.lfd);
+        return BENCH_FAIL;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, raw_read, &rr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int64_t t0 = bench_now_ns();
+    int rv = fd >= 0 && !connect(fd, (struct sockaddr *)&sa, sizeof sa) ? BENCH_OK : BENCH_FAIL;
+    for (uint64_t at = 0; at < total && !rv;) {
+        size_t want = total - at < STREAM_WRITE ? (size_t)(total - at) : STREAM_WRITE;
+        ssize_t n = write(fd, buf, want);
+        if (n > 0)
+            at += (uint64_t)n;
+        else if (errno != EINTR)
+            rv = BENCH_FAIL;
+    }
+    if (fd >= 0)
+        close(fd);
+    pthread_join(t, NULL);
+    *secs = bench_secs(t0, bench_now_ns());
+    close(rr.lfd);
+    if (rv || rr.got != total) {
+        bench_fail(r, "raw TCP: %llu of %llu bytes arrived (%s)", (unsigned long long)rr.got,
+                   (unsigned long long)total, rr.err ? strerror(rr.err) : "write failed");
+        return BENCH_FAIL;
+    }
+    return BENCH_OK;
+}
+
+int bench_remote_stream(const bench_run *r)
+{
+    uint64_t total = (uint64_t)bench_int(r, "bytes");
+    bool check = bench_int(r, "check") != 0;
+    client c;
+    if (client_make(r, &c))
+        return BENCH_FAIL;
+    tr_gateway *sgw = NULL;
+    uint8_t *buf = malloc(STREAM_WRITE);
+    int rv = buf ? tr_service_connect(c.svc, c.nd.addr, &tr_stream_gateway, &sgw) : TR_ENOMEM;
+    if (rv) {
+        bench_fail(r, "connect %s (streams): %s", c.nd.addr, tr_strerror(rv));
+        free(buf);
+        client_free(r, &c);
+        return BENCH_FAIL;
+    }
+    stream_pattern(buf, STREAM_WRITE);
+    bench_rss pk;
+    bench_rss_start(&pk, c.nd.proc.pid);
+    double secs = 0, raw_secs = 0, self_mib = 0, node_mib = 0;
+    rv = stream_send(r, sgw, buf, total, check, &secs);
+    bench_rss_stop(&pk, &self_mib, &node_mib);
+    if (!rv)
+        rv = raw_tcp(r, buf, total, &raw_secs);
+    if (!rv) {
+        double gbs = (double)total / secs / 1e9, raw = (double)total / raw_secs / 1e9;
+        bench_note("stream %.3f GB/s, raw TCP %.3f GB/s: %.0f%%; peak RSS above idle: client "
+                   "%.1f MiB, node %.1f MiB%s",
+                   gbs, raw, 100 * gbs / raw, self_mib, node_mib, check ? "; digest checked" : "");
+        bench_report(r, "remote_stream", gbs, "GB/s", secs * 1e9 / (double)total, secs);
+        bench_report(r, "remote_stream.raw_tcp", raw, "GB/s", raw_secs * 1e9 / (double)total,
+                     raw_secs);
+        bench_report(r, "remote_stream.node_rss", node_mib, "MiB", 0, secs);
+        bench_report(r, "remote_stream.client_rss", self_mib, "MiB", 0, secs);
+    }
+    tr_gateway_release(sgw);
+    free(buf);
     client_free(r, &c);
     return rv;
 }

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "serve_util.h"
 #include "tnode.h"
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -53,6 +54,9 @@ typedef struct node_state {
         uint64_t target;
     } waiters[MAX_WAITERS];
     unsigned nwaiters;
+    /* streams (one checked at a time is enough for the tests and benches) */
+    uint64_t streams, stream_bytes, check_id, check_len, check_digest;
+    tnode_digest digest;
 } node_state;
 
 static int on_echo(tr_endpoint *self, void *state, const tr_bytes *arg, tr_reply *reply)
@@ -141,10 +145,47 @@ static void on_cleanup(tr_endpoint *self, void *state)
     s->nwaiters = 0;
 }
 
+static int on_stream(tr_endpoint *self, void *state, const tr_stream_event *ev)
+{
+    (void)self;
+    node_state *s = state;
+    size_t pre = strlen(TNODE_STREAM_CHECK);
+    switch (ev->kind) {
+    case TR_STREAM_OPEN:
+        s->streams++;
+        if (!strncmp(ev->name, TNODE_STREAM_CHECK, pre)) {
+            unsigned long long len, dg;
+            if (sscanf(ev->name + pre, "%llu:%llx", &len, &dg) != 2)
+                return TR_EINVAL;
+            s->check_id = ev->stream, s->check_len = len, s->check_digest = dg;
+            s->digest = (tnode_digest){0};
+        }
+        return 0;
+    case TR_STREAM_DATA:
+        s->stream_bytes += ev->len;
+        if (ev->stream == s->check_id)
+            tnode_digest_add(&s->digest, ev->data, ev->len);
+        return 0;
+    case TR_STREAM_END:
+        if (ev->stream != s->check_id)
+            return 0;
+        s->check_id = 0;
+        return s->digest.len == s->check_len && tnode_digest_end(&s->digest) == s->check_digest
+                   ? 0
+                   : TR_EPROTO;
+    case TR_STREAM_ERROR:
+        if (ev->stream == s->check_id)
+            s->check_id = 0;
+        return 0;
+    }
+    return 0;
+}
+
+static const tr_stream_receiver stream_receiver = {.on_event = on_stream};
+
 static const tnode_handlers handlers = {
     .echo = on_echo, .ping = on_ping, .sink = on_sink, .count = on_count, .bytes = on_bytes};
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /* ---- /metrics over HTTP ------------------------------------------------------------------ */
 
@@ -189,7 +230,7 @@ static struct MHD_Daemon *metrics_start(tr_service *svc, const char *hostport, u
     const char *colon = strrchr(hostport, ':');
     uint64_t p;
     struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (!colon || (size_t)(colon - hostport) >= sizeof host || !parse_u64(colon + 1, 65535, &p)) {
+    if (!colon || (size_t)(colon - hostport) >= sizeof host || !tool_parse_u64(colon + 1, 0, 65535, &p)) {
         fprintf(stderr, "troupe-node: --metrics-listen needs HOST:PORT, not %s\n", hostport);
         return NULL;
     }
@@ -229,33 +270,6 @@ static void usage(FILE *f)
                "  --version                   print the version and exit\n");
 }
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || errno || v > max || s[0] == '-')
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Writes the port to `path` whole: a temporary file renamed into place. */
-static int write_port_file(const char *path, unsigned port)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fprintf(f, "%u\n", port) > 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
 
 static double now_s(void)
 {
@@ -309,13 +323,13 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--metrics-port-file"))
             metrics_port_file = v;
         else if (!strcmp(a, "--idle-exit"))
-            ok = ok && parse_u64(v, 86400 * 365, &idle_exit) && idle_exit > 0;
+            ok = ok && tool_parse_u64(v, 1, 86400 * 365, &idle_exit);
         else if (!strcmp(a, "--workers"))
-            ok = ok && parse_u64(v, 1024, &workers) && workers > 0;
+            ok = ok && tool_parse_u64(v, 1, 1024, &workers);
         else if (!strcmp(a, "--sink-spin-ns"))
-            ok = ok && parse_u64(v, 1000000000, &sink_spin_ns);
+            ok = ok && tool_parse_u64(v, 0, 1000000000, &sink_spin_ns);
         else if (!strcmp(a, "--max-frame-size"))
-            ok = ok && parse_u64(v, UINT32_MAX, &max_frame) && max_frame >= 64;
+            ok = ok && tool_parse_u64(v, 64, UINT32_MAX, &max_frame);
         else {
             fprintf(stderr, "troupe-node: unknown option '%s'\n", a);
             usage(stderr);
@@ -362,11 +376,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "troupe-node: %s (%s)\n", tr_service_create_error(), tr_errname(rv));
         return 1;
     }
-    tr_gateway_impl impls[] = {tnode_impl(&handlers)};
+    tr_gateway_impl impls[] = {tnode_impl(&handlers), tr_stream_impl(&stream_receiver)};
     tr_endpoint *ep;
     rv = tr_endpoint_create(svc,
                             &(tr_endpoint_opts){.id = TNODE_ENDPOINT, .gateways = impls,
-                                                .ngateways = 1, .state_size = sizeof(node_state),
+                                                .ngateways = 2, .state_size = sizeof(node_state),
                                                 .on_cleanup = on_cleanup},
                             &ep);
     if (!rv) {
@@ -383,7 +397,7 @@ int main(int argc, char **argv)
     printf("troupe-node: listening on %s (endpoint %s, pid %ld)\n", bound, tr_endpoint_address(ep),
            (long)getpid());
     fflush(stdout);
-    if (port_file && write_port_file(port_file, tr_service_port(svc))) {
+    if (port_file && tool_write_port_file(port_file, tr_service_port(svc))) {
         fprintf(stderr, "troupe-node: cannot write %s: %s\n", port_file, strerror(errno));
         tr_endpoint_release(ep);
         tr_service_destroy(svc);
@@ -394,7 +408,7 @@ int main(int argc, char **argv)
     if (metrics_at) {
         unsigned mport;
         http = metrics_start(svc, metrics_at, &mport);
-        if (!http || (metrics_port_file && write_port_file(metrics_port_file, mport))) {
+        if (!http || (metrics_port_file && tool_write_port_file(metrics_port_file, mport))) {
             if (http)
                 fprintf(stderr, "troupe-node: cannot write %s: %s\n", metrics_port_file, strerror(errno));
             if (http)

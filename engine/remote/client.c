@@ -43,6 +43,15 @@ static uint64_t rt_level(const void *owner)
 
 int tri_rtarget_admit(tri_rtarget *rt, tr_service *svc)
 {
+    /* Fast path, as a mailbox's: below the limit the I/O thread last
+     * published, the level is below the high mark (relaxed: an estimate;
+     * the slow path reads the counts). Callers racing past it overshoot
+     * by at most their number. */
+    if (atomic_load_explicit(&rt->posted, memory_order_relaxed) <
+        atomic_load_explicit(&rt->gate.limit, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&rt->posted, 1, memory_order_seq_cst);
+        return 0;
+    }
     int rv = tri_gate_admit(&rt->gate, tri_wire_sched(svc));
     if (!rv)
         atomic_fetch_add_explicit(&rt->posted, 1, memory_order_seq_cst);
@@ -54,14 +63,55 @@ void tri_rtarget_unadmit(tri_rtarget *rt)
     atomic_fetch_sub_explicit(&rt->posted, 1, memory_order_seq_cst);
 }
 
+static void publish(tri_rtarget *rt);
+
 /* A call of rt's left the I/O thread's hands (written, failed or
- * dropped): the gate may let waiting callers go. */
-static void settle(tri_rtarget *rt)
+ * dropped): counted here, published by tri_client_publish. */
+static void settle(tri_net *net, tri_rtarget *rt)
 {
-    uint64_t s = atomic_load_explicit(&rt->settled, memory_order_relaxed) + 1;
-    atomic_store_explicit(&rt->settled, s, memory_order_relaxed);
-    if (rt_level(rt) < rt->gate.low) /* only then can the gate open: fence there */
-        tri_gate_drained(&rt->gate, s, rt_level(rt), true);
+    rt->io_settled++;
+    if (!net) { /* the I/O thread is gone (tri_client_discard) */
+        publish(rt);
+        return;
+    }
+    if (!rt->settle_dirty) {
+        rt->settle_dirty = true;
+        rt->settle_next = net->settle_dirty;
+        net->settle_dirty = rt;
+    }
+}
+
+static void publish(tri_rtarget *rt)
+{
+    rt->settle_dirty = false;
+    /* relaxed: single writer; callers' slow paths read it as an estimate,
+     * and the gate's fence below orders it before the look at waiters. */
+    atomic_store_explicit(&rt->settled, rt->io_settled, memory_order_relaxed);
+    /* idle: after this the gate may see no drain for a while, so fence
+     * (flow.h rule 2: a caller blocked meanwhile is released). */
+    tri_gate_drained(&rt->gate, rt->io_settled, rt_level(rt), true);
+}
+
+void tri_client_publish(tri_net *net)
+{
+    while (net->settle_dirty) {
+        tri_rtarget *rt = net->settle_dirty;
+        net->settle_dirty = rt->settle_next;
+        publish(rt);
+    }
+}
+
+/* Takes rt off the publish list (it is being freed). */
+static void unpublish(tri_net *net, tri_rtarget *rt)
+{
+    if (!rt->settle_dirty)
+        return;
+    for (tri_rtarget **pp = &net->settle_dirty; *pp; pp = &(*pp)->settle_next)
+        if (*pp == rt) {
+            *pp = rt->settle_next;
+            break;
+        }
+    rt->settle_dirty = false;
 }
 
 tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa, socklen_t salen,
@@ -86,7 +136,6 @@ tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa,
     rt->salen = salen;
     atomic_init(&rt->posted, 0);
     atomic_init(&rt->settled, 0);
-    rt->credit = UINT32_MAX;
     tri_gate_init(&rt->gate, high == TR_MAILBOX_UNBOUNDED ? UINT32_MAX : high, 0, 0, rt_level, rt);
     return rt;
 }
@@ -102,6 +151,7 @@ void tri_rtarget_unref(tri_net *net, tri_rtarget *rt)
     if (--rt->io_refs)
         return;
     tri_wheel_cancel(&net->wheel, &rt->timer);
+    unpublish(net, rt);
     tri_peer *p = rt->peer;
     if (rt->prev)
         rt->prev->next = rt->next;
@@ -141,6 +191,21 @@ static tri_rtarget *target_of(tr_msg *m)
 }
 
 /* ---- failing ------------------------------------------------------------------------- */
+
+void tri_client_tell_undelivered(tri_net *net, tri_rtarget *rt, unsigned method, int code,
+                                 const char *why)
+{
+    /* relaxed: a statistic (single writer: the I/O thread, or the last
+     * thread after it stopped). */
+    atomic_fetch_add_explicit(&rt->undelivered, 1, memory_order_relaxed);
+    if (!net)
+        return;
+    tri_net_add(&net->ctr.tells_dropped, 1);
+    const tr_service_config *cfg = tri_wire_config(net->svc);
+    if (cfg->on_undelivered)
+        cfg->on_undelivered(cfg->undelivered_arg, rt->address, rt->desc->methods[method].name,
+                            code, why);
+}
 
 static void fail_timeout(tr_future *f, const tri_rtarget *rt);
 
@@ -190,12 +255,12 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
             tri_rtarget_unref(net, rt); /* the pending entry's */
         }
         tri_wire_future_unref(f, 1);
-        settle(rt);
+        settle(net, rt);
     } else if (is_call) {
-        tri_net_add(&net->ctr.tells_dropped, 1);
+        tri_client_tell_undelivered(net, rt, call.method, code, why);
         TRI_DEBUG(&net->log, "remote", NULL, "a tell to %s was not sent: %s", rt->address, why);
         tr_msg_free(m);
-        settle(rt);
+        settle(net, rt);
     } else {
         tri_connect_req *req = tr_msg_data(m);
         tri_wire_fail(req->done, code, "%s", why);
@@ -214,22 +279,56 @@ static void fail_request(tri_net *net, tr_msg *m, int code, const char *why)
 
 /* The credit of rt's slot on the current connection, or NULL (no room to
  * track it: then unlimited, as with a version-1 peer). */
-static uint32_t *credit_of(tri_peer *p, const tri_rtarget *rt)
+static tri_credit *credit_of(tri_peer *p, const tri_rtarget *rt)
 {
     if (rt->slot >= p->credit_cap) {
         uint32_t cap = p->credit_cap ? p->credit_cap : 8;
         while (cap <= rt->slot)
             cap *= 2;
-        uint32_t *c = tri_realloc(p->credit, (size_t)p->credit_cap * sizeof *c,
-                                  (size_t)cap * sizeof *c);
+        tri_credit *c = tri_realloc(p->credit, (size_t)p->credit_cap * sizeof *c,
+                                    (size_t)cap * sizeof *c);
         if (!c)
             return NULL;
         for (uint32_t i = p->credit_cap; i < cap; i++)
-            c[i] = 0;
+            c[i] = (tri_credit){0, 0};
         p->credit = c;
         p->credit_cap = cap;
     }
     return &p->credit[rt->slot];
+}
+
+static bool credit_open(const tri_credit *cr)
+{
+    return !cr || cr->calls == TRI_CREDIT_NONE || (cr->calls > 0 && cr->bytes > 0);
+}
+
+static int64_t plus(int64_t v, uint32_t n)
+{
+    return v >= TRI_CREDIT_NONE - 1 - (int64_t)n ? TRI_CREDIT_NONE - 1 : v + n;
+}
+
+static void credit_add(tri_credit *cr, uint32_t calls, uint32_t bytes)
+{
+    if (cr->calls == TRI_CREDIT_NONE)
+        return;
+    cr->calls = plus(cr->calls, calls);
+    cr->bytes = plus(cr->bytes, bytes);
+}
+
+/* The bytes a call's frame takes (what transmit writes). */
+static size_t call_frame_size(const tri_wire_call *call)
+{
+    const tri_call_hdr *ch = call->priv;
+    return tri_frame_size((call->token ? TRI_FRAME_TOKEN : 0) + (call->ask ? 4 : 0) + ch->enc_size);
+}
+
+static void credit_take(tri_credit *cr, tr_msg *m)
+{
+    tri_wire_call call;
+    if (cr && cr->calls != TRI_CREDIT_NONE && tri_wire_call_of(m, &call)) {
+        cr->calls--;
+        cr->bytes -= (int64_t)call_frame_size(&call);
+    }
 }
 
 void tri_client_credit_reset(tri_peer *p)
@@ -256,8 +355,8 @@ static void transmit(tri_net *net, tri_peer *p, tr_msg *m);
 /* Sends what rt holds as far as its slot's credit goes. */
 static void release_held(tri_net *net, tri_peer *p, tri_rtarget *rt)
 {
-    uint32_t *cr = credit_of(p, rt);
-    while (rt->held_head && (!cr || *cr)) {
+    tri_credit *cr = credit_of(p, rt);
+    while (rt->held_head && credit_open(cr)) {
         tr_msg *m = rt->held_head;
         rt->held_head = tri_msg_next(m);
         if (!rt->held_head)
@@ -269,10 +368,9 @@ static void release_held(tri_net *net, tri_peer *p, tri_rtarget *rt)
             /* Timed out while it waited for credit: its deadline failed it. */
             tri_wire_ask_taken(call.ask);
             tri_wire_future_unref(call.ask, 1);
-            settle(rt);
+            settle(net, rt);
         } else {
-            if (cr && *cr != UINT32_MAX)
-                (*cr)--;
+            credit_take(cr, m);
             transmit(net, p, m);
         }
         tri_rtarget_unref(net, rt); /* the held entry's */
@@ -295,17 +393,17 @@ static void fail_held(tri_net *net, tri_rtarget *rt, int code, const char *why)
 enum tri_frame_outcome tri_client_credit(tri_net *net, tri_conn *c, const uint8_t *body,
                                          size_t len, tri_close_info *ci)
 {
-    if (len != 8)
+    if (len != 12)
         return tri_close_with(ci, TR_EPROTO, true, "a CREDIT of %zu bytes", len);
     tri_peer *p = c->peer;
-    uint32_t slot = tri_get_u32(body), n = tri_get_u32(body + 4);
+    uint32_t slot = tri_get_u32(body), n = tri_get_u32(body + 4), bytes = tri_get_u32(body + 8);
     for (tri_rtarget *rt = p->targets; rt; rt = rt->next) {
         if (!rt_resolved(rt) || rt->slot != slot)
             continue;
-        uint32_t *cr = credit_of(p, rt);
-        if (cr && n) { /* the slot's credit, once for all its targets */
-            *cr = *cr > UINT32_MAX - 1 - n ? UINT32_MAX - 1 : *cr + n;
-            n = 0;
+        tri_credit *cr = credit_of(p, rt);
+        if (cr && (n || bytes)) { /* the slot's credit, once for all its targets */
+            credit_add(cr, n, bytes);
+            n = bytes = 0;
         }
     }
     for (tri_rtarget *rt = p->targets; rt;) { /* release_held may unlink rt */
@@ -323,13 +421,12 @@ enum tri_frame_outcome tri_client_credit(tri_net *net, tri_conn *c, const uint8_
 static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
 {
     tri_rtarget *rt = target_of(m);
-    uint32_t *cr = credit_of(p, rt);
-    if (cr && (*cr == 0 || rt->held_head)) {
+    tri_credit *cr = credit_of(p, rt);
+    if (!credit_open(cr) || rt->held_head) {
         hold(rt, m);
         return;
     }
-    if (cr && *cr != UINT32_MAX)
-        (*cr)--;
+    credit_take(cr, m);
     transmit(net, p, m);
 }
 
@@ -365,12 +462,13 @@ static void transmit(tri_net *net, tri_peer *p, tr_msg *m)
             }
             tri_wire_future_unref(f, 1);
         } else {
-            tri_net_add(&net->ctr.tells_dropped, 1);
+            tri_client_tell_undelivered(net, rt, call.method,
+                                        size > net->max_frame ? TR_EFRAMESIZE : TR_ENOMEM, why);
             TRI_WARN(&net->log, "remote", NULL, "tell %s.%s to %s (%zu bytes) not sent: %s",
                      rt->desc->name, md->name, rt->address, size, why);
             tr_msg_free(m);
         }
-        settle(rt);
+        settle(net, rt);
         return;
     }
     uint64_t corr = ask ? tri_wire_route_corr(f) : 0;
@@ -394,7 +492,7 @@ static void transmit(tri_net *net, tri_peer *p, tr_msg *m)
         tri_pending_mark_sent(&p->pending, corr);
     else
         tr_msg_free(m);
-    settle(rt);
+    settle(net, rt);
 }
 
 static int start_resolve(tri_net *net, tri_peer *p, tri_rtarget *rt);
@@ -410,7 +508,7 @@ static void complete_head(tri_net *net, tri_peer *p, tr_msg *m)
             tri_rtarget *rt = ask_hdr(f)->rt;
             tri_wire_ask_taken(f);
             tri_wire_future_unref(f, 1);
-            settle(rt);
+            settle(net, rt);
             tri_rtarget_unref(net, rt); /* the backlog entry's */
             return;
         }
@@ -511,11 +609,10 @@ static void fail_target_backlog(tri_net *net, tri_peer *p, tri_rtarget *rt, int 
 /* Fails the whole backlog (the connection could not be made or was lost). */
 void tri_client_fail_backlog(tri_net *net, tri_peer *p, int code, const char *why)
 {
-    for (tri_rtarget *rt = p->targets; rt;) { /* failing may unlink rt */
-        tri_rtarget *next = rt->next;
-        rt->io_refs++;
+    for (tri_rtarget *rt = p->targets; rt;) {
+        rt->io_refs++; /* failing its calls may drop its last other reference */
         fail_held(net, rt, code, why);
-        next = rt->next;
+        tri_rtarget *next = rt->next; /* read before the unref may unlink it */
         tri_rtarget_unref(net, rt);
         rt = next;
     }
@@ -574,14 +671,16 @@ static enum tri_frame_outcome on_resolve_answer(tri_net *net, tri_conn *c, const
     rt->resolve_corr = 0;
     tri_wheel_cancel(&net->wheel, &rt->timer);
     if (h->type == TRI_F_RESOLVE_OK) {
-        if (len != 4 && len != 8) /* version 2 adds the initial credit */
+        if (len != 4 && len != 12) /* version 2 adds the initial credit */
             return tri_close_with(ci, TR_EPROTO, true, "a RESOLVE_OK of %zu bytes", len);
         rt->slot = tri_get_u32(body);
         rt->slot_gen = p->gen;
-        uint32_t *cr = credit_of(p, rt);
+        tri_credit *cr = credit_of(p, rt);
         if (cr) { /* the server grants a window per RESOLVE: add it */
-            uint32_t n = len == 8 ? tri_get_u32(body + 4) : UINT32_MAX;
-            *cr = n == UINT32_MAX || *cr > UINT32_MAX - 1 - n ? UINT32_MAX : *cr + n;
+            if (len == 12)
+                credit_add(cr, tri_get_u32(body + 4), tri_get_u32(body + 8));
+            else
+                cr->calls = TRI_CREDIT_NONE; /* a version-1 server */
         }
         if (!rt->incarnation)
             rt->incarnation = p->incarnation;
@@ -703,7 +802,7 @@ void tri_client_call(tri_net *net, tr_msg *m)
             tri_wire_fail(f, TR_ENOMEM, "out of memory sending %s.%s to %s",
                           tri_wire_gw_name(f), tri_wire_method_name(f), rt->address);
             tri_wire_future_unref(f, 1);
-            settle(rt);
+            settle(net, rt);
             return;
         }
         rt->io_refs++; /* the pending entry's */
@@ -759,7 +858,7 @@ void tri_client_discard(tr_msg *m)
     tri_wire_call call;
     bool is_call = tri_wire_call_of(m, &call);
     if (is_call) /* its callers' gate: the call is done with */
-        settle(((tri_call_hdr *)call.priv)->rt);
+        settle(NULL, ((tri_call_hdr *)call.priv)->rt);
     if (is_call && call.ask) {
         tr_future *f = call.ask;
         tri_wire_ask_taken(f);
@@ -767,6 +866,8 @@ void tri_client_discard(tr_msg *m)
                       tri_wire_gw_name(f), tri_wire_method_name(f));
         tri_wire_future_unref(f, 1);
     } else if (is_call) {
+        tri_client_tell_undelivered(NULL, ((tri_call_hdr *)call.priv)->rt, call.method,
+                                    TR_ESTOPPED, "the service shut down before it was sent");
         tr_msg_free(m);
     } else if (m->tag == TRI_NET_CONNECT) {
         tri_connect_req *req = tr_msg_data(m);

@@ -21,6 +21,8 @@
 #ifndef TRI_REMOTE_CLIENT_H
 #define TRI_REMOTE_CLIENT_H
 
+#include <stdalign.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,10 +56,15 @@ struct tri_peer {
     uint32_t nwatches;
     uint64_t next_watch;
     uint64_t incarnation;          /* 0: none seen yet */
+    /* Watch grace (rwatch.c): the connection went with watches on it;
+     * they are held, and the peer redialled, until grace_until_ns. */
+    int64_t grace_until_ns;        /* 0: no grace period running */
+    tri_timer grace_timer;         /* the next attempt, or the end */
+    char grace_why[160];           /* the loss that started it */
     /* Credit per slot of the current connection (PROTOCOL.md "Credit"):
      * calls the peer lets us send; UINT32_MAX: unlimited (version 1).
      * Reset with every new connection. */
-    uint32_t *credit;
+    struct tri_credit *credit;     /* per slot */
     uint32_t credit_cap;
     /* Reconnects (peer.c): while down, calls fail at once, no dialling. */
     int64_t backoff_ns;            /* 0: the last attempt worked */
@@ -89,16 +96,28 @@ struct tri_rtarget {
     uint64_t incarnation;          /* the peer's when first resolved (0: not yet) */
     uint64_t resolve_corr;         /* a RESOLVE in flight on this connection */
     tri_timer timer;               /* its deadline */
+    uint64_t io_settled;           /* settled, not yet published (tri_client_publish) */
+    tri_rtarget *settle_next;      /* on net->settle_dirty while settle_dirty */
+    bool settle_dirty;
     /* Flow control (core/flow.h): the calls callers posted and the I/O
      * thread has not yet written or failed are the gate's level; credit is
      * what the peer lets us send to the slot (PROTOCOL.md "Credit"); calls
      * beyond it wait in `held`, in order. */
     tri_gate gate;
-    _Atomic uint64_t posted;       /* callers (seq_cst RMW: flow.h rule 1) */
-    _Atomic uint64_t settled;      /* the I/O thread (relaxed store, single writer) */
-    uint32_t credit;               /* UINT32_MAX: a version-1 peer (none) */
+    _Atomic uint64_t settled;      /* the I/O thread, once a loop (relaxed store, single writer) */
+    /* Callers' own line: the I/O thread never writes it, so a caller's
+     * count does not bounce against its settling (remote_throughput). */
+    alignas(64) _Atomic uint64_t posted; /* callers (seq_cst RMW) */
     tr_msg *held_head, *held_tail;
+    _Atomic uint64_t undelivered;  /* tells: the I/O thread adds (relaxed), callers read */
 };
+
+/* What a slot's peer lets us send (PROTOCOL.md "Credit"): a call may go
+ * while both are positive, and may take them below zero by itself. */
+typedef struct tri_credit {
+    int64_t calls, bytes;          /* calls TRI_CREDIT_NONE: unlimited (version 1) */
+} tri_credit;
+#define TRI_CREDIT_NONE INT64_MAX
 
 /* The transport's bytes of a call (rpc/wire.h's priv): a tell carries the
  * first TRI_TELL_PRIV of them, an ask all. */
@@ -117,6 +136,12 @@ typedef struct tri_connect_req {
 
 /* ---- client.c ------------------------------------------------------------- */
 
+/* A tell of rt's accepted and not delivered: counted (service and
+ * target), the service's on_undelivered told. I/O thread, or net NULL
+ * after it stopped. */
+void tri_client_tell_undelivered(tri_net *net, tri_rtarget *rt, unsigned method, int code,
+                                 const char *why);
+
 /* Allocates a target for `id` on key/sa; the caller fills nothing else.
  * NULL when out of memory. Any thread. */
 tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa, socklen_t salen,
@@ -128,6 +153,11 @@ int tri_rtarget_admit(tri_rtarget *rt, tr_service *svc);
 void tri_rtarget_unadmit(tri_rtarget *rt);
 /* Frees one the I/O thread never saw. Any thread. */
 void tri_rtarget_free(tri_rtarget *rt);
+
+/* Publishes what the I/O thread settled since its last call (one store
+ * and one fence per target per loop, not per call), releasing callers
+ * held on a target's gate. Before the I/O thread sleeps. */
+void tri_client_publish(tri_net *net);
 
 /* Drops one of the target's references (the gateway's, a pending ask's,
  * a backlog entry's); the last frees it and unlinks it from its peer. */

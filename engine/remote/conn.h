@@ -46,7 +46,8 @@ typedef struct tri_slot {
     uint8_t impl_index;   /* the gateway's index in the endpoint's list */
     const tr_gateway_desc *desc;
     char *id;             /* the endpoint's id, for messages once it is gone */
-    uint32_t owed;        /* calls received since the last CREDIT (server.c) */
+    uint32_t owed_calls;  /* received since the last CREDIT (server.c) */
+    uint64_t owed_bytes;  /* of their frames */
     bool starved;         /* a CREDIT waits for the endpoint to drain */
 } tri_slot;
 

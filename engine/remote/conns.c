@@ -151,6 +151,7 @@ void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
     if (!c->outbound) {
         tri_server_flush(net, c); /* tells that arrived whole are delivered */
         tri_rwatch_conn_closed(net, c); /* the remote watcher's watches go */
+        tri_server_streams_cut(net, c, ci); /* its streams end with an ERROR */
         tri_server_forget(net, c);      /* and its credit timer */
     }
     if (c->dirty) { /* off the flush list; try once to send what it holds */

@@ -38,10 +38,11 @@
 #define TRI_FRAME_PREAUTH_MAX 256u
 /* Identifiers in RESOLVE: an endpoint id or a gateway name. */
 #define TRI_FRAME_NAME_MAX 256u
-/* Calls a client may send to one slot ahead of its CREDIT frames: the
- * initial credit in RESOLVE_OK (version 2: slot, then this), topped up as
- * the endpoint drains. A version-1 RESOLVE_OK (4 bytes) means no limit. */
-#define TRI_CREDIT_WINDOW 512u
+/* Credit (PROTOCOL.md "Credit"): what a client may send to one slot ahead
+ * of CREDIT frames, in calls and in bytes of frames, whichever runs out
+ * first; the server's windows are tr_service_config.credit_calls/bytes.
+ * Calls bound a slow endpoint's backlog, bytes the memory whatever the
+ * payload. A version-1 RESOLVE_OK (4 bytes) means no limit. */
 
 
 enum tri_frame_type {

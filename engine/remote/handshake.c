@@ -88,6 +88,7 @@ enum tri_frame_outcome tri_handshake_on_hello(tri_net *net, tri_conn *c, const u
     if (tri_conn_put_frame(net, c, TRI_F_HELLO_OK, 0, ok, sizeof ok))
         return tri_close_with(ci, TR_ENOMEM, false, "out of memory answering HELLO");
     c->peer_max_frame = h.max_frame;
+    c->peer_incarnation = h.incarnation; /* the streams it opens name it (stream.h) */
     c->state = TRI_CONN_OPEN;
     /* release: pairs with tr_service_connections' acquire. */
     atomic_store_explicit(&c->m_open, 1, memory_order_release);
@@ -123,7 +124,7 @@ static int bind_slot(tri_conn *c, const tri_wire_target *t, uint32_t *slot)
         c->slots = s;
         c->cap_slots = cap;
     }
-    c->slots[c->nslots] = (tri_slot){t->ep, (uint8_t)t->impl, t->desc, id, 0, false};
+    c->slots[c->nslots] = (tri_slot){.ep = t->ep, .impl_index = (uint8_t)t->impl, .desc = t->desc, .id = id};
     *slot = c->nslots++;
     return 0;
 }
@@ -166,9 +167,10 @@ enum tri_frame_outcome tri_handshake_on_resolve(tri_net *net, tri_conn *c, const
                                     tri_wire_endpoint_id(t.ep), tr_strerror(brv));
             tri_wire_endpoint_release(t.ep);
         } else {
-            uint8_t ok[8]; /* version 2: the slot, then its initial credit */
+            uint8_t ok[12]; /* version 2: the slot, then its initial credit */
             tri_put_u32(ok, slot);
-            tri_put_u32(ok + 4, TRI_CREDIT_WINDOW);
+            tri_put_u32(ok + 4, net->credit_calls);
+            tri_put_u32(ok + 8, net->credit_bytes);
             rv = tri_conn_put_frame(net, c, TRI_F_RESOLVE_OK, h->corr, ok, sizeof ok);
         }
     }

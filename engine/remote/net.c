@@ -29,6 +29,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "remote/adopt.h"
 #include "remote/address.h"
 #include "remote/epoll.h"
 #include "remote/client.h"
@@ -95,6 +96,9 @@ static void handle(tri_net *net, tr_msg *m)
     case TRI_NET_DOWN:
         tri_rwatch_request(net, m);
         break;
+    case TRI_NET_ADOPT:
+        tri_net_adopted(net, m);
+        break;
     default:
         TRI_ERROR(&net->log, "remote", NULL, "unknown request %#x on the I/O queue; dropped",
                   m->tag);
@@ -125,6 +129,7 @@ static unsigned drain(tri_net *net, bool *busy)
 
 static void flush_all(tri_net *net)
 {
+    tri_client_publish(net); /* callers held on a target's gate go on */
     while (net->dirty) {
         tri_conn *c = net->dirty;
         net->dirty = c->next_dirty;
@@ -340,6 +345,8 @@ static void net_free(tri_net *net)
             tr_msg_free(m);
         else if (m->tag == TRI_NET_WATCH || m->tag == TRI_NET_UNWATCH || m->tag == TRI_NET_DOWN)
             tri_rwatch_discard(m);
+        else if (m->tag == TRI_NET_ADOPT)
+            tri_net_adopt_discard(m);
         else
             tri_client_discard(m);
     }
@@ -457,9 +464,12 @@ static tri_net *net_new(tr_service *svc)
     net->svc = svc;
     net->log = *tri_wire_logger(svc);
     net->max_frame = tri_wire_config(svc)->max_frame_size;
+    net->credit_calls = tri_wire_config(svc)->credit_calls;
+    net->credit_bytes = tri_wire_config(svc)->credit_bytes;
     net->lookup_timeout_ns = tri_wire_config(svc)->lookup_timeout_ns;
     net->hb_interval_ns = tri_wire_config(svc)->heartbeat_interval_ns;
     net->hb_timeout_ns = tri_wire_config(svc)->heartbeat_timeout_ns;
+    net->watch_grace_ns = tri_wire_config(svc)->watch_grace_ns; /* < 0: none */
     net->backoff_min_ns = tri_wire_config(svc)->reconnect_backoff_min_ns;
     net->backoff_max_ns = tri_wire_config(svc)->reconnect_backoff_max_ns;
     if (net->backoff_min_ns <= 0)

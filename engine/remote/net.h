@@ -58,6 +58,7 @@ enum tri_net_req {
     TRI_NET_WATCH,         /* rwatch.c: a remote watch to register / cancel */
     TRI_NET_UNWATCH,
     TRI_NET_DOWN,          /* rwatch.c: a local endpoint a remote watcher watched is gone */
+    TRI_NET_ADOPT,         /* adopt.c: a connected socket to serve as inbound */
 };
 
 typedef struct tri_peer tri_peer;
@@ -90,8 +91,10 @@ typedef struct tri_net {
     tr_service *svc;
     tri_logger log;                  /* a copy of svc's: the net may outlive it */
     size_t max_frame;                /* svc->cfg.max_frame_size */
+    uint32_t credit_calls, credit_bytes; /* the windows we grant (cfg) */
     int64_t lookup_timeout_ns;
     int64_t hb_interval_ns, hb_timeout_ns; /* heartbeats (peer.c) */
+    int64_t watch_grace_ns;                 /* lost watches held (rwatch.c); <= 0: none */
     int64_t backoff_min_ns, backoff_max_ns; /* reconnects (peer.c) */
     uint64_t jitter;                        /* xorshift state for the backoff's jitter */
     char bound[80];                  /* "127.0.0.1:41234", "" when not listening */
@@ -123,6 +126,7 @@ typedef struct tri_net {
     struct tri_tls_ctx *tls;         /* NULL: plaintext (tls.h); read-only once started */
     tri_limits limits;               /* trust.h */
     uint64_t inbound_waiting;        /* inbound asks handed to endpoints, unanswered */
+    struct tri_rtarget *settle_dirty; /* targets with settles to publish (client.c) */
     bool sweep_peers;                /* a target went: tri_peer_sweep after this turn */
     int64_t busy_until_ns;           /* spin (poll) rather than sleep until then */
     struct tri_swatch *swatches;     /* serving-side watches (rwatch.c) */

@@ -157,6 +157,9 @@ void tri_peer_tick(tri_net *net, tri_conn *c)
                        "%s has sent nothing for %lld ms, not even a PONG; the connection is "
                        "considered lost",
                        c->name, (long long)(silent / 1000000));
+        /* No grace for a silence: it already lasted the timeout (a stopped
+         * process keeps its socket open; waiting longer only delays). */
+        tri_rwatch_peer_lost(net, p, TR_EUNREACHABLE, ci.why);
         tri_net_close_conn(net, c, &ci);
         return;
     } else if (!c->ping_out && now - c->ping_sent_ns >= PING_AFTER_NS) {
@@ -233,7 +236,8 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     p->conn = NULL;
     p->ready = false;
     /* An attempt that never got through the handshake backs off; a
-     * connection lost after it reconnects at the next call (S34). */
+     * connection lost after it reconnects at the next call (S34), or at
+     * once when it held watches (the grace period's timer, rwatch.c). */
     if (!was_ready && ci->code != TR_ESTOPPED)
         mark_down(net, p, ci->why);
     lost_ctx x = {net, ci, p->key};
@@ -254,7 +258,10 @@ void tri_peer_lost(tri_net *net, tri_conn *c, const tri_close_info *ci)
     }
     tri_client_fail_backlog(net, p, code, ci->why);
     tri_client_credit_reset(p); /* credit was the lost connection's */
-    tri_rwatch_peer_lost(net, p, code == TR_ESTOPPED ? TR_ESTOPPED : TR_EUNREACHABLE, ci->why);
+    /* Watches wait out the grace period for a reconnect (rwatch.h). */
+    if (ci->code != TR_EUNREACHABLE || !tri_rwatch_hold(net, p, ci->why, c->born_ns))
+        tri_rwatch_peer_lost(net, p, code == TR_ESTOPPED ? TR_ESTOPPED : TR_EUNREACHABLE,
+                             ci->why);
     if (lost_tells) { /* one line a second per peer, with what it held back */
         int64_t now = tri_now_ns();
         p->unwarned += lost_tells;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "remote/net.h"
 #include "remote/peer.h"
@@ -17,6 +18,7 @@ typedef struct tri_cwatch {
     tri_rtarget *rt;    /* alive while w holds its gateway */
     uint64_t id;        /* WATCH's corr */
     uint32_t sent_gen;  /* the connection it was sent on (0: not sent) */
+    uint64_t inc;       /* the incarnation it was armed on (0: not yet) */
 } tri_cwatch;
 
 /* A serving-side watch for a remote watcher. */
@@ -79,12 +81,13 @@ static int send_watch(tri_net *net, tri_peer *p, tri_cwatch *cw)
     memcpy(q + TRI_FRAME_HDR + 2, cw->rt->id, cw->rt->id_len);
     tri_conn_commit(net, p->conn, TRI_FRAME_HDR + body);
     cw->sent_gen = p->gen;
+    cw->inc = p->incarnation;
     return 0;
 }
 
 static void fire_node(tri_cwatch *cw, int code, const char *why)
 {
-    char msg[400];
+    char msg[800];
     snprintf(msg, sizeof msg, "%s: %s", cw->rt->address, why);
     tri_wire_watch_fire(cw->w, code, msg);
     tri_wire_watch_unref(cw->w);
@@ -112,7 +115,9 @@ static void add_watch(tri_net *net, tri_rtarget *rt, tr_watch *w)
             TRI_WARN(&net->log, "remote", NULL, "out of memory sending WATCH to %s", p->key);
     } else if (!p->conn) {
         tri_peer_connect(net, p); /* hello_ok sends it */
-        if (!p->conn) /* it failed at once (no socket, refused): so did the watch */
+        /* It failed at once (no socket, refused, known down): so did the
+         * watch, unless a grace period holds the peer's watches. */
+        if (!p->conn && !p->grace_until_ns)
             tri_rwatch_peer_lost(net, p, TR_EUNREACHABLE, "cannot connect");
     }
 }
@@ -132,28 +137,114 @@ static tri_cwatch *take(tri_peer *p, bool (*match)(tri_cwatch *, const void *), 
 static bool by_watch(tri_cwatch *cw, const void *k) { return cw->w == k; }
 static bool by_id(tri_cwatch *cw, const void *k) { return cw->id == *(const uint64_t *)k; }
 
+static void grace_end(tri_peer *p);
+
 static void cancel_watch(tri_net *net, tri_rtarget *rt, tr_watch *w)
 {
     tri_peer *p = rt->peer;
     tri_cwatch *cw = p ? take(p, by_watch, w) : NULL;
     if (!cw)
         return; /* fired already: its reference went with it */
+    if (!p->watches)
+        grace_end(p); /* nothing left to hold */
     if (p->conn && p->ready && cw->sent_gen == p->gen)
         tri_conn_put_frame(net, p->conn, TRI_F_UNWATCH, cw->id, NULL, 0);
     tri_wire_watch_unref(cw->w);
     tri_free(cw, sizeof *cw);
 }
 
+/* ---- the grace period (service.h watch_grace_ns) --------------------------------------- */
+
+static void grace_end(tri_peer *p)
+{
+    if (p->grace_until_ns)
+        tri_wheel_cancel(&p->net->wheel, &p->grace_timer);
+    p->grace_until_ns = 0;
+}
+
+/* The next dial when the backoff allows it, never past the end. */
+static void grace_arm(tri_net *net, tri_peer *p, int64_t at)
+{
+    if (at > p->grace_until_ns)
+        at = p->grace_until_ns;
+    tri_wheel_cancel(&net->wheel, &p->grace_timer);
+    tri_wheel_arm(&net->wheel, &p->grace_timer, at);
+}
+
+static void grace_fired(tri_timer *t)
+{
+    tri_peer *p = (tri_peer *)((char *)t - offsetof(tri_peer, grace_timer));
+    tri_net *net = p->net;
+    int64_t now = tri_now_ns();
+    if (!p->watches) { /* all unwatched meanwhile */
+        p->grace_until_ns = 0;
+        return;
+    }
+    if (now >= p->grace_until_ns) {
+        char why[480];
+        snprintf(why, sizeof why,
+                 "the connection was lost (%s) and not re-established within the grace period "
+                 "of %lld ms (watch_grace_ns)%s%s",
+                 p->grace_why, (long long)(net->watch_grace_ns / 1000000),
+                 p->down_until_ns ? "; the last attempt: " : "",
+                 p->down_until_ns ? p->down_why : "");
+        p->grace_until_ns = 0;
+        tri_rwatch_peer_lost(net, p, TR_EUNREACHABLE, why);
+        return;
+    }
+    if (!p->conn)
+        tri_peer_connect(net, p); /* its end re-arms us (tri_rwatch_hold, _peer_ready) */
+    if (!p->conn) /* failed at once: try again after the backoff (at least its floor) */
+        grace_arm(net, p, p->down_until_ns > now ? p->down_until_ns : now + net->backoff_min_ns);
+    else
+        grace_arm(net, p, p->grace_until_ns);
+}
+
+bool tri_rwatch_hold(tri_net *net, tri_peer *p, const char *why, int64_t born_ns)
+{
+    if (!p->watches || net->watch_grace_ns <= 0 || net->stopping)
+        return false;
+    int64_t now = tri_now_ns();
+    if (!p->grace_until_ns) {
+        p->grace_until_ns = now + net->watch_grace_ns;
+        snprintf(p->grace_why, sizeof p->grace_why, "%.150s", why);
+        tri_timer_init(&p->grace_timer, grace_fired);
+    }
+    /* At once after a loss (a connection that got through the handshake
+     * leaves no backoff), else when the backoff allows; never sooner than
+     * the backoff's floor after the lost one was made, so a peer that
+     * accepts and drops at once is not redialled in a tight loop. */
+    int64_t at = p->down_until_ns > now ? p->down_until_ns : now;
+    if (at < born_ns + net->backoff_min_ns)
+        at = born_ns + net->backoff_min_ns;
+    grace_arm(net, p, at);
+    return true;
+}
+
 void tri_rwatch_peer_ready(tri_net *net, tri_peer *p)
 {
-    for (tri_cwatch *cw = p->watches; cw; cw = cw->next)
+    grace_end(p);
+    for (tri_cwatch **pp = &p->watches; *pp;) {
+        tri_cwatch *cw = *pp;
+        uint64_t inc = cw->inc ? cw->inc : cw->rt->incarnation;
+        if (inc && inc != p->incarnation) { /* its process is gone: say so */
+            *pp = cw->next;
+            p->nwatches--;
+            fire_node(cw, TR_ERESTARTED,
+                      "restarted (a new incarnation) while the connection was down: the watched "
+                      "endpoint's process is gone");
+            continue;
+        }
         if (cw->sent_gen != p->gen && send_watch(net, p, cw))
             TRI_WARN(&net->log, "remote", NULL, "out of memory sending WATCH to %s", p->key);
+        pp = &cw->next;
+    }
 }
 
 void tri_rwatch_peer_lost(tri_net *net, tri_peer *p, int code, const char *why)
 {
     (void)net;
+    grace_end(p);
     while (p->watches) {
         tri_cwatch *cw = p->watches;
         p->watches = cw->next;

@@ -1,6 +1,7 @@
 /* The serving side: inbound calls and their answers (server.h). */
 #include "remote/server.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -10,6 +11,7 @@
 #include "remote/net.h"
 #include "remote/rwatch.h"
 #include "rpc/wire.h"
+#include "troupe/stream.h"
 #include "troupe/error.h"
 
 /* How long the I/O thread keeps polling for an answer after handing an
@@ -153,15 +155,18 @@ static void credit_retry(tri_timer *t);
 static void grant(tri_net *net, tri_conn *c, uint32_t i)
 {
     tri_slot *s = &c->slots[i];
-    if (!s->ep || !s->owed)
+    if (!s->ep || !s->owed_calls)
         return;
     if (tri_wire_endpoint_has_room(s->ep)) {
-        uint8_t b[8];
+        uint8_t b[12];
+        uint32_t n = s->owed_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)s->owed_bytes;
         tri_put_u32(b, i);
-        tri_put_u32(b + 4, s->owed);
+        tri_put_u32(b + 4, s->owed_calls);
+        tri_put_u32(b + 8, n);
         if (tri_conn_put_frame(net, c, TRI_F_CREDIT, 0, b, sizeof b))
             return; /* out of memory: the next call or the timer tries again */
-        s->owed = 0;
+        s->owed_calls = 0;
+        s->owed_bytes -= n;
         if (s->starved) {
             s->starved = false;
             c->starved--;
@@ -188,13 +193,27 @@ static void credit_retry(tri_timer *t)
         tri_wheel_arm(&net->wheel, &c->credit_timer, tri_now_ns() + CREDIT_RETRY_NS);
 }
 
-/* A call to slot i was taken: its caller gets it back once half a window
- * is used and the endpoint has room. */
-static void owe(tri_net *net, tri_conn *c, uint32_t i)
+/* A call of `size` frame bytes to slot i was taken: its caller gets it
+ * back once half a window (of either kind) is used and the endpoint has
+ * room. */
+static void owe(tri_net *net, tri_conn *c, uint32_t i, uint64_t size)
 {
     tri_slot *s = &c->slots[i];
-    if (++s->owed >= TRI_CREDIT_WINDOW / 2 && !s->starved)
+    s->owed_calls++;
+    s->owed_bytes += size;
+    if ((s->owed_calls >= net->credit_calls / 2 || s->owed_bytes >= net->credit_bytes / 2) &&
+        !s->starved)
         grant(net, c, i);
+}
+
+void tri_server_streams_cut(tri_net *net, tri_conn *c, const tri_close_info *ci)
+{
+    char why[320];
+    snprintf(why, sizeof why, "the connection from %s was lost: %s", c->name, ci->why);
+    for (uint32_t i = 0; i < c->nslots; i++)
+        if (c->slots[i].ep && c->slots[i].desc == &tr_stream_gateway)
+            tri_wire_stream_peer_lost(c->slots[i].ep, c->peer_incarnation, why);
+    (void)net;
 }
 
 void tri_server_forget(tri_net *net, tri_conn *c)
@@ -371,7 +390,7 @@ enum tri_frame_outcome tri_server_frame(tri_net *net, tri_conn *c, const tri_fra
         out = h->type == TRI_F_TELL ? on_tell(net, c, h, body, len, ci)
                                     : on_ask(net, c, h, body, len, ci);
         if (out == TRI_FRAME_OK && h->target < c->nslots)
-            owe(net, c, h->target); /* taken or refused, it used its caller's credit */
+            owe(net, c, h->target, tri_frame_size(len)); /* taken or refused, it used its caller's credit */
         return out;
     case TRI_F_RESOLVE:
         return tri_handshake_on_resolve(net, c, h, body, len, ci);
@@ -401,12 +420,12 @@ enum tri_frame_outcome tri_server_oversized(tri_net *net, tri_conn *c, const tri
                                     "%zu of the receiving node %s; it was skipped",
                                     gw, what, (unsigned long long)size, net->max_frame, net->bound);
         if (h->target < c->nslots)
-            owe(net, c, h->target);
+            owe(net, c, h->target, size);
         return rv ? tri_close_with(ci, TR_ENOMEM, false, "out of memory") : TRI_FRAME_OK;
     }
     if (h->type == TRI_F_TELL) {
         if (h->target < c->nslots)
-            owe(net, c, h->target);
+            owe(net, c, h->target, size);
         return TRI_FRAME_OK; /* counted and logged by the read loop */
     }
     return tri_close_with(ci, TR_EPROTO, true, "a %llu-byte %s frame (only calls may be large)",

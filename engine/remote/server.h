@@ -47,6 +47,8 @@ void tri_server_reply(tri_net *net, tr_msg *m);
 void tri_server_discard(tr_msg *m);
 /* The connection is going: its credit timer too. */
 void tri_server_forget(tri_net *net, tri_conn *c);
+/* An inbound connection closes: streams that came on it end (stream.h). */
+void tri_server_streams_cut(tri_net *net, tri_conn *c, const tri_close_info *ci);
 /* At stop, after the connections closed: fails every inbound ask still
  * unanswered (TR_ESTOPPED). */
 void tri_server_stop(tri_net *net);

@@ -130,6 +130,13 @@ static void remote_close(tr_gateway *gw)
     tri_net_post(net, m);
 }
 
+static uint64_t remote_undelivered(const tr_gateway *gw)
+{
+    const tri_rtarget *rt = tri_wire_gateway_target(gw);
+    /* relaxed: a statistic (client.c). */
+    return atomic_load_explicit(&rt->undelivered, memory_order_relaxed);
+}
+
 static const tri_transport remote_transport = {
     .tell = remote_tell,
     .ask = remote_ask,
@@ -137,6 +144,7 @@ static const tri_transport remote_transport = {
     .close = remote_close,
     .watch = tri_rwatch_watch,
     .unwatch = tri_rwatch_unwatch,
+    .undelivered = remote_undelivered,
     .local = false,
 };
 
@@ -160,11 +168,9 @@ int tri_remote_connect(tr_service *svc, const tri_addr *a, const tr_gateway_desc
         return rv;
     char key[80];
     tri_addr_format_hostport(a, key, sizeof key);
-    /* The callers' gate covers a credit window and its refill in flight,
-     * so that a fast peer never waits on it (TRI_CREDIT_WINDOW). */
+    /* The callers' gate holds back what the I/O thread has not written
+     * yet (held for credit included) at the service's mailbox mark. */
     uint32_t high = tri_wire_config(svc)->mailbox_high;
-    if (high != TR_MAILBOX_UNBOUNDED && high < 2 * TRI_CREDIT_WINDOW)
-        high = 2 * TRI_CREDIT_WINDOW;
     tri_rtarget *rt = tri_rtarget_new(key, &sa, salen, a->id, desc, high);
     tr_future *done = tri_wire_future_new(2); /* ours and the request's */
     tr_msg *m = tr_msg_new(TRI_NET_CONNECT, sizeof(tri_connect_req));

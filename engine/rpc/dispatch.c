@@ -133,13 +133,18 @@ void tri_dispatch_drop(tr_endpoint *ep, tr_msg *m, int code, const char *why)
 {
     if (tri_rpc_kind_of(m->tag) == TRI_RK_BATCH) { /* tells: counted, no one to tell */
         uint8_t *d = (uint8_t *)tr_msg_data(m) + tri_stamp_bytes(tri_rpc_flags_of(m->tag));
-        for (uint8_t *end = (uint8_t *)tr_msg_data(m) + m->size; end - d >= 8;) {
+        uint32_t n = 0;
+        for (uint8_t *end = (uint8_t *)tr_msg_data(m) + m->size; end - d >= 8; n++) {
             uint32_t size;
             memcpy(&size, d, 4);
             tri_count(&ep->dropped);
             d += 8 + size;
         }
         tr_msg_free(m);
+        /* The run was counted as its tells (wire_inbound.c); the drop path
+         * is the consumer's, as dispatch is: the level stays true. */
+        if (n > 1)
+            tri_actor_consumed(ep->actor, n - 1);
         return;
     }
     parsed p;

@@ -275,6 +275,7 @@ static void ep_on_stop(tr_actor *a, void *state)
         tr_future_release(ep->stop_future);
         ep->stop_future = NULL;
     }
+    tri_streams_free(ep);
     /* Cleanup first: whoever waits on the termination finds it done. */
     if (ep->on_cleanup)
         ep->on_cleanup(ep, ep->state);

@@ -81,6 +81,7 @@ struct tr_endpoint {
     tr_watch *watching;   /* the watches it holds (watch.h) */
     uint32_t ref_cache;   /* references taken in bulk for its continuations
                              (tri_endpoint_ref_own); released by on_stop */
+    struct tri_stream_table *streams; /* streams open to it (stream.c); NULL: none yet */
     _Atomic uint64_t processed, dropped, handler_errors, decoded;
     _Atomic uint64_t rejected[TR_REJECT_COUNT_];
     _Atomic uint64_t mailbox_hwm;
@@ -162,5 +163,9 @@ int tri_endpoint_create_reserved(tr_service *svc, const tr_endpoint_opts *opts, 
 
 /* Posts a run/call message built by async.c: the local transport. */
 int tri_endpoint_post(tr_endpoint *ep, tr_msg *m);
+
+/* Frees the endpoint's stream table (stream.c), with no events: it is
+ * being cleaned up. */
+void tri_streams_free(tr_endpoint *ep);
 
 #endif

@@ -353,6 +353,11 @@ const char *tr_gateway_address(const tr_gateway *gw) { return gw->tp->address(gw
 const tr_gateway_desc *tr_gateway_descriptor(const tr_gateway *gw) { return gw->desc; }
 bool tr_gateway_is_local(const tr_gateway *gw) { return gw->tp->local; }
 
+uint64_t tr_gateway_undelivered(const tr_gateway *gw)
+{
+    return gw && gw->tp->undelivered ? gw->tp->undelivered(gw) : 0;
+}
+
 /* ---- calls ------------------------------------------------------------------------ */
 
 static inline int check_call(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,

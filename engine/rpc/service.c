@@ -70,12 +70,18 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out, ch
         out->heartbeat_timeout_ns = TR_DEFAULT_HEARTBEAT_TIMEOUT_NS;
     if (out->heartbeat_timeout_ns < out->heartbeat_interval_ns)
         out->heartbeat_timeout_ns = out->heartbeat_interval_ns;
+    if (!out->watch_grace_ns) /* one detection bound for a crash and a silence */
+        out->watch_grace_ns = out->heartbeat_timeout_ns;
     if (!out->max_frame_size)
         out->max_frame_size = TR_DEFAULT_MAX_FRAME_SIZE;
     if (!out->mailbox_high)
         out->mailbox_high = TR_DEFAULT_MAILBOX_HIGH;
     if (!out->send_timeout_ns)
         out->send_timeout_ns = TR_DEFAULT_SEND_TIMEOUT_NS;
+    if (!out->credit_calls)
+        out->credit_calls = TR_DEFAULT_CREDIT_CALLS;
+    if (!out->credit_bytes)
+        out->credit_bytes = TR_DEFAULT_CREDIT_BYTES;
     out->bind_address = tri_strdup(out->bind_address ? out->bind_address : TR_DEFAULT_BIND_ADDRESS);
     int rv = out->bind_address ? 0 : TR_ENOMEM;
     const char **tls[] = {&out->tls_ca_file, &out->tls_cert_file, &out->tls_key_file,

@@ -55,6 +55,8 @@ typedef struct tri_transport {
      * it has forgotten the watch). NULL for the local transport. */
     int (*watch)(tr_gateway *gw, tr_watch *w);
     void (*unwatch)(tr_gateway *gw, tr_watch *w);
+    /* Tells accepted and not delivered (tr_gateway_undelivered); NULL: 0. */
+    uint64_t (*undelivered)(const tr_gateway *gw);
     /* run_async and friends need the endpoint here: else TR_ENOTLOCAL (S13). */
     bool local;
 } tri_transport;
@@ -308,5 +310,12 @@ int tri_wire_service_create(const tr_service_config *cfg, tr_service **out, char
                             size_t why_len);
 /* The service's logger (its level and sink; read-only once created). */
 const struct tri_logger *tri_wire_logger(const tr_service *svc);
+
+/* ---- streams (troupe/stream.h) -------------------------------------------------- */
+
+/* The connection that streams from service incarnation `origin` came on
+ * to `ep` is lost: each one still open ends with an ERROR event
+ * (TR_EUNREACHABLE, `why`) on ep's main thread. I/O thread. */
+void tri_wire_stream_peer_lost(tr_endpoint *ep, uint64_t origin, const char *why);
 
 #endif

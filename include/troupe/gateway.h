@@ -198,6 +198,14 @@ TR_API const tr_gateway_desc *tr_gateway_descriptor(const tr_gateway *gw);
 /** True for an endpoint in this process (run_async and friends allowed,
  * S13). Any thread. */
 TR_API bool tr_gateway_is_local(const tr_gateway *gw);
+/** Tells through this handle that were accepted (the call returned 0) and
+ * then not delivered: a remote one's peer was down or its connection lost,
+ * the tell did not fit the receiver's frame limit, the service stopped
+ * first. 0 for a local handle, whose tells fail at the call instead (or,
+ * queued when their endpoint terminates, count in its tr_endpoint_stats
+ * `dropped`). tr_service_config.on_undelivered hears of each one. Any
+ * thread. */
+TR_API uint64_t tr_gateway_undelivered(const tr_gateway *gw);
 
 /* ---- calls (the typed stubs wrap these) ---------------------------------- */
 

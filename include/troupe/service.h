@@ -38,6 +38,23 @@ typedef struct tr_service tr_service;
 /** Silent this long in all, it is declared lost: 5 s. */
 #define TR_DEFAULT_HEARTBEAT_TIMEOUT_NS (5000LL * 1000 * 1000)
 
+/** Remote credit window in calls (tr_service_config.credit_calls): covers a
+ * loopback round trip at full rate; a 512-call window held
+ * remote_throughput to 40% of an unlimited one. */
+#define TR_DEFAULT_CREDIT_CALLS 8192u
+/** Remote credit window in bytes (tr_service_config.credit_bytes): bounds
+ * what one slot can have in flight whatever the payload; 4 MiB carried
+ * remote_stream at 61-82% of raw TCP where 1 MiB held it to 39%. */
+#define TR_DEFAULT_CREDIT_BYTES (4u << 20)
+
+/** Told of each remote tell that was accepted and then not delivered (its
+ * peer was down or lost, it was too large for the receiver's frames, the
+ * service stopped first): the recipient's address (S30), the method, the
+ * error and a sentence. Runs on the I/O thread: it must not block nor call
+ * back into the service; copy what it keeps. */
+typedef void tr_undelivered_fn(void *arg, const char *address, const char *method, int code,
+                               const char *why);
+
 /** Plain configuration; zero fields mean the default named beside them.
  * Initialise with tr_service_config_init() so later fields stay defaulted. */
 typedef struct tr_service_config {
@@ -63,10 +80,18 @@ typedef struct tr_service_config {
                                     send to a full mailbox before TR_EAGAIN (0:
                                     TR_DEFAULT_SEND_TIMEOUT_NS; negative: never blocks,
                                     sends go through) */
+    uint32_t credit_calls;     /**< remote flow control, as a listener: calls a connection
+                                    may send to one of our endpoints ahead of our grants
+                                    (PROTOCOL.md "Credit"; 0: TR_DEFAULT_CREDIT_CALLS) */
+    uint32_t credit_bytes;     /**< the same window in bytes of frames (0:
+                                    TR_DEFAULT_CREDIT_BYTES); a call goes while both last */
     tr_log_level log_level;    /**< records below it are dropped; 0 (TR_LOG_DEFAULT):
                                   the TROUPE_LOG environment variable, else warn */
     tr_log_sink *log_sink;     /**< NULL: tr_log_stderr (log.h) */
     void *log_arg;             /**< passed to log_sink */
+    tr_undelivered_fn *on_undelivered; /**< NULL: none; undelivered remote tells are still
+                                            counted (tr_gateway_undelivered, remote stats) */
+    void *undelivered_arg;     /**< passed to on_undelivered */
     bool introspection_off;    /**< with listen: no read-only introspection endpoint
                                   TR_INTROSPECT_ID (troupe/metrics.h; on by default) */
     /** Failure detection (remote): a connection that owes us something
@@ -76,6 +101,15 @@ typedef struct tr_service_config {
      * watches fire. 0: 1 s and 5 s (README "Watching and supervising"). */
     int64_t heartbeat_interval_ns;
     int64_t heartbeat_timeout_ns; /**< see heartbeat_interval_ns */
+    /** Remote watches whose connection is lost (reset, end of stream, a
+     * failed reconnect) are held this long while the peer is dialled again
+     * (reconnect backoff): back with the same incarnation, they are sent
+     * again and stay armed; back as a new incarnation, they fire with
+     * TR_ERESTARTED; not back in time, they fire once with TR_EUNREACHABLE.
+     * A heartbeat timeout is not given it (the silence already lasted the
+     * timeout). 0: heartbeat_timeout_ns, so one bound covers a crashed and a
+     * silent peer alike; negative: none, a lost connection fires at once. */
+    int64_t watch_grace_ns;
     /** A peer that cannot be reached is not dialled again before this has
      * passed: doubled (with jitter of up to a quarter) after each failed
      * attempt, up to reconnect_backoff_max_ns; meanwhile calls to it fail at

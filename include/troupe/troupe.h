@@ -22,6 +22,7 @@
 #include "troupe/endpoint.h"
 #include "troupe/watch.h"
 #include "troupe/supervisor.h"
+#include "troupe/stream.h"
 #include "troupe/remote.h"
 #include "troupe/metrics.h"
 #include "troupe/version.h"

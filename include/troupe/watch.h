@@ -6,11 +6,13 @@
  *  - terminates: code 0 for an orderly stop, else its termination future's
  *    code (on_start's, on_stop's, tr_endpoint_fail's), with the message;
  *  - becomes unreachable (remote): TR_EUNREACHABLE, the reason in words
- *    (the connection was lost, or stayed silent past the heartbeat
- *    timeout; there is no grace period: a watch does not survive its
- *    connection). A peer restarted on the same address is a new
- *    incarnation: the watches on the old one fired when its connection
- *    went, and calls through gateways bound to it fail with TR_ERESTARTED.
+ *    (the connection was lost and not re-established within the grace
+ *    period, tr_service_config's watch_grace_ns; or it stayed silent past
+ *    the heartbeat timeout). A connection re-established within the grace
+ *    to the same process keeps the watch armed, with no notification;
+ *  - restarted (remote): TR_ERESTARTED, when the connection comes back
+ *    within the grace to a new incarnation on the same address (and calls
+ *    through gateways bound to the old one fail with TR_ERESTARTED).
  * Watching a target that is already gone notifies at once (still through
  * the watcher's mailbox, never inside the watch call). tr_unwatch cancels.
  *
@@ -43,7 +45,8 @@ typedef struct tr_watch tr_watch;
 
 /** What a watch reports. Valid during the callback only. */
 typedef struct tr_down {
-    int code;            /**< 0, the termination code, TR_EUNREACHABLE, TR_ESTOPPED */
+    int code;            /**< 0, the termination code, TR_EUNREACHABLE, TR_ERESTARTED,
+                              TR_ESTOPPED */
     const char *reason;  /**< a sentence, never NULL */
     const char *address; /**< the watched target's address (S30) */
 } tr_down;

@@ -58,7 +58,7 @@ assert len(ping["rtt_ns"]) == 70 and all(r > 0 for r in ping["rtt_ns"]), ping
 assert ping["min_ns"] <= ping["avg_ns"] <= ping["max_ns"], ping
 ls = {e["id"]: e for e in load("ls.json")["endpoints"]}
 assert set(ls) == {"node", "$troupe"}, ls
-assert ls["node"]["state"] == "started" and ls["node"]["gateways"] == "tnode", ls
+assert ls["node"]["state"] == "started" and ls["node"]["gateways"] == "tnode,troupe.stream", ls
 assert ls["$troupe"]["gateways"] == "troupe_introspect", ls
 assert ls["$troupe"]["calls"] == 71, ls  # 70 pings and this ls (a call counts as it starts)
 st = load("stats.json")
@@ -104,7 +104,7 @@ PY
 promtool check metrics <"$tmp/http.txt" || fail "promtool rejected /metrics"
 
 # Tables for people, and errors
-"$TROUPE" ls "$ADDR" | grep -q '^node  *started  *tnode ' || fail "troupe ls table"
+"$TROUPE" ls "$ADDR" | grep -q '^node  *started  *tnode,troupe.stream ' || fail "troupe ls table"
 "$TROUPE" stats "$ADDR" | grep -q "^  pid  *$pid\$" || fail "troupe stats table"
 set +e
 "$TROUPE" stats "$ADDR/nope" 2>"$tmp/err"; rv=$?

@@ -29,19 +29,28 @@ static sem_t go, done;
  * is shut and it is read until the client closes. The input ends when
  * the main thread says so and every connection is closed. */
 static _Atomic int finished;
+/* The main thread's bell: `finished` is set (else the fake server would
+ * sleep out its 5 ms poll after the last close: 200 inputs a second). */
+static int wake[2];
 
 static void serve_input(void)
 {
     int fds[16];
     int nfds = 0;
     for (int turns = 0; turns < 2000; turns++) {
-        struct pollfd p[17];
+        struct pollfd p[18];
         p[0] = (struct pollfd){lfd, POLLIN, 0};
+        p[1] = (struct pollfd){wake[0], POLLIN, 0};
         for (int i = 0; i < nfds; i++)
-            p[i + 1] = (struct pollfd){fds[i], POLLIN, 0};
+            p[i + 2] = (struct pollfd){fds[i], POLLIN, 0};
         if (atomic_load(&finished) && nfds == 0)
             return;
-        poll(p, (nfds_t)nfds + 1, 5);
+        poll(p, (nfds_t)nfds + 2, 5);
+        if (p[1].revents & POLLIN) {
+            char b;
+            ssize_t r = read(wake[0], &b, 1);
+            (void)r;
+        }
         if ((p[0].revents & POLLIN) && nfds < 16) {
             int fd = accept(lfd, NULL, NULL);
             if (fd >= 0) {
@@ -56,7 +65,7 @@ static void serve_input(void)
             }
         }
         for (int i = nfds - 1; i >= 0; i--) {
-            if (!p[i + 1].revents)
+            if (!p[i + 2].revents)
                 continue;
             uint8_t sink[4096];
             if (read(fds[i], sink, sizeof sink) <= 0) {
@@ -90,6 +99,7 @@ static void setup(void)
     CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(lfd, 16) == 0);
     CHECK(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
     port = ntohs(sa.sin_port);
+    CHECK(pipe(wake) == 0);
     sem_init(&go, 0, 0);
     sem_init(&done, 0, 0);
     pthread_t t;
@@ -134,6 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         CHECK(*tr_service_connect_error() != 0);
     }
     atomic_store(&finished, 1);
+    CHECK(write(wake[1], "x", 1) == 1);
     sem_wait(&done);
     return 0;
 }

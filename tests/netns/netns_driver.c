@@ -11,6 +11,8 @@
  *                b must fail (S34: TR_EUNREACHABLE once the silent
  *                connection is given up, or TR_ETIMEDOUT) within their
  *                bound, while asks to c keep succeeding
+ *   3b. backoff: pings every 50 ms while b is known down fail at once,
+ *                naming the next connection attempt, whose wait grows
  *   4. heal:     HEAL brings it back; asks to b succeed again within 60 s
  *                (the next call reconnects), and the sink count on b is
  *                T plus at most the tells sent while partitioned: never
@@ -68,6 +70,28 @@ static int ping(tr_gateway *gw, int64_t v, int64_t timeout_ns)
             FAIL("ping %lld answered %lld", (long long)v, r ? (long long)*r : -1LL);
     }
     tr_future_release(f);
+    return rv;
+}
+
+/* One ping to a peer that cannot answer: its code, the time it took, and
+ * the wait its error announces ("the next connection attempt is in N ms",
+ * peer.c's backoff), or -1 when it announces none. */
+static int ping_down(tr_gateway *gw, double *took, long *next_ms)
+{
+    tr_future *f;
+    double t0 = now_s();
+    *next_ms = -1;
+    int rv = tnode_ping(gw, &(tr_i64){1}, 8 * S, &f);
+    if (rv)
+        return rv;
+    if (tr_future_wait(f, 13 * S))
+        FAIL("a ping to partitioned b did not end within 13 s");
+    rv = tr_future_code(f);
+    const char *at = rv ? strstr(tr_future_error(f), "next connection attempt is in ") : NULL;
+    if (at)
+        *next_ms = atol(at + strlen("next connection attempt is in "));
+    tr_future_release(f);
+    *took = now_s() - t0;
     return rv;
 }
 
@@ -172,6 +196,15 @@ int main(int argc, char **argv)
             FAIL("a ping to partitioned b failed with %s", tr_errname(rv));
         if (took > 13.5)
             FAIL("a ping to partitioned b took %.1f s to fail", took);
+        /* The first rides the connection that went silent: S34 declares it
+         * lost after the heartbeat timeout (5 s), TR_EUNREACHABLE, before the
+         * ping's own 8 s. */
+        if (i == 0 && (rv != TR_EUNREACHABLE || took > 7.0))
+            FAIL("the first ping to partitioned b failed with %s after %.1f s; S34 wants "
+                 "TR_EUNREACHABLE within the 5 s heartbeat timeout", tr_errname(rv), took);
+        if (i == 0)
+            printf("netns_driver: partition: the silent connection was declared lost after "
+                   "%.1f s (TR_EUNREACHABLE)\n", took);
         codes[rv == TR_EUNREACHABLE]++;
         failed++;
         if (ping(c, 2000 + i, 5 * S) != 0)
@@ -181,6 +214,37 @@ int main(int argc, char **argv)
     }
     printf("netns_driver: partition: %d pings to b failed (%d TR_EUNREACHABLE, %d TR_ETIMEDOUT) "
            "in %.1f s; c answered throughout\n", failed, codes[1], codes[0], now_s() - t0);
+
+    /* 3b: reconnects back off. Pings every 50 ms for up to 12 s: while b
+     * is known down they fail at once, naming the next attempt; the
+     * attempts' waits double (50 ms, 100, 200, ... up to 5 s). */
+    long first_wait = -1, longest_wait = -1;
+    int fast = 0, attempts = 0;
+    t0 = now_s();
+    for (int i = 0; i < 240 && now_s() - t0 < 12; i++) {
+        double took;
+        long next_ms;
+        int rv = ping_down(b, &took, &next_ms);
+        if (rv == 0)
+            FAIL("a ping to partitioned b answered");
+        attempts++;
+        if (next_ms >= 0) {
+            if (took > 0.5)
+                FAIL("a ping to b, known down, took %.2f s to fail", took);
+            fast++;
+            if (first_wait < 0)
+                first_wait = next_ms;
+            if (next_ms > longest_wait)
+                longest_wait = next_ms;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (fast == 0 || longest_wait < 200)
+        FAIL("no backoff seen: %d of %d pings failed at once, longest announced wait %ld ms",
+             fast, attempts, longest_wait);
+    printf("netns_driver: backoff: %d of %d pings to b failed at once (b known down); announced "
+           "waits up to %ld ms (the first %ld ms)\n", fast, attempts, longest_wait, first_wait);
 
     /* 4: heal. */
     if (system(argv[4]) != 0)

@@ -21,8 +21,11 @@ typedef struct flow_state {
     int64_t spin_us;
 } flow_state;
 
+static _Atomic uint64_t g_worked; /* every on_work of this test process */
+
 static int on_work(tr_endpoint *self, void *state, const tr_i64 *seq)
 {
+    atomic_fetch_add(&g_worked, 1);
     flow_state *s = state;
     if ((uint64_t)*seq != s->next_seq)
         s->order_errors++;
@@ -77,6 +80,23 @@ static tr_gateway *flow_connect(tr_service *client, tr_service *server, const ch
     return gw;
 }
 
+/* A listener granting a small window, so that a slow consumer holds its
+ * callers back within a few hundred calls (the default is 8192). */
+#define FLOW_CREDIT_CALLS 512u
+static tr_service *flow_server_credit(unsigned workers, uint32_t credit_calls)
+{
+    tr_service_config cfg;
+    tr_service_config_init(&cfg);
+    cfg.workers = workers;
+    cfg.listen = true;
+    cfg.credit_calls = credit_calls;
+    tr_service *svc = NULL;
+    TC_OK(tr_service_create(&cfg, &svc));
+    return svc;
+}
+
+static tr_service *flow_server(unsigned workers) { return flow_server_credit(workers, FLOW_CREDIT_CALLS); }
+
 static uint64_t ask_u64(tr_gateway *gw, bool peak)
 {
     tr_future *f;
@@ -116,7 +136,7 @@ static void *flood(void *arg)
 
 Test(remote_flow, slow_endpoint_beside_a_fast_one_on_one_connection, .timeout = 120)
 {
-    tr_service *server = r_server(2, 0);
+    tr_service *server = flow_server(2);
     tr_service_config cfg;
     tr_service_config_init(&cfg);
     cfg.workers = 1;
@@ -159,7 +179,7 @@ Test(remote_flow, slow_endpoint_beside_a_fast_one_on_one_connection, .timeout = 
     /* Its mailbox stayed near its mark: at most the mark, plus what one
      * credit window lets in, plus a run in flight. */
     uint64_t peak = ask_u64(gs, true);
-    cr_assert_leq(peak, 64 + 512 + 64, "the slow endpoint's mailbox reached %llu",
+    cr_assert_leq(peak, 64 + FLOW_CREDIT_CALLS + 64, "the slow endpoint's mailbox reached %llu",
                   (unsigned long long)peak);
     TC_LOG("accepted %llu, refused %llu, peak mailbox %llu, worst fast ask %llu us",
            (unsigned long long)fl.accepted, (unsigned long long)atomic_load(&fl.refused),
@@ -177,7 +197,7 @@ Test(remote_flow, slow_endpoint_beside_a_fast_one_on_one_connection, .timeout = 
  * gives up keeps its value: nothing is lost either way. */
 Test(remote_flow, blocked_remote_sender_times_out_then_goes_on, .timeout = 120)
 {
-    tr_service *server = r_server(1, 0);
+    tr_service *server = flow_server(1);
     tr_service_config cfg;
     tr_service_config_init(&cfg);
     cfg.workers = 1;
@@ -211,5 +231,66 @@ Test(remote_flow, blocked_remote_sender_times_out_then_goes_on, .timeout = 120)
     tr_endpoint_release(slow);
     tr_service_destroy(client);
     tr_service_destroy(server);
+    TC_ASSERT_NO_LEAKS();
+}
+
+/* Tells accepted and then lost with their connection (held for credit
+ * when the server went) are counted on the gateway and reported, each
+ * once, to on_undelivered; none is counted that was delivered. */
+typedef struct undelivered_log {
+    _Atomic uint64_t calls, unreachable;
+    char address[128];
+} undelivered_log;
+
+static void on_undelivered(void *arg, const char *address, const char *method, int code,
+                           const char *why)
+{
+    undelivered_log *l = arg;
+    (void)why;
+    if (atomic_fetch_add(&l->calls, 1) == 0)
+        snprintf(l->address, sizeof l->address, "%s", address);
+    if (code == TR_EUNREACHABLE && !strcmp(method, "work"))
+        atomic_fetch_add(&l->unreachable, 1);
+}
+
+Test(remote_flow, undelivered_tells_are_counted_and_reported, .timeout = 120)
+{
+    atomic_store(&g_worked, 0);
+    tr_service *server = flow_server_credit(1, 16);
+    undelivered_log log = {0};
+    tr_service_config cfg;
+    tr_service_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.mailbox_high = 100000; /* the callers' gate stays out of the way */
+    cfg.on_undelivered = on_undelivered;
+    cfg.undelivered_arg = &log;
+    tr_service *client;
+    TC_OK(tr_service_create(&cfg, &client));
+    /* A mark of 8: the server grants credit only while the mailbox is
+     * that short, so nearly everything waits in the client. */
+    tr_endpoint *slow = flow_endpoint(server, "slow", 2000, 8);
+    tr_gateway *gs = flow_connect(client, server, "slow");
+    uint64_t accepted = 0;
+    for (int i = 0; i < 2000; i++)
+        if (tflow_work(gs, &(tr_i64){i}) == 0)
+            accepted++;
+    cr_assert_eq(accepted, 2000);
+    TC_WAIT_UNTIL(atomic_load(&g_worked) > 0, 10000);
+    tr_endpoint_release(slow);
+    tr_service_destroy(server); /* most tells still wait for credit in the client */
+    uint64_t lost = 0, dl = tc_deadline_ms(WAIT_MS);
+    while ((lost = tr_gateway_undelivered(gs)) + atomic_load(&g_worked) < 1900 && tc_poll(dl))
+        tc_sleep_us(10000);
+    cr_assert_gt(lost, 1000, "only %llu of 2000 counted undelivered (%llu worked)",
+                 (unsigned long long)lost, (unsigned long long)atomic_load(&g_worked));
+    cr_assert_leq(lost + atomic_load(&g_worked), accepted);
+    cr_assert_eq(atomic_load(&log.calls), lost, "each one reported once");
+    cr_assert_eq(atomic_load(&log.unreachable), lost);
+    cr_assert(strstr(log.address, "/slow"), "%s", log.address);
+    tr_remote_stats st;
+    tr_service_remote_stats(client, &st);
+    cr_assert_geq(st.tells_dropped, lost);
+    tr_gateway_release(gs);
+    tr_service_destroy(client);
     TC_ASSERT_NO_LEAKS();
 }

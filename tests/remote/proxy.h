@@ -2,7 +2,9 @@
  * its port to 127.0.0.1:<target>, byte for byte, until told to cut; a cut
  * resets every connection it carries at that moment (both sides see the
  * loss, as when a cable is pulled or a peer dies) and later connections
- * are forwarded again. One thread, poll(2), bounded waits.
+ * are forwarded again (unless refusing: r_proxy_refuse, then a new
+ * connection is reset as soon as it is accepted, as by a host whose
+ * service is gone). One thread, poll(2), bounded waits.
  *
  * Plain C and check.h only: the Criterion tests and the TSan stress
  * program both use it. */
@@ -31,6 +33,8 @@ typedef struct r_proxy {
     _Atomic int stop;
     _Atomic unsigned cut_req, cut_done; /* cuts asked for / carried out */
     _Atomic unsigned accepted;
+    _Atomic int refuse;                 /* reset new connections at once */
+    _Atomic unsigned refused;           /* connections reset so */
     int a[RP_MAX_PAIRS], b[RP_MAX_PAIRS]; /* the proxy thread's */
 } r_proxy;
 
@@ -122,6 +126,11 @@ static inline void *rp_main(void *arg)
                 int c = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
                 if (c < 0)
                     continue;
+                if (atomic_load(&p->refuse)) {
+                    rp_reset(c);
+                    atomic_fetch_add(&p->refused, 1);
+                    continue;
+                }
                 int one = 1;
                 setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 int t = rp_connect_target(p->target);
@@ -182,6 +191,9 @@ static inline void r_proxy_cut(r_proxy *p)
     }
     TC_ASSERT_MSG(atomic_load(&p->cut_done) >= want, "the proxy did not cut within 5 s");
 }
+
+/* While on, new connections are reset at once (those carried stay). */
+static inline void r_proxy_refuse(r_proxy *p, bool on) { atomic_store(&p->refuse, on); }
 
 static inline void r_proxy_stop(r_proxy *p)
 {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "common/watch_fixture.h"
 #include "rpc_common.h"
 
 static void nap_ms(int ms)
@@ -21,13 +22,17 @@ static bool wait_count(_Atomic long *c, long want)
     return atomic_load(c) >= want;
 }
 
-/* Records are released by the thread that fired them, just after the
- * notification: wait (bounded) for the count to settle. */
-static uint64_t live_watches(tr_service *svc, uint64_t want)
+/* One service: endpoint "target" (started), a watcher endpoint when
+ * asked, a gateway to the target. */
+static wfix local_fix(bool with_watcher)
 {
-    for (int i = 0; i < 5000 && tr_service_live_watches(svc) != want; i++)
-        nap_ms(1);
-    return tr_service_live_watches(svc);
+    wfix f = {0};
+    f.server = t_service(2, false);
+    f.target = t_endpoint(f.server, "target", true);
+    if (with_watcher)
+        f.watcher = t_endpoint(f.server, "watcher", true);
+    f.gw = t_connect(f.server, "target");
+    return f;
 }
 
 static int fail_now(tr_endpoint *self, void *state, void *arg)
@@ -40,26 +45,22 @@ static int fail_now(tr_endpoint *self, void *state, void *arg)
 
 Test(watch, future_normal_termination)
 {
-    tr_service *svc = t_service(2, false);
-    tr_endpoint *ep = t_endpoint(svc, "target", true);
-    tr_gateway *gw = t_connect(svc, "target");
+    wfix fx = local_fix(false);
+    tr_endpoint *ep = fx.target;
+    tr_gateway *gw = fx.gw;
     tr_future *f = NULL;
     TC_OK(tr_gateway_watch(gw, &f, NULL));
     cr_assert(!tr_future_done(f));
     t_terminate(ep);
     cr_assert_eq(tr_future_get(f, WAIT_NS), 0);
     tr_future_release(f);
-    tr_gateway_release(gw);
-    tr_endpoint_release(ep);
-    tr_service_destroy(svc);
-    T_LEAK_CHECK();
+    wf_close(&fx);
 }
 
 Test(watch, future_failure_carries_code_and_message)
 {
-    tr_service *svc = t_service(2, false);
-    tr_endpoint *ep = t_endpoint(svc, "target", true);
-    tr_gateway *gw = t_connect(svc, "target");
+    wfix fx = local_fix(false);
+    tr_gateway *gw = fx.gw;
     tr_future *f = NULL;
     TC_OK(tr_gateway_watch(gw, &f, NULL));
     TC_OK(tr_gateway_run_async(gw, fail_now, NULL, 0));
@@ -73,18 +74,14 @@ Test(watch, future_failure_carries_code_and_message)
     cr_assert(strstr(tr_future_error(g), "disk sdb is gone"));
     tr_future_release(f);
     tr_future_release(g);
-    tr_gateway_release(gw);
-    tr_endpoint_release(ep);
-    cr_assert_eq(live_watches(svc, 0), 0);
-    tr_service_destroy(svc);
-    T_LEAK_CHECK();
+    wf_close(&fx);
 }
 
 Test(watch, unwatch_future)
 {
-    tr_service *svc = t_service(2, false);
-    tr_endpoint *ep = t_endpoint(svc, "target", true);
-    tr_gateway *gw = t_connect(svc, "target");
+    wfix fx = local_fix(false);
+    tr_endpoint *ep = fx.target;
+    tr_gateway *gw = fx.gw;
     tr_future *f = NULL, *g = NULL;
     tr_watch *w = NULL, *v = NULL;
     TC_OK(tr_gateway_watch(gw, &f, &w));
@@ -100,11 +97,7 @@ Test(watch, unwatch_future)
     tr_watch_release(v);
     tr_future_release(f);
     tr_future_release(g);
-    tr_gateway_release(gw);
-    tr_endpoint_release(ep);
-    cr_assert_eq(live_watches(svc, 0), 0);
-    tr_service_destroy(svc);
-    T_LEAK_CHECK();
+    wf_close(&fx);
 }
 
 /* ---- endpoint watchers ---------------------------------------------------- */
@@ -164,10 +157,9 @@ static void watch_from(tr_endpoint *watcher, tr_gateway *gw, seen *s, int n, tr_
 
 Test(watch, endpoint_watcher_on_main_thread)
 {
-    tr_service *svc = t_service(2, false);
-    tr_endpoint *target = t_endpoint(svc, "target", true);
-    tr_endpoint *watcher = t_endpoint(svc, "watcher", true);
-    tr_gateway *gw = t_connect(svc, "target");
+    wfix fx = local_fix(true);
+    tr_endpoint *watcher = fx.watcher;
+    tr_gateway *gw = fx.gw;
     seen s = {0};
     watch_from(watcher, gw, &s, 1, NULL);
     nap_ms(20);
@@ -186,12 +178,7 @@ Test(watch, endpoint_watcher_on_main_thread)
     cr_assert(wait_count(&s.fired, 2));
     t_terminate(watcher);
     cr_assert_eq(atomic_load(&s.dropped), 0);
-    tr_gateway_release(gw);
-    tr_endpoint_release(target);
-    tr_endpoint_release(watcher);
-    cr_assert_eq(live_watches(svc, 0), 0);
-    tr_service_destroy(svc);
-    T_LEAK_CHECK();
+    wf_close(&fx);
 }
 
 typedef struct unwatch_req {
@@ -213,10 +200,9 @@ static int unwatch_body(tr_endpoint *self, void *state, void *arg)
 
 Test(watch, endpoint_unwatch)
 {
-    tr_service *svc = t_service(2, false);
-    tr_endpoint *target = t_endpoint(svc, "target", true);
-    tr_endpoint *watcher = t_endpoint(svc, "watcher", true);
-    tr_gateway *gw = t_connect(svc, "target");
+    wfix fx = local_fix(true);
+    tr_endpoint *target = fx.target, *watcher = fx.watcher;
+    tr_gateway *gw = fx.gw;
     seen s = {0};
     tr_watch *w[2] = {0};
     watch_from(watcher, gw, &s, 2, w);
@@ -236,21 +222,16 @@ Test(watch, endpoint_unwatch)
     tr_watch_release(w[1]);
     free(r);
     t_terminate(watcher);
-    tr_gateway_release(gw);
-    tr_endpoint_release(target);
-    tr_endpoint_release(watcher);
-    cr_assert_eq(live_watches(svc, 0), 0);
-    tr_service_destroy(svc);
-    T_LEAK_CHECK();
+    wf_close(&fx);
 }
 
 Test(watch, ten_thousand_fire_once_each)
 {
     enum { N = 10000 };
-    tr_service *svc = t_service(2, false);
-    tr_endpoint *target = t_endpoint(svc, "target", true);
-    tr_endpoint *watcher = t_endpoint(svc, "watcher", true);
-    tr_gateway *gw = t_connect(svc, "target");
+    wfix fx = local_fix(true);
+    tr_service *svc = fx.server;
+    tr_endpoint *target = fx.target, *watcher = fx.watcher;
+    tr_gateway *gw = fx.gw;
     seen s = {0};
     watch_from(watcher, gw, &s, N, NULL);
     tr_future **f = calloc(N, sizeof *f);
@@ -269,42 +250,33 @@ Test(watch, ten_thousand_fire_once_each)
     cr_assert_eq(atomic_load(&s.dropped), 0);
     cr_assert_eq(atomic_load(&s.bad), 0);
     t_terminate(watcher);
-    cr_assert_eq(live_watches(svc, 0), 0);
-    tr_gateway_release(gw);
-    tr_endpoint_release(target);
-    tr_endpoint_release(watcher);
-    tr_service_destroy(svc);
-    T_LEAK_CHECK();
+    wf_close(&fx);
 }
 
 Test(watch, watcher_dies_first_leaks_nothing)
 {
-    tr_service *svc = t_service(2, false);
-    tr_endpoint *target = t_endpoint(svc, "target", true);
-    tr_endpoint *watcher = t_endpoint(svc, "watcher", true);
-    tr_gateway *gw = t_connect(svc, "target");
+    wfix fx = local_fix(true);
+    tr_service *svc = fx.server;
+    tr_endpoint *target = fx.target, *watcher = fx.watcher;
+    tr_gateway *gw = fx.gw;
     seen s = {0};
     watch_from(watcher, gw, &s, 100, NULL);
-    cr_assert_eq(live_watches(svc, 100), 100);
+    cr_assert_eq(wf_settle(svc, 100), 100);
     t_terminate(watcher);
     cr_assert_eq(atomic_load(&s.dropped), 100); /* each fn once, self NULL */
-    cr_assert_eq(live_watches(svc, 0), 0);
+    cr_assert_eq(wf_settle(svc, 0), 0);
     t_terminate(target);
     nap_ms(20);
     cr_assert_eq(atomic_load(&s.fired), 0);
-    tr_gateway_release(gw);
-    tr_endpoint_release(target);
-    tr_endpoint_release(watcher);
-    tr_service_destroy(svc);
-    T_LEAK_CHECK();
+    wf_close(&fx);
 }
 
 Test(watch, shutdown_with_watches_in_place)
 {
-    tr_service *svc = t_service(2, false);
-    tr_endpoint *target = t_endpoint(svc, "target", true);
-    tr_endpoint *watcher = t_endpoint(svc, "watcher", true);
-    tr_gateway *gw = t_connect(svc, "target");
+    wfix fx = local_fix(true);
+    tr_service *svc = fx.server;
+    tr_endpoint *target = fx.target, *watcher = fx.watcher;
+    tr_gateway *gw = fx.gw;
     seen s = {0};
     watch_from(watcher, gw, &s, 10, NULL);
     tr_future *f = NULL;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../serve_util.h"
 #include "kv.h"
 #include "kv_load.h"
 
@@ -29,33 +30,6 @@ static void usage(FILE *f)
                "                       [--port-file FILE] [--idle-exit SECONDS]\n"
                "       troupe-kv client HOST:PORT [HOST:PORT ...] [--shards N] [--threads N]\n"
                "                       [--window N] [--ops N] [--keys N] [--large]\n");
-}
-
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = s ? strtoull(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || s[0] == '-' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-static int write_port_file(const char *path, unsigned port)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fprintf(f, "%u\n", port) > 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
 }
 
 static int serve(int argc, char **argv)
@@ -70,11 +44,11 @@ static int serve(int argc, char **argv)
         else if (!strcmp(a, "--port-file"))
             port_file = v;
         else if (!strcmp(a, "--shards"))
-            ok = parse_u64(v, 1, KV_MAX_SHARDS, &shards);
+            ok = tool_parse_u64(v, 1, KV_MAX_SHARDS, &shards);
         else if (!strcmp(a, "--workers"))
-            ok = parse_u64(v, 1, 1024, &workers);
+            ok = tool_parse_u64(v, 1, 1024, &workers);
         else if (!strcmp(a, "--idle-exit"))
-            ok = parse_u64(v, 1, 86400 * 365, &idle_exit);
+            ok = tool_parse_u64(v, 1, 86400 * 365, &idle_exit);
         else
             ok = false;
         if (!ok) {
@@ -118,7 +92,7 @@ static int serve(int argc, char **argv)
     printf("troupe-kv: serving %u shards on %s (pid %ld)\n", (unsigned)shards, bound,
            (long)getpid());
     fflush(stdout);
-    if (port_file && write_port_file(port_file, tr_service_port(svc))) {
+    if (port_file && tool_write_port_file(port_file, tr_service_port(svc))) {
         fprintf(stderr, "troupe-kv serve: cannot write %s: %s\n", port_file, strerror(errno));
         rv = 1;
     }
@@ -164,15 +138,15 @@ static int client(int argc, char **argv)
             continue;
         }
         if (!strcmp(a, "--shards"))
-            ok = parse_u64(v, 1, KV_MAX_SHARDS, &shards);
+            ok = tool_parse_u64(v, 1, KV_MAX_SHARDS, &shards);
         else if (!strcmp(a, "--threads"))
-            ok = parse_u64(v, 1, KV_LOAD_MAX_THREADS, &threads);
+            ok = tool_parse_u64(v, 1, KV_LOAD_MAX_THREADS, &threads);
         else if (!strcmp(a, "--window"))
-            ok = parse_u64(v, 1, KV_LOAD_MAX_WINDOW, &window);
+            ok = tool_parse_u64(v, 1, KV_LOAD_MAX_WINDOW, &window);
         else if (!strcmp(a, "--ops"))
-            ok = parse_u64(v, 1, UINT64_MAX / 2, &ops);
+            ok = tool_parse_u64(v, 1, UINT64_MAX / 2, &ops);
         else if (!strcmp(a, "--keys"))
-            ok = parse_u64(v, 1, 1u << 24, &keys);
+            ok = tool_parse_u64(v, 1, 1u << 24, &keys);
         else
             ok = false;
         if (!ok) {
