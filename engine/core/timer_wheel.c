@@ -51,7 +51,10 @@ static void unlink_timer(tri_timer_wheel *w, tri_timer *t)
         t->next->pprev = t->pprev;
     t->next = NULL;
     t->pprev = NULL;
-    w->count--;
+    if (t->due_tick & TRI_TIMER_LATER)
+        w->nlater--;
+    else
+        w->count--;
 }
 
 void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns)
@@ -72,6 +75,32 @@ void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns)
     t->pprev = &w->slots[s];
     w->slots[s] = t;
     w->count++;
+}
+
+void tri_wheel_arm_later(tri_timer_wheel *w, tri_timer *t, int64_t timeout_ns)
+{
+    t->due_tick = TRI_TIMER_LATER | (uint64_t)(timeout_ns > 0 ? timeout_ns : 0);
+    t->next = w->later;
+    if (t->next)
+        t->next->pprev = &t->next;
+    t->pprev = &w->later;
+    w->later = t;
+    w->nlater++;
+}
+
+size_t tri_wheel_settle(tri_timer_wheel *w, int64_t now_ns)
+{
+    size_t n = 0;
+    for (tri_timer *t = w->later, *next; t; t = next, n++) {
+        next = t->next;
+        int64_t timeout = (int64_t)(t->due_tick & ~TRI_TIMER_LATER);
+        t->due_tick = 0;
+        t->pprev = NULL; /* the whole list is taken below */
+        tri_wheel_arm(w, t, timeout > INT64_MAX - now_ns ? INT64_MAX : now_ns + timeout);
+    }
+    w->later = NULL;
+    w->nlater = 0;
+    return n;
 }
 
 bool tri_wheel_cancel(tri_timer_wheel *w, tri_timer *t)
@@ -158,6 +187,13 @@ int64_t tri_wheel_next_due(const tri_timer_wheel *w)
 size_t tri_wheel_drain(tri_timer_wheel *w, tri_timer **out)
 {
     size_t n = 0;
+    while (w->later) {
+        tri_timer *t = w->later;
+        unlink_timer(w, t);
+        t->next = *out;
+        *out = t;
+        n++;
+    }
     for (uint32_t s = 0; s < w->nslots && w->count; s++)
         n += collect_slot(w, s, UINT64_MAX, out);
     return n;

@@ -10,6 +10,13 @@
  * slot empty).
  * A timer never fires early: its tick is the deadline rounded up.
  *
+ * A timer may also be armed *later* (tri_wheel_arm_later): it waits, with
+ * only its timeout, on a separate list until the owner settles the wheel
+ * (tri_wheel_settle), which gives it the deadline settle-time + timeout.
+ * Arming so reads no clock (an ask's deadline: the clock read cost more
+ * than the rest of the arm); the owner settles often enough that the
+ * lateness is bounded, and a settle after the arm is never early.
+ *
  * The wheel itself is not thread-safe: the caller provides exclusion (the
  * service timer holds a per-shard lock around every call, rpc/timer.c).
  *
@@ -35,7 +42,7 @@ typedef void tri_timer_fire(tri_timer *t);
 struct tri_timer {
     tri_timer *next;
     tri_timer **pprev;   /* NULL while not in a wheel */
-    uint64_t due_tick;
+    uint64_t due_tick;   /* armed later: TRI_TIMER_LATER | timeout_ns */
     tri_timer_fire *fire;
     uint32_t shard;      /* free for the wheel's owner (rpc/timer.c) */
 };
@@ -48,8 +55,12 @@ typedef struct tri_timer_wheel {
     int tick_shift;      /* log2(tick_ns) when a power of two, else -1 */
     int64_t origin_ns;   /* time of tick 0 */
     uint64_t done_tick;  /* every timer due at or before it has been collected */
-    uint64_t count;      /* timers armed now */
+    uint64_t count;      /* timers armed now in slots */
+    tri_timer *later;    /* armed later, not yet settled (a list) */
+    uint64_t nlater;
 } tri_timer_wheel;
+
+#define TRI_TIMER_LATER (1ull << 63)
 
 static inline void tri_timer_init(tri_timer *t, tri_timer_fire *fire)
 {
@@ -72,6 +83,16 @@ void tri_wheel_destroy(tri_timer_wheel *w);
  * a deadline already past fires at the next expire. */
 void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns);
 
+/* Arms `t` (not armed) with a timeout (> 0) whose start is the next
+ * tri_wheel_settle: no clock is read. Cancel and drain see it as armed. */
+void tri_wheel_arm_later(tri_timer_wheel *w, tri_timer *t, int64_t timeout_ns);
+
+/* Gives every timer armed later its deadline, now_ns + its timeout
+ * (saturating), and moves it into its slot. now_ns must be read after
+ * every such arm it settles (the caller's exclusion orders them), so none
+ * fires early. Returns how many. */
+size_t tri_wheel_settle(tri_timer_wheel *w, int64_t now_ns);
+
 /* Unlinks `t` if armed. Returns true when it was armed (the caller now owns
  * whatever the wheel's reference stood for), false when it had already been
  * collected or never armed. */
@@ -85,7 +106,7 @@ size_t tri_wheel_expire(tri_timer_wheel *w, int64_t now_ns, tri_timer **out);
  * non-empty slot's next tick), or INT64_MAX when nothing is armed. */
 int64_t tri_wheel_next_due(const tri_timer_wheel *w);
 
-/* Unlinks every armed timer onto *out (for shutdown). Returns how many. */
+/* Unlinks every armed timer (settled or not) onto *out (for shutdown). Returns how many. */
 size_t tri_wheel_drain(tri_timer_wheel *w, tri_timer **out);
 
 #endif

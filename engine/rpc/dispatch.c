@@ -16,6 +16,7 @@
 #include "core/actor_impl.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
+#include "rpc/fast_tell.h"
 #include "rpc/service_impl.h"
 #include "rpc/future_impl.h"
 #include "rpc/metrics.h"
@@ -276,18 +277,19 @@ static void run_call(tr_endpoint *ep, parsed *p)
     /* Counted as it starts (undone below if there is no handler); the
      * count picks the timed calls, so the common call adds one store. */
     tri_method_metrics *mm = tri_metrics_of(ep, p->gi, p->method);
-    uint64_t n = atomic_load_explicit(&mm->calls, memory_order_relaxed); /* single writer */
-    atomic_store_explicit(&mm->calls, n + 1, memory_order_relaxed);
+    uint64_t n = tri_metrics_count(mm);
     tr_reply *reply = p->f ? tri_future_reply(p->f) : NULL;
     int rv;
     if (__builtin_expect(tri_metrics_timed(n, p->flags & TRI_RF_STAMP), 0))
         rv = invoke_timed(ep, p, mm, arg, reply);
     else
         rv = p->md->invoke(p->impl->handlers, ep, ep->state, arg, reply);
-    if (rv == TR_NO_HANDLER_)
-        atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
-    else if (rv < 0)
+    if (rv == TR_NO_HANDLER_) {
+        if (TRI_METRICS_ON) /* relaxed: single writer */
+            atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
+    } else if (rv < 0) {
         tri_count(&mm->errors);
+    }
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
         if (p->f)
@@ -307,14 +309,37 @@ static void run_call(tr_endpoint *ep, parsed *p)
         tri_free(decoded, dsize);
 }
 
+/* A plain tell's handler returned non-zero (tri_fast_tell): the bookkeeping
+ * run_call does after its handler, apart so the common path stays short. */
+void tri_tell_outcome(tr_endpoint *ep, tr_msg *m, tri_method_metrics *mm, uint64_t n, int rv)
+{
+    parsed p;
+    parse(ep, m, &p);
+    if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
+        if (TRI_METRICS_ON) /* relaxed: single writer */
+            atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
+        tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
+        return;
+    }
+    tri_count(&ep->processed);
+    if (rv < 0) {
+        tri_count(&mm->errors);
+        tri_count(&ep->handler_errors);
+        TRI_WARN(&ep->svc->log, "endpoint", ep->id, "tell %s.%s on endpoint %s failed: %s",
+                 gw_name(&p), method_name(&p), ep->id, tr_strerror(rv));
+    }
+}
+
 void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
 {
     parsed p;
     parse(ep, m, &p);
     run_call(ep, &p);
-    if (p.f) /* with the message's reference, the timer's if we completed it */
-        tri_future_unref(p.f, 1 + tri_future_dispatch_end(p.f));
-    else
+    if (p.f) { /* the message's reference, the timer's if we completed it */
+        uint32_t n = tri_future_dispatch_end(p.f);
+        if (n != TRI_FUT_SENT_HOME)
+            tri_future_unref(p.f, n);
+    } else
         tr_msg_free(m);
 }
 

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "core/actor_impl.h"
 #include "core/sched.h"
+#include "rpc/fast_tell.h"
 #include "rpc/future_impl.h"
 #include "rpc/metrics.h"
 #include "rpc/msg.h"
@@ -57,13 +58,39 @@ static void endpoint_final(tr_endpoint *ep)
     tr_actor_release(ep->actor); /* may free ep */
 }
 
-void tri_endpoint_unref(tr_endpoint *ep)
+static void unref_n(tr_endpoint *ep, uint32_t n)
 {
     if (tri_service_destroying(ep->svc))
         return;
     /* acq_rel: the last release sees every holder's writes. */
-    if (atomic_fetch_sub_explicit(&ep->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&ep->refs, n, memory_order_acq_rel) == n)
         endpoint_final(ep);
+}
+
+void tri_endpoint_unref(tr_endpoint *ep) { unref_n(ep, 1); }
+
+enum { REF_BULK = 64 };
+
+void tri_endpoint_ref_own(tr_endpoint *ep)
+{
+    if (__builtin_expect(!ep->ref_cache, 0)) {
+        if (ep->stop_hook_ran) { /* e.g. an ask from on_cleanup: no cache now */
+            tri_endpoint_ref(ep);
+            return;
+        }
+        /* relaxed: as tri_endpoint_ref (we hold the alive reference). */
+        atomic_fetch_add_explicit(&ep->refs, REF_BULK, memory_order_relaxed);
+        ep->ref_cache = REF_BULK;
+    }
+    ep->ref_cache--;
+}
+
+void tri_endpoint_unref_own(tr_endpoint *ep)
+{
+    if (ep->ref_cache < 2 * REF_BULK && !ep->stop_hook_ran)
+        ep->ref_cache++;
+    else
+        tri_endpoint_unref(ep);
 }
 
 void tr_endpoint_retain(tr_endpoint *ep)
@@ -175,6 +202,9 @@ static void ep_behavior(tr_actor *a, void *state, tr_msg *m)
     tr_endpoint *ep = tri_endpoint_in(state);
     switch (tri_rpc_kind_of(m->tag)) {
     case TRI_RK_TELL:
+        if (tri_fast_tell(ep, m))
+            break;
+        /* fall through */
     case TRI_RK_ASK:
         tri_dispatch_call(ep, m);
         break;
@@ -265,7 +295,12 @@ static void ep_on_stop(tr_actor *a, void *state)
     tri_watch_list_close(&ep->watchers, ep->fail_code, down);
     tri_free(ep->fail_msg, ep->fail_msg ? strlen(ep->fail_msg) + 1 : 0);
     ep->fail_msg = NULL;
-    ep->stop_hook_ran = true;
+    ep->stop_hook_ran = true; /* from here on own references are plain ones */
+    if (ep->ref_cache) { /* the alive reference below still holds it */
+        uint32_t n = ep->ref_cache;
+        ep->ref_cache = 0;
+        unref_n(ep, n);
+    }
     if (destroying) {
         tr_future_release(ep->termination);
         ep->termination = NULL;

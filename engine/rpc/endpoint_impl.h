@@ -79,6 +79,8 @@ struct tr_endpoint {
     int fail_code;
     char *fail_msg;
     tr_watch *watching;   /* the watches it holds (watch.h) */
+    uint32_t ref_cache;   /* references taken in bulk for its continuations
+                             (tri_endpoint_ref_own); released by on_stop */
     struct tri_stream_table *streams; /* streams open to it (stream.c); NULL: none yet */
     _Atomic uint64_t processed, dropped, handler_errors, decoded;
     _Atomic uint64_t rejected[TR_REJECT_COUNT_];
@@ -119,6 +121,15 @@ tr_endpoint *tri_endpoint_current(void);
  * being destroyed (its actors are freed wholesale then). Any thread. */
 void tri_endpoint_ref(tr_endpoint *ep);
 void tri_endpoint_unref(tr_endpoint *ep);
+
+/* The same for a reference a continuation of ep's own holds: main thread
+ * only (ep is tri_endpoint_current()). They come from and go back to
+ * ep->ref_cache, refilled REF_BULK at a time, so an ask's round trip does
+ * no read-modify-write on ep->refs; the cache's references are real ones
+ * (any thread may drop a continuation's with tri_endpoint_unref) and go
+ * with the actor's on_stop hook. */
+void tri_endpoint_ref_own(tr_endpoint *ep);
+void tri_endpoint_unref_own(tr_endpoint *ep);
 
 /* Fencing (fencing.c). Checks the fencing data at `p` (described by the
  * message flags) against the endpoint's token; 0 or TR_EFENCED with a

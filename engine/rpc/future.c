@@ -206,14 +206,48 @@ static tr_msg *carrier_of(tr_future *f, tri_cont *c)
     return (tr_msg *)((char *)c - offsetof(tri_cont_msg, c)) - 1;
 }
 
-/* Runs `c` on this thread and drops what it held. */
-static void cont_run(tr_endpoint *self, tr_future *f, tri_cont *c)
+/* Runs `c` on this thread and drops what it held: the continuation's
+ * reference and `more` others (one read-modify-write for all). */
+static void cont_run_n(tr_endpoint *self, tr_future *f, tri_cont *c, uint32_t more)
 {
     tr_msg *carrier = c == &f->inline_cont ? NULL : carrier_of(f, c);
     c->cb(self, f, c->arg);
     if (carrier)
         tr_msg_free(carrier);
-    tr_future_release(f); /* the continuation's reference */
+    tri_future_unref(f, 1 + more);
+}
+
+static void cont_run(tr_endpoint *self, tr_future *f, tri_cont *c) { cont_run_n(self, f, c, 0); }
+
+/* The future whose ask message this thread is dispatching (dispatch.c), so
+ * that a completion inside its handler can leave the timer's reference to
+ * the dispatcher, which drops it together with the message's in one go,
+ * and so that the future's trip home waits for the handler to return
+ * (tls_home_deferred), taking the message's reference along. */
+static _Thread_local tr_future *tls_dispatching;
+static _Thread_local bool tls_home_deferred;
+
+/* Sends f home carrying c (its inline one or its own message) to c's
+ * endpoint; false when that endpoint has terminated, after c ran here. */
+static bool send_posted(tr_future *f, tri_cont *c)
+{
+    tr_endpoint *ep = c->ep;
+    tr_msg *m = carrier_of(f, c);
+    m->tag = tri_rpc_tag(c == &f->inline_cont ? TRI_RK_FUTURE : TRI_RK_CONT, 0, 0, 0);
+    /* The endpoint reference travels with the message and is dropped on
+     * the endpoint's own thread (tri_future_run_posted): its count's cache
+     * line stays with it instead of bouncing to every answering worker. A
+     * send that races the endpoint's stop leaves the message, and so the
+     * endpoint, until the service is destroyed: rare, and bounded. */
+    /* Never held back: an answer must always reach its asker. */
+    if (tri_send_unchecked(ep->actor, m, 1) == 0)
+        return true;
+    /* its endpoint has terminated */
+    if (c == &f->inline_cont && f->svc && tri_timers_cancel(f->svc->timers, &f->timer))
+        tri_future_unref(f, 1); /* it will not travel: unarm here */
+    cont_run(NULL, f, c);
+    tri_endpoint_unref(ep);
+    return false;
 }
 
 /* The future is complete: run `c` here or post it to its endpoint. */
@@ -244,20 +278,14 @@ static void cont_dispatch(tr_future *f, tri_cont *c)
         cm->f = f;
         c = &cm->c;
     }
-    tr_msg *m = carrier_of(f, c);
-    m->tag = tri_rpc_tag(c == &f->inline_cont ? TRI_RK_FUTURE : TRI_RK_CONT, 0, 0, 0);
-    /* The endpoint reference travels with the message and is dropped on
-     * the endpoint's own thread (tri_future_run_posted): its count's cache
-     * line stays with it instead of bouncing to every answering worker. A
-     * send that races the endpoint's stop leaves the message, and so the
-     * endpoint, until the service is destroyed: rare, and bounded. */
-    /* Never held back: an answer must always reach its asker. */
-    if (tri_send_unchecked(ep->actor, m, 1) != 0) { /* its endpoint has terminated */
-        if (c == &f->inline_cont && f->svc && tri_timers_cancel(f->svc->timers, &f->timer))
-            tri_future_unref(f, 1); /* it will not travel: unarm here */
-        cont_run(NULL, f, c);
-        tri_endpoint_unref(ep);
+    if (c == &f->inline_cont && f == tls_dispatching) {
+        /* Answered inside its own handler: the dispatcher sends it once the
+         * handler has returned (the reply stays valid for the whole
+         * handler), with the message's reference (dispatch_end). */
+        tls_home_deferred = true;
+        return;
     }
+    send_posted(f, c);
 }
 
 void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoint *owner)
@@ -268,10 +296,18 @@ void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoi
     c->arg = arg;
     c->ep = owner;
     if (owner)
-        tri_endpoint_ref(owner);
+        tri_endpoint_ref_own(owner); /* owner is the current endpoint */
     atomic_store_explicit(&f->inline_used, 1, memory_order_relaxed);
     /* relaxed: nobody else has the future yet; sending it publishes. */
     atomic_store_explicit(&f->head, (uintptr_t)c, memory_order_relaxed);
+}
+
+/* An owner's own reference for c (tri_endpoint_ref_own): owner is the
+ * current endpoint wherever a continuation is bound to one. */
+static void owner_ref(tr_endpoint *owner)
+{
+    if (owner)
+        tri_endpoint_ref_own(owner);
 }
 
 void tri_future_run_posted(tr_endpoint *self, tr_msg *m)
@@ -280,16 +316,23 @@ void tri_future_run_posted(tr_endpoint *self, tr_msg *m)
     if (tri_rpc_kind_of(m->tag) == TRI_RK_FUTURE) {
         tr_future *f = tr_msg_data(m);
         ep = f->inline_cont.ep;
-        /* The completer left the deadline to us (unarm()): our shard. */
+        /* The completer left the deadline to us (unarm()): our shard. Its
+         * reference, and the ask message's when the dispatcher sent it
+         * along (home_refs), go with the continuation's. */
+        uint32_t more = f->home_refs;
         if (f->svc && tri_timers_cancel(f->svc->timers, &f->timer))
-            tri_future_unref(f, 1); /* the continuation's keeps f alive */
-        cont_run(self, f, &f->inline_cont);
+            more++;
+        cont_run_n(self, f, &f->inline_cont, more);
     } else {
         tri_cont_msg *cm = tr_msg_data(m);
         ep = cm->c.ep;
         cont_run(self, cm->f, &cm->c);
     }
-    tri_endpoint_unref(ep); /* the reference the message carried */
+    /* the reference the message carried; on its own thread, to the cache */
+    if (self == ep)
+        tri_endpoint_unref_own(ep);
+    else
+        tri_endpoint_unref(ep);
 }
 
 int tr_future_then(tr_future *f, tr_future_cb *cb, void *arg)
@@ -315,8 +358,7 @@ int tr_future_then(tr_future *f, tr_future_cb *cb, void *arg)
     c->cb = cb;
     c->arg = arg;
     c->ep = owner;
-    if (owner)
-        tri_endpoint_ref(owner);
+    owner_ref(owner);
     tr_future_retain(f);
     /* acquire (load and failed CAS): seeing DONE, we see the outcome before
      * running on it; pairs with publish()'s release exchange. */
@@ -336,19 +378,19 @@ int tr_future_then(tr_future *f, tr_future_cb *cb, void *arg)
 
 /* ---- completion -------------------------------------------------------- */
 
-/* The future whose ask message this thread is dispatching (dispatch.c), so
- * that a completion inside its handler can leave the timer's reference to
- * the dispatcher, which drops it together with the message's in one go. */
-static _Thread_local tr_future *tls_dispatching;
-
 void tri_future_dispatch_begin(tr_future *f) { tls_dispatching = f; }
 
 uint32_t tri_future_dispatch_end(tr_future *f)
 {
     tls_dispatching = NULL;
+    if (tls_home_deferred) { /* unarm() left the timer to the asker: owed 0 */
+        tls_home_deferred = false;
+        f->home_refs = 1; /* the message's reference travels (published by the send) */
+        return send_posted(f, &f->inline_cont) ? TRI_FUT_SENT_HOME : 1;
+    }
     uint32_t owed = f->owed;
     f->owed = 0;
-    return owed;
+    return 1 + owed;
 }
 
 /* Exactly one completer wins: a CAS setting CLAIMED. Returns the state
@@ -404,12 +446,23 @@ static uint32_t *futex_word(tr_future *f)
     return w;
 }
 
-/* The outcome is written (by the claimer): publish, wake, continue. */
-static void publish(tr_future *f)
+/* The outcome is written (by the claimer, whose claim returned `claimed`):
+ * publish, wake, continue. */
+static void publish(tr_future *f, uintptr_t claimed)
 {
-    /* acq_rel: release publishes the outcome; acquire sees the pushed
-     * continuations (pairs with tr_future_then's release CAS). */
-    uintptr_t h = atomic_exchange_explicit(&f->head, TRI_FUT_DONE, memory_order_acq_rel);
+    uintptr_t h;
+    if (f->sole) {
+        /* release: publishes the outcome (pairs with state()'s acquire). A
+         * plain store, no exchange: nobody holds a handle to push a
+         * continuation or wait, and every other completer stops at
+         * CLAIMED, so the word is still what our claim made it. */
+        atomic_store_explicit(&f->head, TRI_FUT_DONE, memory_order_release);
+        h = claimed;
+    } else {
+        /* acq_rel: release publishes the outcome; acquire sees the pushed
+         * continuations (pairs with tr_future_then's release CAS). */
+        h = atomic_exchange_explicit(&f->head, TRI_FUT_DONE, memory_order_acq_rel);
+    }
     if (h & TRI_FUT_WAITERS)
         syscall(SYS_futex, futex_word(f), FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     tri_cont *c = (tri_cont *)(h & ~TRI_FUT_FLAGS), *fifo = NULL;
@@ -452,7 +505,7 @@ int tri_future_failv(tr_future *f, int code, const char *fmt, va_list ap)
         return TR_EBUSY;
     unarm(f, h);
     set_error(f, code, fmt, ap);
-    publish(f);
+    publish(f, h);
     return 0;
 }
 
@@ -461,13 +514,14 @@ static void fail_from_timer(tr_future *f, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail_from_timer(tr_future *f, int code, const char *fmt, ...)
 {
-    if (!claim(f))
+    uintptr_t h = claim(f);
+    if (!h)
         return; /* answered first: the deadline only drops its reference */
     va_list ap;
     va_start(ap, fmt);
     set_error(f, code, fmt, ap);
     va_end(ap);
-    publish(f);
+    publish(f, h);
 }
 
 int tri_future_failf(tr_future *f, int code, const char *fmt, ...)
@@ -503,14 +557,14 @@ static void *value_room(tr_future *f, size_t size)
     return p;
 }
 
-static int no_memory(tr_future *f, size_t size)
+static int no_memory(tr_future *f, size_t size, uintptr_t claimed)
 {
     f->code = TR_ENOMEM;
     char buf[96];
     snprintf(buf, sizeof buf, "out of memory storing a %zu-byte result", size);
     f->error = tri_strdup(buf);
     f->error_size = f->error ? (uint32_t)strlen(f->error) + 1 : 0;
-    publish(f);
+    publish(f, claimed);
     return TR_ENOMEM;
 }
 
@@ -522,18 +576,31 @@ int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
     if (!h)
         return TR_EBUSY;
     unarm(f, h);
+    if (value && t->kind > TR_KIND_VOID && t->kind < TR_KIND_STR) {
+        /* A scalar (the common answer): inline, no deep-copy walk. */
+        if (t->size == 8)
+            memcpy(f->inline_value, value, 8);
+        else
+            memcpy(f->inline_value, value, t->size);
+        f->value = f->inline_value;
+        f->value_size = (uint32_t)t->size;
+        f->vtype = t;
+        f->code = 0;
+        publish(f, h);
+        return 0;
+    }
     size_t size = t ? tr_value_deep_size(t, value) : 0;
     if (size) {
         void *dst = value_room(f, size);
         if (!dst)
-            return no_memory(f, size);
+            return no_memory(f, size, h);
         tri_value_copy_into(t, value, dst, size);
         f->value = dst;
         f->value_size = (uint32_t)size;
     }
     f->vtype = t;
     f->code = 0;
-    publish(f);
+    publish(f, h);
     return 0;
 }
 
@@ -550,14 +617,14 @@ int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data
     if (size) {
         void *dst = value_room(f, size);
         if (!dst)
-            return no_memory(f, size);
+            return no_memory(f, size, h);
         tri_decode_into(t, data, len, dst, size);
         f->value = dst;
         f->value_size = (uint32_t)size;
     }
     f->vtype = t;
     f->code = 0;
-    publish(f);
+    publish(f, h);
     return 0;
 }
 
@@ -603,8 +670,10 @@ int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char
     tri_future_label(f, gw_name, method_name, timeout_ns, target, len);
     tri_timer_init(&f->timer, on_deadline);
     f->svc = svc;
-    int64_t deadline = tri_timers_deadline(svc->timers, timeout_ns);
-    int rv = tri_timers_arm(svc->timers, &f->timer, deadline);
+    /* Armed after: no clock read per ask (it cost as much as the rest of
+     * the arm and the cancel together); the timer thread starts the
+     * deadline when it next passes, never early (timer.h). */
+    int rv = tri_timers_arm_after(svc->timers, &f->timer, timeout_ns);
     if (rv)
         f->svc = NULL;
     return rv;

@@ -75,6 +75,9 @@ struct tr_future {
     uint8_t kept;              /* tr_reply_keep (handler's thread) */
     uint8_t encode;            /* answers go through the codec (S22) */
     uint8_t owed;              /* timer references left to the dispatcher */
+    uint8_t home_refs;         /* the ask message's reference travels home */
+    uint8_t sole;              /* no handle exists (ask_then): nobody pushes
+                                  or waits, completion publishes with a store */
     _Atomic uint8_t inline_used;
     _Atomic uint8_t queued;    /* in the callee's mailbox (see the top) */
     char *error;
@@ -105,7 +108,12 @@ static inline tr_reply *tri_future_reply(tr_future *f) { return (tr_reply *)f; }
 tr_future *tri_future_new(const tr_type *result_type, uint32_t refs, size_t extra);
 
 /* Around an ask handler (dispatch.c): a completion inside it leaves the
- * timer's reference to the dispatcher; _end returns how many to drop. */
+ * timer's reference to the dispatcher, and a future answered inside it
+ * travels home only once it has returned. _end (after the handler, in
+ * place of dropping the message's reference) returns how many references
+ * the dispatcher drops, the message's included, or TRI_FUT_SENT_HOME: the
+ * future went home with the message's reference, hands off. */
+#define TRI_FUT_SENT_HOME UINT32_MAX
 void tri_future_dispatch_begin(tr_future *f);
 uint32_t tri_future_dispatch_end(tr_future *f);
 
@@ -128,7 +136,8 @@ void tri_future_preset_then(tr_future *f, tr_future_cb *cb, void *arg, tr_endpoi
 void tri_future_label(tr_future *f, const char *gw_name, const char *method_name,
                       int64_t timeout_ns, const char *target, size_t len);
 
-/* Arms the deadline: now + timeout_ns on svc's timer. The armed timer holds
+/* Arms the deadline: now + timeout_ns on svc's timer (armed after: at most
+ * TRI_TIMER_SETTLE_NS late, never early). The armed timer holds
  * one of the references given to tri_future_new. `target` (len bytes) is
  * the recipient's id, for the timeout message. 0 or TR_ESTOPPED. */
 int tri_future_arm(tr_future *f, tr_service *svc, int64_t timeout_ns, const char *gw_name,

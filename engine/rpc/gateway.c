@@ -69,6 +69,23 @@ static void arg_discard(tr_gateway *gw, call_arg *ca)
         tr_buf_free(&ca->enc);
 }
 
+/* A flat value of `len` bytes (a type's size: fixed sizes, no libc call). */
+static inline void copy_flat(uint8_t *p, const void *v, size_t len)
+{
+    if (__builtin_expect(len == 8, 1)) { /* the most common: no jump table */
+        memcpy(p, v, 8);
+        return;
+    }
+    switch (len) {
+    case 0: break;
+    case 1: memcpy(p, v, 1); break;
+    case 2: memcpy(p, v, 2); break;
+    case 4: memcpy(p, v, 4); break;
+    case 8: memcpy(p, v, 8); break;
+    default: memcpy(p, v, len);
+    }
+}
+
 /* Writes the fencing data then the argument at p. */
 static inline void arg_write(tr_gateway *gw, call_arg *ca, uint8_t *p)
 {
@@ -79,14 +96,7 @@ static inline void arg_write(tr_gateway *gw, call_arg *ca, uint8_t *p)
             memcpy(p, ca->enc.data, ca->len);
         tr_buf_free(&ca->enc);
     } else if (ca->flat) {
-        switch (ca->len) { /* fixed sizes: no call into libc for 8 bytes */
-        case 0: break;
-        case 1: memcpy(p, ca->value, 1); break;
-        case 2: memcpy(p, ca->value, 2); break;
-        case 4: memcpy(p, ca->value, 4); break;
-        case 8: memcpy(p, ca->value, 8); break;
-        default: memcpy(p, ca->value, ca->len);
-        }
+        copy_flat(p, ca->value, ca->len);
     } else {
         tri_value_copy_into(ca->type, ca->value, p, ca->len);
     }
@@ -138,11 +148,34 @@ local_tell_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const v
     return 0;
 }
 
-static int local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg)
+/* The sampled tell, apart: the common path keeps its registers. */
+static __attribute__((noinline)) int local_tell_stamped(tr_gateway *gw, const tr_method_desc *md,
+                                                        unsigned method, const void *arg)
+{
+    return local_tell_as(gw, md, method, arg, TRI_RF_STAMP);
+}
+
+/* Inlined into tr_gateway_tell (the transport table keeps a copy). */
+static inline __attribute__((always_inline)) int
+local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg)
 {
     if (__builtin_expect(tri_stamp_due(), 0)) /* one in TR_METRICS_SAMPLE */
-        return local_tell_as(gw, md, method, arg, TRI_RF_STAMP);
-    return local_tell_as(gw, md, method, arg, 0);
+        return local_tell_stamped(gw, md, method, arg);
+    const tr_type *t = md->arg_type;
+    if (!gw->plain || t->kind >= TR_KIND_STR)
+        return local_tell_as(gw, md, method, arg, 0);
+    /* The common tell: a flat argument copied into an unflagged message. */
+    size_t len = arg ? t->size : 0;
+    tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_TELL, 0, gw->impl_index, method), len);
+    if (!m)
+        return TR_ENOMEM;
+    copy_flat(tr_msg_data(m), arg, len);
+    int rv = tr_send(gw->ep->actor, m);
+    if (rv) {
+        tr_msg_free(m);
+        return send_failed(gw, rv);
+    }
+    return 0;
 }
 
 /* The ask message is the future itself (future_impl.h): one allocation. */
@@ -172,6 +205,7 @@ local_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const vo
     if (st)
         tri_stamp_put(tri_future_extra(f));
     f->encode = gw->encode;
+    f->sole = !out; /* ask_then: the caller gets no handle */
     if (cb)
         tri_future_preset_then(f, cb, cb_arg, tri_endpoint_current());
     /* relaxed: the send publishes it; set before arming so that a deadline
@@ -201,11 +235,20 @@ local_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const vo
     return 0;
 }
 
+/* The sampled ask, apart: the common path keeps its registers. */
+static __attribute__((noinline)) int local_ask_stamped(tr_gateway *gw, const tr_method_desc *md,
+                                                       unsigned method, const void *arg,
+                                                       int64_t timeout_ns, tr_future_cb *cb,
+                                                       void *cb_arg, tr_future **out)
+{
+    return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, TRI_RF_STAMP);
+}
+
 static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
                      int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
 {
     if (__builtin_expect(tri_stamp_due(), 0)) /* one in TR_METRICS_SAMPLE */
-        return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, TRI_RF_STAMP);
+        return local_ask_stamped(gw, md, method, arg, timeout_ns, cb, cb_arg, out);
     return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, 0);
 }
 
@@ -257,6 +300,7 @@ static int make_local(tr_endpoint *ep, const tr_gateway_desc *desc, unsigned fen
     if (token)
         gw->token = *token;
     gw->encode = encode;
+    gw->plain = !fence && !encode;
     *out = gw;
     return 0;
 }

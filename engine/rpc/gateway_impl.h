@@ -26,6 +26,8 @@ struct tr_gateway {
     uint8_t impl_index;        /* the desc's index in the endpoint's list */
     uint8_t fence;             /* 0, TRI_RF_TOKEN or TRI_RF_EPOCH (self) */
     bool encode;               /* S22: the service forces serialization */
+    bool plain;                /* local, unfenced, not encoded: a flat
+                                  argument's tell is a copy into a message */
     tr_fence_token token;      /* TRI_RF_TOKEN: bound at connect (S33) */
 };
 

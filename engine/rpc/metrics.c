@@ -8,7 +8,7 @@
 #include "rpc/service_impl.h"
 
 /* initial-exec: one TLS load, no __tls_get_addr on the send path. */
-_Thread_local uint32_t tri_stamp_tick __attribute__((tls_model("initial-exec")));
+_Thread_local uint32_t tri_stamp_tick __attribute__((tls_model("initial-exec"))) = TR_METRICS_SAMPLE;
 
 void tri_metrics_record(tr_endpoint *ep, tri_method_metrics *mm, int64_t stamp, int64_t t0,
                         int64_t t1)

@@ -34,9 +34,24 @@ static inline size_t tri_stamp_bytes(unsigned flags) { return flags & TRI_RF_STA
  * picks which calls are sampled, so sharing it changes no figure's
  * meaning. Any thread. */
 extern _Thread_local uint32_t tri_stamp_tick __attribute__((tls_model("initial-exec")));
+
+/* -DTRI_METRICS_OFF: a build for measuring what the metrics cost when
+ * nobody reads them (it is this build's difference); it counts no calls
+ * and times none, so those read 0. Never for use. */
+#ifdef TRI_METRICS_OFF
+#define TRI_METRICS_ON 0
+#else
+#define TRI_METRICS_ON 1
+#endif
+
+/* A countdown (one decrement and branch on the send path), reloaded at 0;
+ * it starts at TR_METRICS_SAMPLE (metrics.c). */
 static inline bool tri_stamp_due(void)
 {
-    return (++tri_stamp_tick & (TR_METRICS_SAMPLE - 1)) == 0;
+    if (!TRI_METRICS_ON || __builtin_expect(--tri_stamp_tick != 0, 1))
+        return false;
+    tri_stamp_tick = TR_METRICS_SAMPLE;
+    return true;
 }
 static inline void tri_stamp_put(uint8_t *p)
 {
@@ -55,7 +70,18 @@ static inline tri_method_metrics *tri_metrics_of(tr_endpoint *ep, unsigned gi, u
  * a stamped call (`stamped`: it carries its send time). Main thread. */
 static inline bool tri_metrics_timed(uint64_t n, unsigned stamped)
 {
-    return (n & (TR_METRICS_SAMPLE - 1)) == 0 || stamped;
+    return TRI_METRICS_ON && ((n & (TR_METRICS_SAMPLE - 1)) == 0 || stamped);
+}
+
+/* The method's call count before this call, and this call counted
+ * (single writer: relaxed load and store). */
+static inline uint64_t tri_metrics_count(tri_method_metrics *mm)
+{
+    if (!TRI_METRICS_ON)
+        return 1;
+    uint64_t n = atomic_load_explicit(&mm->calls, memory_order_relaxed);
+    atomic_store_explicit(&mm->calls, n + 1, memory_order_relaxed);
+    return n;
 }
 
 /* Records a timed handler: sent at `stamp` (0: unknown), started at t0,

@@ -7,7 +7,17 @@
  * thread stores `sleeping` then re-reads `seq`; the arm bumps `seq` then
  * reads `sleeping` (all seq_cst), so one of the two sees the other: either
  * the thread notices the bump and loops, or the arm sees it asleep and
- * issues the futex wake. */
+ * issues the futex wake.
+ *
+ * Arming later (tri_timers_arm_after, an ask's deadline) reads no clock: the
+ * timer waits on its shard with only its timeout, and the thread settles it
+ * (deadline = the thread's clock, read under the shard's lock, + timeout) on
+ * its next pass. So that a pass comes within TRI_TIMER_SETTLE_NS, the thread
+ * *polls* (sleeps at most that long, `polling` 1) while recent passes found
+ * such timers, and an arm that finds `polling` 0 kicks it. Before it stops
+ * polling it stores `polling` 0 and makes one more pass: an arm its locks
+ * saw is settled by that pass, and one they did not see comes after the
+ * store (the shard lock orders them) and so reads 0 and kicks. */
 #include "rpc/timer.h"
 
 #include <limits.h>
@@ -42,6 +52,7 @@ struct tri_timers {
     alignas(64) _Atomic uint32_t seq;     /* futex word: bumped to wake */
     _Atomic uint32_t sleeping;
     _Atomic uint32_t stop;
+    _Atomic uint32_t polling;         /* a pass comes within SETTLE_NS */
     _Atomic int64_t next_wake;
     _Atomic uint64_t wakeups;
     /* deferred releases: a stack pushed by anyone, taken whole by one */
@@ -127,6 +138,24 @@ int tri_timers_arm(tri_timers *ts, tri_timer *t, int64_t deadline_ns)
     return 0;
 }
 
+int tri_timers_arm_after(tri_timers *ts, tri_timer *t, int64_t timeout_ns)
+{
+    shard *s = &ts->shards[shard_of_caller(ts)];
+    shard_lock(s);
+    if (s->closed) {
+        shard_unlock(s);
+        return TR_ESTOPPED;
+    }
+    t->shard = (uint32_t)(s - ts->shards);
+    tri_wheel_arm_later(&s->wheel, t, timeout_ns);
+    shard_unlock(s);
+    /* seq_cst: after our insert, against the thread's store of 0 before
+     * its last pass (see the top). A thread that polls needs no kick. */
+    if (!atomic_load_explicit(&ts->polling, memory_order_seq_cst))
+        kick(ts);
+    return 0;
+}
+
 bool tri_timers_cancel(tri_timers *ts, tri_timer *t)
 {
     shard *s = &ts->shards[t->shard];
@@ -193,6 +222,7 @@ static void *timer_main(void *arg)
     /* Deadlines must not wait on a full mailbox: a continuation that runs
      * here and sends to one gets TR_EAGAIN instead (README "Backpressure"). */
     tr_thread_send_timeout(0);
+    unsigned quiet = TRI_TIMER_POLL_PASSES; /* passes in a row that settled nothing */
     for (;;) {
         /* seq_cst: the sleep protocol at the top of this file; acquire on
          * stop pairs with tri_timers_close's release. */
@@ -204,9 +234,13 @@ static void *timer_main(void *arg)
         atomic_store_explicit(&ts->next_wake, 0, memory_order_seq_cst);
         int64_t now = tri_now_ns(), next = INT64_MAX;
         tri_timer *due = NULL;
+        size_t settled = 0;
         for (unsigned i = 0; i < ts->nshards; i++) {
             shard *s = &ts->shards[i];
             shard_lock(s);
+            /* The clock read under the lock: after every arm it settles. */
+            if (s->wheel.nlater)
+                settled += tri_wheel_settle(&s->wheel, tri_now_ns());
             tri_wheel_expire(&s->wheel, now, &due);
             int64_t n = tri_wheel_next_due(&s->wheel);
             shard_unlock(s);
@@ -215,6 +249,19 @@ static void *timer_main(void *arg)
         }
         fire_list(due);
         run_deferred(ts);
+        /* Poll while arms-after keep coming (hysteresis: a stream of asks
+         * that each live less than a pass would otherwise kick every time). */
+        quiet = settled ? 0 : quiet < TRI_TIMER_POLL_PASSES ? quiet + 1 : quiet;
+        if (quiet < TRI_TIMER_POLL_PASSES) {
+            /* relaxed would do for the value; seq_cst like its other store. */
+            atomic_store_explicit(&ts->polling, 1, memory_order_seq_cst);
+            if (next - now > TRI_TIMER_SETTLE_NS)
+                next = now + TRI_TIMER_SETTLE_NS;
+        } else if (atomic_load_explicit(&ts->polling, memory_order_relaxed)) {
+            /* seq_cst: before the last pass's locks (see the top). */
+            atomic_store_explicit(&ts->polling, 0, memory_order_seq_cst);
+            continue;
+        }
         /* seq_cst: publish next_wake and sleeping before re-reading seq
          * (the protocol at the top). */
         atomic_store_explicit(&ts->next_wake, next, memory_order_seq_cst);

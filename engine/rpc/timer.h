@@ -10,7 +10,7 @@
  * nothing deferred it sleeps without a timeout (no CPU while idle).
  *
  *   operation               threads   may run concurrently with
- *   tri_timers_arm          any       everything below
+ *   tri_timers_arm(_after)  any       everything below
  *   tri_timers_cancel       any       everything below
  *   tri_timers_defer        any       everything below
  *   tri_timers_close        one, once arm/cancel/defer (arms then fail)
@@ -42,6 +42,12 @@ typedef struct tri_timers tri_timers;
  * fire callback tells shutdown from a deadline with tri_timers_closing. */
 enum { TRI_TIMER_TICK_NS = 1 << 20, TRI_TIMER_SLOTS = 4096 };
 
+/* Arming after (tri_timers_arm_after): the thread settles such a timer
+ * within about TRI_TIMER_SETTLE_NS (4 ticks), so it fires at most that much
+ * after arm time + timeout (plus the usual tick); it polls that often for
+ * TRI_TIMER_POLL_PASSES passes after the last one that settled any. */
+enum { TRI_TIMER_SETTLE_NS = 4 << 20, TRI_TIMER_POLL_PASSES = 8 };
+
 /* A release to run after an RCU grace period, on the timer thread. */
 typedef struct tri_deferred {
     struct tri_deferred *next;
@@ -55,6 +61,12 @@ int tri_timers_create(tri_sched *sched, unsigned workers, tri_timers **out);
 /* Arms `t` (its fire set, not armed) for `deadline_ns` (tri_now_ns clock).
  * 0, or TR_ESTOPPED after close (t stays unarmed). */
 int tri_timers_arm(tri_timers *ts, tri_timer *t, int64_t deadline_ns);
+
+/* Arms `t` to fire timeout_ns (> 0) after now, reading no clock: the
+ * timer thread gives it its deadline from its own clock when it next
+ * passes, never early, at most about TRI_TIMER_SETTLE_NS late. Cancel as
+ * any. 0, or TR_ESTOPPED after close. */
+int tri_timers_arm_after(tri_timers *ts, tri_timer *t, int64_t timeout_ns);
 
 /* now + timeout_ns on the timer's clock (saturating). */
 int64_t tri_timers_deadline(const tri_timers *ts, int64_t timeout_ns);

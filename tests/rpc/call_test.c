@@ -302,3 +302,69 @@ static void roundtrips(bool force)
 
 Test(call, s22_local_copies, .timeout = 30) { roundtrips(false); }
 Test(call, s22_forced_serialization, .timeout = 30) { roundtrips(true); }
+
+/* The common tell's short path (rpc/fast_tell.h) keeps run_call's
+ * bookkeeping: a tell whose method has no handler is rejected (S18) and
+ * not counted as a call; one whose handler fails is processed, counted as
+ * an error and in handler_errors; the rest arrive in order with their
+ * values. 300 tells each way (past TR_METRICS_SAMPLE: the sampled call
+ * takes the long path in between). */
+static int bad_note(tr_endpoint *self, void *state, const tr_i64 *arg)
+{
+    (void)self;
+    t_state *s = state;
+    if (*arg != s->last_note + 1)
+        s->order_errors++;
+    s->last_note = *arg;
+    return *arg % 3 == 0 ? TR_EINVAL : 0;
+}
+
+static void tells_to(const tcalc_handlers *h, uint64_t *calls, tr_endpoint_stats *st,
+                     int64_t *last, int64_t *order_errors)
+{
+    tr_service *svc = t_service(1, false);
+    tr_gateway_impl impls[] = {tcalc_impl(h)};
+    tr_endpoint *ep = NULL;
+    TC_OK(tr_endpoint_create(svc, &(tr_endpoint_opts){.id = "tells", .gateways = impls,
+                                                       .ngateways = 1,
+                                                       .state_size = sizeof(t_state)},
+                             &ep));
+    TC_OK(tr_endpoint_start(ep));
+    tr_gateway *gw = t_connect(svc, "tells");
+    for (int64_t i = 1; i <= 300; i++)
+        TC_OK(tcalc_note(gw, &i));
+    tr_gateway_release(gw);
+    t_terminate(ep); /* everything sent before is processed first (S4) */
+    tr_endpoint_call_stats(ep, st);
+    tr_method_metrics mm;
+    TC_OK(tr_endpoint_method_metrics(ep, tcalc__note, &mm));
+    cr_assert_str_eq(mm.method, "note");
+    *calls = mm.calls;
+    t_state *s = tr_endpoint_state(ep);
+    *last = s->last_note;
+    *order_errors = s->order_errors;
+    tr_endpoint_release(ep);
+    tr_service_destroy(svc);
+}
+
+Test(call, fast_tell_keeps_the_books, .timeout = 30)
+{
+    tcalc_handlers none = t_handlers, failing = t_handlers;
+    none.note = NULL;
+    failing.note = bad_note;
+    uint64_t calls;
+    tr_endpoint_stats st;
+    int64_t last, order_errors;
+    tells_to(&none, &calls, &st, &last, &order_errors);
+    cr_assert_eq(st.rejected[TR_REJECT_NO_METHOD], 300);
+    cr_assert_eq(calls, 0);
+    cr_assert_eq(st.handler_errors, 0);
+    cr_assert_eq(last, 0);
+    tells_to(&failing, &calls, &st, &last, &order_errors);
+    cr_assert_eq(st.rejected[TR_REJECT_NO_METHOD], 0);
+    cr_assert_eq(calls, 300);
+    cr_assert_eq(st.handler_errors, 100);
+    cr_assert_geq(st.processed, 300);
+    cr_assert_eq(last, 300);
+    cr_assert_eq(order_errors, 0);
+}

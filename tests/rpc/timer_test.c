@@ -80,6 +80,45 @@ Test(wheel, cancel_is_o1_and_exact, .timeout = 10)
 
 /* Deadlines beyond one revolution wait their turn; a long jump in time
  * collects everything due, once. */
+/* Armed later: no deadline until a settle, then settle-time + timeout;
+ * cancel and drain see such a timer, settled or not. */
+Test(wheel, arm_later_starts_at_settle, .timeout = 10)
+{
+    tri_timer_wheel w;
+    TC_OK(tri_wheel_init(&w, 64, MS, 0));
+    probe p[4];
+    for (int i = 0; i < 4; i++) {
+        tri_timer_init(&p[i].t, on_fire);
+        p[i].fired = 0;
+        tri_wheel_arm_later(&w, &p[i].t, (i + 1) * 3 * MS);
+    }
+    cr_assert_eq(w.nlater, 4);
+    cr_assert_eq(w.count, 0);
+    cr_assert_eq(tri_wheel_next_due(&w), INT64_MAX); /* nothing has a deadline yet */
+    cr_assert_eq(expire_and_fire(&w, 100 * MS), 0);  /* unsettled: never due */
+    cr_assert(tri_wheel_cancel(&w, &p[3].t));         /* cancelled before settling */
+    cr_assert_not(tri_wheel_cancel(&w, &p[3].t));
+    cr_assert_eq(w.nlater, 3);
+    cr_assert_eq(tri_wheel_settle(&w, 100 * MS), 3);  /* deadlines 103, 106, 109 ms */
+    cr_assert_eq(w.nlater, 0);
+    cr_assert_eq(w.count, 3);
+    cr_assert(tri_wheel_cancel(&w, &p[1].t));         /* cancelled after settling */
+    for (int64_t now = 100 * MS; now <= 112 * MS; now += MS / 2) {
+        expire_and_fire(&w, now);
+        cr_assert_eq(p[0].fired, now >= 103 * MS, "at %lld", (long long)now);
+        cr_assert_eq(p[2].fired, now >= 109 * MS, "at %lld", (long long)now);
+    }
+    cr_assert_eq(p[1].fired + p[3].fired, 0);
+    /* drain takes unsettled ones too */
+    tri_timer_init(&p[3].t, on_fire);
+    tri_wheel_arm_later(&w, &p[3].t, MS);
+    tri_timer *all = NULL;
+    cr_assert_eq(tri_wheel_drain(&w, &all), 1);
+    cr_assert_eq(all, &p[3].t);
+    cr_assert_eq(w.nlater + w.count, 0);
+    tri_wheel_destroy(&w);
+}
+
 Test(wheel, rounds_and_jumps, .timeout = 10)
 {
     tri_timer_wheel w;
@@ -191,5 +230,49 @@ Test(timer, service_timer_fires_each_once, .timeout = 30)
             cr_assert_geq(atomic_load(&ds[i].fired_at), ds[i].deadline);
         }
     }
+    tr_service_destroy(svc);
+}
+
+/* Armed after (an ask's deadline): each fires once, never before arm time +
+ * timeout, and within the settle bound; the thread polls while they come
+ * and sleeps again once they stop. */
+Test(timer, arm_after_never_early_bounded_late, .timeout = 30)
+{
+    tr_service *svc = t_service(2, false);
+    enum { N = 600 };
+    static due ds[N];
+    tc_rng rng;
+    tc_rng_seed(&rng, 7);
+    for (int i = 0; i < N; i++) {
+        tri_timer_init(&ds[i].t, due_fire);
+        int64_t timeout = (int64_t)(1 + tc_rng_below(&rng, 30)) * MS;
+        ds[i].deadline = (int64_t)tc_now_ns() + timeout; /* read before the arm */
+        TC_OK(tri_timers_arm_after(svc->timers, &ds[i].t, timeout));
+        if (i % 100 == 99)
+            tc_sleep_us(3000); /* some arms while the thread polls, some after */
+    }
+    for (int i = 0; i < N; i += 5) /* cancel a fifth, settled or not */
+        tri_timers_cancel(svc->timers, &ds[i].t);
+    tc_sleep_us(200000);
+    int64_t worst = 0;
+    for (int i = 0; i < N; i++) {
+        int fires = atomic_load(&ds[i].fires);
+        if (i % 5 == 0) {
+            cr_assert_leq(fires, 1);
+            continue;
+        }
+        cr_assert_eq(fires, 1, "timer %d fired %d times", i, fires);
+        int64_t late = atomic_load(&ds[i].fired_at) - ds[i].deadline;
+        cr_assert_geq(late, 0, "timer %d early by %lld ns", i, (long long)-late);
+        if (late > worst)
+            worst = late;
+    }
+    cr_log_info("arm_after: worst lateness %.2f ms", (double)worst / MS);
+    /* settle bound + a tick + scheduling slack on a loaded machine */
+    cr_assert_lt(worst, TRI_TIMER_SETTLE_NS + 2 * TRI_TIMER_TICK_NS + 100 * MS);
+    /* quiet again: no polling without arms */
+    uint64_t w0 = tri_timers_wakeups(svc->timers);
+    tc_sleep_us(300000);
+    cr_assert_leq(tri_timers_wakeups(svc->timers) - w0, 1);
     tr_service_destroy(svc);
 }
