@@ -5,7 +5,8 @@
  * slot, the own deque (LIFO: cache-warm), the inject queue, other workers'
  * deques (FIFO steal from a random victim).
  *
- * Idle workers spin for TRI_SPIN_NS, then park (core/park.h: why no
+ * Idle workers spin for TRI_SPIN_NS (yielding the CPU after the first
+ * TRI_SPIN_ALONE_NS), then park (core/park.h: why no
  * wake-up is lost, and why one piece of work wakes at most one worker). */
 #include "core/sched_impl.h"
 
@@ -21,6 +22,14 @@
 #include "troupe/error.h"
 
 #define TRI_SPIN_NS 50000 /* 50 µs: far below a futex round trip on a VM */
+/* After this much of a spin, each look for work is followed by
+ * sched_yield(): a worker woken onto the CPU of the thread that woke it (an
+ * I/O thread polling for the answer, a producer) would otherwise hold that
+ * thread off for the rest of its spin. remote_pingpong's slow mode was
+ * exactly that: the node's worker answered in ~5 us, then spun 50 us while
+ * the I/O thread that sends the answer waited on the same CPU. With the
+ * CPU otherwise free, a yield returns at once. */
+#define TRI_SPIN_ALONE_NS 2000
 
 _Thread_local tri_worker *tri_tls_worker __attribute__((tls_model("initial-exec")));
 
@@ -271,10 +280,14 @@ static struct tr_actor *idle(tri_worker *w)
             w->spinning = true;
             tri_park_spin_begin(&s->park);
         }
-        int64_t deadline = tri_now_ns() + TRI_SPIN_NS;
+        int64_t start = tri_now_ns(), now = start;
         do {
-            for (int i = 0; i < 64; i++)
-                cpu_relax();
+            if (now - start < TRI_SPIN_ALONE_NS) {
+                for (int i = 0; i < 64; i++)
+                    cpu_relax();
+            } else {
+                sched_yield();
+            }
             struct tr_actor *a = find_work(w);
             if (a) {
                 stop_spinning(w);
@@ -282,7 +295,7 @@ static struct tr_actor *idle(tri_worker *w)
             }
             if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
                 return NULL;
-        } while (tri_now_ns() < deadline);
+        } while ((now = tri_now_ns()) - start < TRI_SPIN_NS);
 
         /* Park: leave spinners, join sleepers, fence, look once more. */
         w->spinning = false;
@@ -347,6 +360,9 @@ static void *worker_main(void *arg)
     tri_worker *w = arg;
     tri_sched *s = w->sched;
     tri_tls_worker = w;
+    char name[16];
+    snprintf(name, sizeof name, "troupe-w%u", w->index);
+    pthread_setname_np(pthread_self(), name); /* for top, perf, gdb */
     if (s->thread_start)
         s->thread_start(s->owner);
     for (;;) {
