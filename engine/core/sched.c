@@ -21,7 +21,13 @@
 #include "core/actor_impl.h"
 #include "troupe/error.h"
 
-#define TRI_SPIN_NS 50000 /* 50 µs: far below a futex round trip on a VM */
+/* 150 µs: longer than a remote round trip's slow mode. At 50 µs a round
+ * trip that once outlasted the spin parked the node's worker, every request
+ * then paid a wake-up of an idle CPU (~14 us to run, perf sched) and the
+ * round trip stayed above the spin: remote_pingpong p50 70-80 us in some
+ * runs, 30-35 us in others (150 us: 28-37 us over 8 runs). The spin yields
+ * after TRI_SPIN_ALONE_NS, and an idle service still parks every worker. */
+#define TRI_SPIN_NS 150000
 /* After this much of a spin, each look for work is followed by
  * sched_yield(): a worker woken onto the CPU of the thread that woke it (an
  * I/O thread polling for the answer, a producer) would otherwise hold that
