@@ -68,7 +68,8 @@ static const bench_workload workloads[] = {
      * troupe-node by PID unless given peer=HOST:PORT of a running one. Not
      * in the default run: they start processes and take a few seconds. */
     {"remote_pingpong", "roundtrips/s",
-     "sequential asks to troupe-node's ping over loopback (1000 warm-up rounds first)",
+     "sequential asks to troupe-node's ping over loopback (1000 warm-up rounds first); "
+     "also remote_pingpong_p50/_p99 (ns)",
      {{"n", NULL, 1, BIG}, {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}}, {"n=10000,peer=auto,tls=none"}, false, true,
      bench_remote_pingpong},
     {"overload_local", "msgs/s",

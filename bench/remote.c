@@ -176,11 +176,13 @@ static int wait_u64(const bench_run *r, int rv, tr_future *f, const char *what, 
     return BENCH_OK;
 }
 
-/* n sequential pings; each answer must be its own value back. */
-static int pings(const bench_run *r, tr_gateway *gw, int64_t from, int64_t n)
+/* n sequential pings; each answer must be its own value back. With lat,
+ * lat[k] is the k-th ping's round trip (call to answer) in ns. */
+static int pings(const bench_run *r, tr_gateway *gw, int64_t from, int64_t n, int64_t *lat)
 {
     int64_t timeout = (int64_t)r->opts->timeout_s * 1000000000LL;
     for (int64_t i = from; i < from + n; i++) {
+        int64_t t0 = lat ? bench_now_ns() : 0;
         tr_future *f;
         int rv = tnode_ping(gw, &i, timeout, &f);
         if (rv) {
@@ -196,20 +198,39 @@ static int pings(const bench_run *r, tr_gateway *gw, int64_t from, int64_t n)
             return BENCH_FAIL;
         }
         tr_future_release(f);
+        if (lat)
+            lat[i - from] = bench_now_ns() - t0;
     }
     return BENCH_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
 int bench_remote_pingpong(const bench_run *r)
 {
     int64_t n = bench_int(r, "n");
-    client c;
-    if (client_make(r, &c))
+    if (n < 1) {
+        bench_fail(r, "n must be at least 1");
         return BENCH_FAIL;
-    int rv = pings(r, c.gw, 0, WARMUP);
+    }
+    int64_t *lat = malloc((size_t)n * sizeof *lat);
+    if (!lat) {
+        bench_fail(r, "out of memory");
+        return BENCH_FAIL;
+    }
+    client c;
+    if (client_make(r, &c)) {
+        free(lat);
+        return BENCH_FAIL;
+    }
+    int rv = pings(r, c.gw, 0, WARMUP, NULL);
     int64_t t0 = bench_now_ns();
     if (!rv)
-        rv = pings(r, c.gw, WARMUP, n);
+        rv = pings(r, c.gw, WARMUP, n, lat);
     double secs = bench_secs(t0, bench_now_ns());
     if (!rv) {
         tr_remote_stats st;
@@ -219,8 +240,17 @@ int bench_remote_pingpong(const bench_run *r)
                    (unsigned long long)st.frames_received, (unsigned long long)st.reads);
         bench_report(r, "remote_pingpong", (double)n / secs, "roundtrips/s",
                      secs * 1e9 / (double)n, secs);
+        /* Latency beside the rate, as kv_p50/kv_p99: the rate alone hides
+         * whether every round trip is slow or a few are very slow. */
+        qsort(lat, (size_t)n, sizeof *lat, cmp_i64);
+        double p50 = (double)lat[(n - 1) / 2], p99 = (double)lat[(n - 1) * 99 / 100];
+        bench_note("remote_pingpong: round trip p50 %.1f us, p99 %.1f us, max %.1f us", p50 / 1e3,
+                   p99 / 1e3, (double)lat[n - 1] / 1e3);
+        bench_report(r, "remote_pingpong_p50", p50, "ns", p50, secs);
+        bench_report(r, "remote_pingpong_p99", p99, "ns", p99, secs);
     }
     client_free(r, &c);
+    free(lat);
     return rv;
 }
 

@@ -5,7 +5,8 @@
  * slot, the own deque (LIFO: cache-warm), the inject queue, other workers'
  * deques (FIFO steal from a random victim).
  *
- * Idle workers spin for TRI_SPIN_NS, then park (core/park.h: why no
+ * Idle workers spin for TRI_SPIN_NS (yielding the CPU after the first
+ * TRI_SPIN_ALONE_NS), then park (core/park.h: why no
  * wake-up is lost, and why one piece of work wakes at most one worker). */
 #include "core/sched_impl.h"
 
@@ -20,7 +21,21 @@
 #include "core/actor_impl.h"
 #include "troupe/error.h"
 
-#define TRI_SPIN_NS 50000 /* 50 µs: far below a futex round trip on a VM */
+/* 150 µs: longer than a remote round trip's slow mode. At 50 µs a round
+ * trip that once outlasted the spin parked the node's worker, every request
+ * then paid a wake-up of an idle CPU (~14 us to run, perf sched) and the
+ * round trip stayed above the spin: remote_pingpong p50 70-80 us in some
+ * runs, 30-35 us in others (150 us: 28-37 us over 8 runs). The spin yields
+ * after TRI_SPIN_ALONE_NS, and an idle service still parks every worker. */
+#define TRI_SPIN_NS 150000
+/* After this much of a spin, each look for work is followed by
+ * sched_yield(): a worker woken onto the CPU of the thread that woke it (an
+ * I/O thread polling for the answer, a producer) would otherwise hold that
+ * thread off for the rest of its spin. remote_pingpong's slow mode was
+ * exactly that: the node's worker answered in ~5 us, then spun 50 us while
+ * the I/O thread that sends the answer waited on the same CPU. With the
+ * CPU otherwise free, a yield returns at once. */
+#define TRI_SPIN_ALONE_NS 2000
 
 _Thread_local tri_worker *tri_tls_worker __attribute__((tls_model("initial-exec")));
 
@@ -130,6 +145,15 @@ void tri_sched_schedule(tri_sched *s, struct tr_actor *a)
             w->next = a;
             if (old)
                 push_local(w, old);
+        } else if (w->current && !w->next && !w->helping) {
+            /* A long turn woke an actor that had drained its mailbox: it
+             * kept up with this sender, so it stays here, in the slot that
+             * help() serves within TRI_HELP_EVERY sends, rather than going
+             * to a thief on another CPU (fanin p=1: 15-25 M msgs/s with
+             * the receiver stolen, each message's cache lines crossing
+             * CPUs twice; 40-70 M helped here). One that help() cannot
+             * drain goes to the deque, stealable, as before. */
+            w->next = a;
         } else {
             push_local(w, a);
         }
@@ -141,14 +165,21 @@ void tri_sched_schedule(tri_sched *s, struct tr_actor *a)
 }
 
 /* Runs the actor that waits in w's own queue (next slot, else the deque's
- * newest) for up to TRI_HELP_BUDGET messages, nested inside the current
- * turn, whose context is saved and restored around it. */
+ * newest, else one stolen from another worker's deque) for up to
+ * TRI_HELP_BUDGET messages, nested inside the current turn, whose context
+ * is saved and restored around it. The steal: with two producers in long
+ * turns a receiver pushed to one worker's deque was helped by that worker
+ * alone while the other producer ran ahead into fresh pages (fanin p=2:
+ * clear_page 25% of the profile, then 14%; 30.5 -> 35.7 M msgs/s, medians
+ * of 8 in turns). */
+static struct tr_actor *steal(tri_worker *w);
+
 static void help(tri_worker *w)
 {
     struct tr_actor *a = w->next;
     if (a)
         w->next = NULL;
-    else if (!(a = tri_deque_pop(&w->deque)))
+    else if (!(a = tri_deque_pop(&w->deque)) && !(a = steal(w)))
         return;
     tri_outbox_flush(w); /* the helped actor sees what we sent so far */
     struct tr_actor *outer = w->current;
@@ -271,10 +302,14 @@ static struct tr_actor *idle(tri_worker *w)
             w->spinning = true;
             tri_park_spin_begin(&s->park);
         }
-        int64_t deadline = tri_now_ns() + TRI_SPIN_NS;
+        int64_t start = tri_now_ns(), now = start;
         do {
-            for (int i = 0; i < 64; i++)
-                cpu_relax();
+            if (now - start < TRI_SPIN_ALONE_NS) {
+                for (int i = 0; i < 64; i++)
+                    cpu_relax();
+            } else {
+                sched_yield();
+            }
             struct tr_actor *a = find_work(w);
             if (a) {
                 stop_spinning(w);
@@ -282,7 +317,7 @@ static struct tr_actor *idle(tri_worker *w)
             }
             if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
                 return NULL;
-        } while (tri_now_ns() < deadline);
+        } while ((now = tri_now_ns()) - start < TRI_SPIN_NS);
 
         /* Park: leave spinners, join sleepers, fence, look once more. */
         w->spinning = false;
@@ -347,6 +382,9 @@ static void *worker_main(void *arg)
     tri_worker *w = arg;
     tri_sched *s = w->sched;
     tri_tls_worker = w;
+    char name[16];
+    snprintf(name, sizeof name, "troupe-w%u", w->index);
+    pthread_setname_np(pthread_self(), name); /* for top, perf, gdb */
     if (s->thread_start)
         s->thread_start(s->owner);
     for (;;) {

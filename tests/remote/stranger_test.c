@@ -27,8 +27,10 @@ static void *serve(void *arg)
         return NULL;
     uint8_t hello[32];
     (void)r_read_n(fd, hello, sizeof hello, 5000);
-    r_write_all(fd, s->reply, s->reply_len);
+    /* Before the write: the client may read the reply, fail the connect
+     * and check this flag before this thread runs again. */
     atomic_store(&s->served, 1);
+    r_write_all(fd, s->reply, s->reply_len);
     (void)r_closed_by_peer(fd, 10000);
     close(fd);
     return NULL;
