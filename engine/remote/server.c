@@ -152,10 +152,9 @@ static void credit_retry(tri_timer *t);
 
 /* The calls window adapts (PROTOCOL.md "Credit"): it starts at
  * credit_calls, doubles while the endpoint keeps up with a client that uses
- * it (so that a long round trip is covered: 8192 calls carried 21.8 k
+ * it (so that a long round trip is covered: 512 calls carried 21.8 k
  * tells/s at 20 ms RTT, where loopback did 1.7 M), up to this many times,
- * and halves back when the endpoint falls behind (a slow endpoint's backlog
- * stays near its mark plus the initial window). */
+ * and halves back when the endpoint falls behind. */
 #define CREDIT_GROWTH 16u
 
 static uint32_t slot_window(const tri_net *net, tri_slot *s)
@@ -179,14 +178,17 @@ static void grant(tri_net *net, tri_conn *c, uint32_t i)
     if (!s->ep || !s->owed_calls)
         return;
     uint32_t window = slot_window(net, s);
-    if (tri_wire_endpoint_has_room(s->ep)) {
+    /* Room: below its mark plus the initial window, so that a fast
+     * endpoint absorbs a whole window's burst without starving the slot
+     * (its mailbox stays below mark + two windows). */
+    if (tri_wire_endpoint_has_room(s->ep, net->credit_calls)) {
         /* A client that used half a window while the endpoint kept up:
          * both windows double (the round trip, not the endpoint, held it). */
         bool used = s->owed_calls >= window / 2 || s->owed_bytes >= s->bwindow / 2;
         uint32_t grow = 0;
         uint64_t bgrow = 0, most = (uint64_t)net->credit_calls * CREDIT_GROWTH;
         uint64_t bmost = (uint64_t)net->credit_bytes * CREDIT_GROWTH;
-        if (!s->starved && used) {
+        if (!s->starved && used && tri_wire_endpoint_keeps_up(s->ep)) {
             grow = (uint32_t)growth(window, most);
             bgrow = growth(s->bwindow, bmost);
         }

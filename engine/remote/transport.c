@@ -169,8 +169,8 @@ int tri_remote_connect(tr_service *svc, const tri_addr *a, const tr_gateway_desc
     char key[80];
     tri_addr_format_hostport(a, key, sizeof key);
     /* The callers' gate holds back what the I/O thread has not written
-     * yet (held for credit included) at the service's mailbox mark. */
-    uint32_t high = tri_wire_config(svc)->mailbox_high;
+     * yet (held for credit included). */
+    uint32_t high = tri_wire_config(svc)->remote_queue_high;
     tri_rtarget *rt = tri_rtarget_new(key, &sa, salen, a->id, desc, high);
     tr_future *done = tri_wire_future_new(2); /* ours and the request's */
     tr_msg *m = tr_msg_new(TRI_NET_CONNECT, sizeof(tri_connect_req));

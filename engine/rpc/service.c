@@ -78,6 +78,8 @@ static int fill_defaults(const tr_service_config *in, tr_service_config *out, ch
         out->mailbox_high = TR_DEFAULT_MAILBOX_HIGH;
     if (!out->send_timeout_ns)
         out->send_timeout_ns = TR_DEFAULT_SEND_TIMEOUT_NS;
+    if (!out->remote_queue_high)
+        out->remote_queue_high = TR_DEFAULT_REMOTE_QUEUE_HIGH;
     if (!out->credit_calls)
         out->credit_calls = TR_DEFAULT_CREDIT_CALLS;
     if (!out->credit_bytes)

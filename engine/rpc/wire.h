@@ -176,9 +176,11 @@ int tri_wire_resolve(tr_service *svc, const char *id, size_t id_len, const char 
                      size_t gw_len, tri_wire_target *out, char *why, size_t why_len);
 const char *tri_wire_endpoint_id(const tr_endpoint *ep);
 void tri_wire_endpoint_release(tr_endpoint *ep);
-/* True while the endpoint's mailbox is below its high-water mark: the
- * transport may let more calls come (its credit, PROTOCOL.md). */
-bool tri_wire_endpoint_has_room(const tr_endpoint *ep);
+/* True while the endpoint's mailbox is below its high-water mark plus
+ * `slack`: the transport may let more calls come (its credit, PROTOCOL.md). */
+bool tri_wire_endpoint_has_room(const tr_endpoint *ep, uint64_t slack);
+/* True while its mailbox is below its low-water mark: it keeps up. */
+bool tri_wire_endpoint_keeps_up(const tr_endpoint *ep);
 /* Counts n calls refused because the endpoint terminated (S16). */
 void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n);
 

@@ -156,7 +156,7 @@ Test(protocol, server_answers_the_document, .timeout = 30)
     cr_assert_eq(b[4], 4); /* RESOLVE_OK */
     cr_assert_eq(b[12], 99);
     cr_assert_eq(b[20] | b[21] | b[22] | b[23], 0, "the first slot is 0");
-    cr_assert_eq(b[24] | b[25] << 8 | b[26] << 16 | b[27] << 24, 8192, "the initial credit: calls");
+    cr_assert_eq(b[24] | b[25] << 8 | b[26] << 16 | b[27] << 24, 32768, "the initial credit: calls");
     cr_assert_eq(b[28] | b[29] << 8 | b[30] << 16 | b[31] << 24, 4 << 20, "the initial credit: bytes");
     r_write_all(fd, doc_ask, sizeof doc_ask);
     cr_assert_eq(r_read_n(fd, b, 28, 5000), 28);
