@@ -152,6 +152,8 @@ void tri_gate_drained(tri_gate *g, uint64_t consumed, uint64_t level, bool idle)
     if (!atomic_load_explicit(&g->muted, memory_order_relaxed) &&
         !atomic_load_explicit(&g->sleepers, memory_order_relaxed))
         return;
+    if (level == TRI_GATE_LEVEL_LAZY)
+        level = tri_gate_level(g);
     if (level < g->low)
         tri_gate_release(g);
 }

@@ -96,6 +96,9 @@ int tri_gate_wait(tri_gate *g, int64_t deadline_ns);
  * cannot miss a registration (rule 2); between turns of a busy owner the
  * next turn looks again. */
 void tri_gate_drained(tri_gate *g, uint64_t consumed, uint64_t level, bool idle);
+/* As `level` for tri_gate_drained: read it only if someone waits (the
+ * level function may touch lines the senders own). */
+#define TRI_GATE_LEVEL_LAZY UINT64_MAX
 
 /* Unmutes everyone muted on g and wakes every blocked sender, whatever
  * the level (the owner is going away, or the service stops). */

@@ -89,7 +89,7 @@ static void publish(tri_rtarget *rt)
     atomic_store_explicit(&rt->settled, rt->io_settled, memory_order_relaxed);
     /* idle: after this the gate may see no drain for a while, so fence
      * (flow.h rule 2: a caller blocked meanwhile is released). */
-    tri_gate_drained(&rt->gate, rt->io_settled, rt_level(rt), true);
+    tri_gate_drained(&rt->gate, rt->io_settled, TRI_GATE_LEVEL_LAZY, true);
 }
 
 void tri_client_publish(tri_net *net)
