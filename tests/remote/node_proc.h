@@ -63,16 +63,25 @@ static inline void np_end_started(void)
         }
 }
 
-/* troupe-node on 127.0.0.1:port (0: any free one). */
-static inline node node_start(uint16_t port)
+/* troupe-node beside this test executable (both in the build folder). */
+static inline void node_path(char *buf, size_t len)
 {
-    node nd = {.cmd = -1, .ans = -1};
-    char self[PATH_MAX], path[PATH_MAX + 16], listen[32];
+    char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     TC_ASSERT(n > 0);
     self[n] = '\0';
     *strrchr(self, '/') = '\0';
-    snprintf(path, sizeof path, "%s/troupe-node", self);
+    snprintf(buf, len, "%s/troupe-node", self);
+    TC_ASSERT_MSG(access(buf, X_OK) == 0, "%s is not there: build the troupe-node target", buf);
+}
+
+/* troupe-node on 127.0.0.1:port (0: any free one), leaving when no client
+ * has been connected for idle_exit seconds. */
+static inline node node_start_idle(uint16_t port, const char *idle_exit)
+{
+    node nd = {.cmd = -1, .ans = -1};
+    char path[PATH_MAX + 16], listen[32];
+    node_path(path, sizeof path);
     snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)port);
     snprintf(nd.port_file, sizeof nd.port_file, "/tmp/troupe-watch-test-%ld.port", (long)getpid());
     unlink(nd.port_file);
@@ -82,8 +91,8 @@ static inline node node_start(uint16_t port)
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0)
             dup2(devnull, STDOUT_FILENO);
-        execl(path, path, "--listen", listen, "--port-file", nd.port_file, "--idle-exit", "60",
-              (char *)NULL);
+        execl(path, path, "--listen", listen, "--port-file", nd.port_file, "--idle-exit",
+              idle_exit, (char *)NULL);
         _exit(127);
     }
     np_track(nd.pid, true);
@@ -102,6 +111,8 @@ static inline node node_start(uint16_t port)
     }
     return nd;
 }
+
+static inline node node_start(uint16_t port) { return node_start_idle(port, "60"); }
 
 /* Ends it by PID (SIGCONT first, in case it is stopped), reaps it. */
 static inline void node_end(node *nd)

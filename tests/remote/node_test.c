@@ -6,61 +6,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "remote_common.h"
-#include "tnode.h"
-
-typedef struct node {
-    pid_t pid;
-    uint16_t port;
-    char port_file[128];
-} node;
-
-/* troupe-node beside this test executable (both in the build folder). */
-static void node_path(char *buf, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    TC_ASSERT(n > 0);
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(buf, len, "%s/troupe-node", self);
-    TC_ASSERT_MSG(access(buf, X_OK) == 0, "%s is not there: build the troupe-node target", buf);
-}
-
-/* Starts a node with extra arguments (NULL-terminated); waits (bounded)
- * for its port. */
-static node node_start(const char *idle_exit)
-{
-    node nd = {0};
-    char path[PATH_MAX + 16];
-    node_path(path, sizeof path);
-    snprintf(nd.port_file, sizeof nd.port_file, "/tmp/troupe-node-test-%ld.port", (long)getpid());
-    unlink(nd.port_file);
-    nd.pid = fork();
-    TC_ASSERT(nd.pid >= 0);
-    if (nd.pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO);
-        execl(path, path, "--listen", "127.0.0.1:0", "--port-file", nd.port_file, "--idle-exit",
-              idle_exit, (char *)NULL);
-        _exit(127);
-    }
-    uint64_t dl = tc_deadline_ms(10000);
-    while (!nd.port) {
-        FILE *f = fopen(nd.port_file, "r");
-        unsigned p = 0;
-        if (f) {
-            if (fscanf(f, "%u", &p) != 1)
-                p = 0;
-            fclose(f);
-        }
-        nd.port = (uint16_t)p;
-        if (!nd.port)
-            TC_ASSERT_MSG(tc_poll(dl), "troupe-node published no port within 10 s");
-    }
-    return nd;
-}
+#include "node_proc.h"
 
 /* Waits (bounded) for the node to exit; its exit status. */
 static int node_wait(node *nd, unsigned timeout_ms)
@@ -78,18 +24,9 @@ static int node_wait(node *nd, unsigned timeout_ms)
         }
     }
     unlink(nd->port_file);
+    np_track(nd->pid, false);
     nd->pid = 0;
     return status;
-}
-
-static tr_gateway *node_connect(tr_service *client, const node *nd)
-{
-    char a[96];
-    snprintf(a, sizeof a, "troupe://127.0.0.1:%u/%s", (unsigned)nd->port, TNODE_ENDPOINT);
-    tr_gateway *gw = NULL;
-    int rv = tr_service_connect(client, a, &tnode_gateway, &gw);
-    TC_ASSERT_MSG(rv == 0, "connect %s: %s: %s", a, tr_errname(rv), tr_service_connect_error());
-    return gw;
 }
 
 static uint64_t ask_u64(tr_future *f)
@@ -104,9 +41,9 @@ static uint64_t ask_u64(tr_future *f)
  * what was pending on it fails at once (S34). */
 Test(node, serves_and_stops_on_sigterm, .timeout = 60)
 {
-    node nd = node_start("60");
+    node nd = node_start_idle(0, "60");
     tr_service *client = r_client(1, 0, 0);
-    tr_gateway *gw = node_connect(client, &nd);
+    tr_gateway *gw = node_gw(client, nd.port);
     tr_future *f;
 
     uint8_t buf[100];
@@ -160,9 +97,9 @@ Test(node, serves_and_stops_on_sigterm, .timeout = 60)
 /* SIGINT stops it cleanly too. */
 Test(node, stops_on_sigint, .timeout = 30)
 {
-    node nd = node_start("60");
+    node nd = node_start_idle(0, "60");
     tr_service *client = r_client(1, 0, 0);
-    tr_gateway *gw = node_connect(client, &nd);
+    tr_gateway *gw = node_gw(client, nd.port);
     tr_future *f;
     TC_OK(tnode_ping(gw, &(tr_i64){5}, 0, &f));
     TC_OK(tr_future_get(f, WAIT_NS));
@@ -178,9 +115,9 @@ Test(node, stops_on_sigint, .timeout = 30)
  * connected client keeps it up. */
 Test(node, idle_exit, .timeout = 30)
 {
-    node nd = node_start("1");
+    node nd = node_start_idle(0, "1");
     tr_service *client = r_client(1, 0, 0);
-    tr_gateway *gw = node_connect(client, &nd);
+    tr_gateway *gw = node_gw(client, nd.port);
     tc_sleep_us(1500000); /* connected: it stays */
     tr_future *f;
     TC_OK(tnode_ping(gw, &(tr_i64){6}, 0, &f));
@@ -213,7 +150,7 @@ Test(node, bad_command_line, .timeout = 30)
             execl(path, path, cases[i][0], cases[i][1], cases[i][2], cases[i][3], (char *)NULL);
             _exit(127);
         }
-        node nd = {.pid = pid};
+        node nd = {.pid = pid, .cmd = -1, .ans = -1};
         int status = node_wait(&nd, 10000);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "case %zu: status %d", i,
                   status);
