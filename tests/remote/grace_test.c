@@ -50,6 +50,32 @@ static tr_gateway *calc_via(tr_service *client, uint16_t port)
     return gw;
 }
 
+/* One test's hosts: a forked node behind a proxy that can cut and heal,
+ * and a client service with the given grace calling it. Fork first: the
+ * child starts from a process with no troupe threads (node_proc.h). */
+typedef struct rig {
+    node nd;
+    r_proxy px;
+    tr_service *client;
+    tr_gateway *gw;
+} rig;
+
+static void rig_up(rig *g, int64_t grace_ns)
+{
+    g->nd = child_start();
+    r_proxy_start(&g->px, g->nd.port);
+    g->client = grace_client(grace_ns);
+    g->gw = calc_via(g->client, g->px.port);
+}
+
+static void rig_down(rig *g)
+{
+    tr_gateway_release(g->gw);
+    tr_service_destroy(g->client);
+    r_proxy_stop(&g->px);
+    node_end(&g->nd);
+}
+
 static void add_ok(tr_gateway *gw, int64_t a, int64_t b)
 {
     tr_future *f = NULL;
@@ -184,30 +210,24 @@ Test(grace, target_died_during_grace_reported_on_reconnect, .timeout = 60,
      .fini = np_end_started)
 {
     enum { N = 10 };
-    node nd = child_start();
-    r_proxy px;
-    r_proxy_start(&px, nd.port);
-    tr_service *client = grace_client(5000 * MS);
-    tr_gateway *gw = calc_via(client, px.port);
+    rig g;
+    rig_up(&g, 5000 * MS);
     tr_future *f[N];
     for (int i = 0; i < N; i++)
-        TC_OK(tr_gateway_watch(gw, &f[i], NULL));
-    cr_assert_eq(child_settle(&nd, N), N);
-    r_proxy_refuse(&px, true);
-    r_proxy_cut(&px);
-    cr_assert_eq(child_settle(&nd, 0), 0);
-    child_fail(&nd); /* nobody hears it: no watch on the node now */
+        TC_OK(tr_gateway_watch(g.gw, &f[i], NULL));
+    cr_assert_eq(child_settle(&g.nd, N), N);
+    r_proxy_refuse(&g.px, true);
+    r_proxy_cut(&g.px);
+    cr_assert_eq(child_settle(&g.nd, 0), 0);
+    child_fail(&g.nd); /* nobody hears it: no watch on the node now */
     tc_sleep_us(100000);
     for (int i = 0; i < N; i++)
         cr_assert(!tr_future_done(f[i]));
-    r_proxy_refuse(&px, false);
+    r_proxy_refuse(&g.px, false);
     all_once(f, N, TR_EUNREACHABLE, "no endpoint");
-    cr_assert_eq(child_settle(&nd, 0), 0);
-    cr_assert_eq(wf_settle(client, 0), 0);
-    tr_gateway_release(gw);
-    tr_service_destroy(client);
-    r_proxy_stop(&px);
-    node_end(&nd);
+    cr_assert_eq(child_settle(&g.nd, 0), 0);
+    cr_assert_eq(wf_settle(g.client, 0), 0);
+    rig_down(&g);
     T_LEAK_CHECK();
 }
 
@@ -319,41 +339,35 @@ Test(grace, gone_past_grace_fires_unreachable_once, .timeout = 60, .fini = np_en
 
 Test(grace, unwatch_during_grace, .timeout = 60, .fini = np_end_started)
 {
-    node nd = child_start();
-    r_proxy px;
-    r_proxy_start(&px, nd.port);
-    tr_service *client = grace_client(5000 * MS);
-    tr_gateway *gw = calc_via(client, px.port);
+    rig g;
+    rig_up(&g, 5000 * MS);
     tr_future *f1 = NULL, *f2 = NULL;
     tr_watch *w1 = NULL;
-    TC_OK(tr_gateway_watch(gw, &f1, &w1));
-    TC_OK(tr_gateway_watch(gw, &f2, NULL));
-    cr_assert_eq(child_settle(&nd, 2), 2);
-    r_proxy_refuse(&px, true);
-    r_proxy_cut(&px);
-    cr_assert_eq(child_settle(&nd, 0), 0); /* the node let the cut connection's go */
+    TC_OK(tr_gateway_watch(g.gw, &f1, &w1));
+    TC_OK(tr_gateway_watch(g.gw, &f2, NULL));
+    cr_assert_eq(child_settle(&g.nd, 2), 2);
+    r_proxy_refuse(&g.px, true);
+    r_proxy_cut(&g.px);
+    cr_assert_eq(child_settle(&g.nd, 0), 0); /* the node let the cut connection's go */
     cr_assert_eq(tr_unwatch(w1), 0);
     cr_assert_eq(tr_future_code(f1), TR_ECANCELED);
     tr_watch_release(w1);
-    cr_assert_eq(wf_settle(client, 1), 1); /* w1's record went with its handle */
+    cr_assert_eq(wf_settle(g.client, 1), 1); /* w1's record went with its handle */
     cr_assert(!tr_future_done(f2));
-    unsigned accepted = atomic_load(&px.accepted);
-    r_proxy_refuse(&px, false);
-    wait_accepted(&px, accepted);
+    unsigned accepted = atomic_load(&g.px.accepted);
+    r_proxy_refuse(&g.px, false);
+    wait_accepted(&g.px, accepted);
     /* only the watch still held was sent again */
-    cr_assert_eq(child_settle(&nd, 1), 1);
+    cr_assert_eq(child_settle(&g.nd, 1), 1);
     tc_sleep_us(100000);
-    cr_assert_eq(child_live(&nd), 1);
-    child_fail(&nd);
+    cr_assert_eq(child_live(&g.nd), 1);
+    child_fail(&g.nd);
     all_once(&f2, 1, TR_EIO, "disk sdc is gone");
     cr_assert_eq(tr_future_code(f1), TR_ECANCELED);
-    cr_assert_eq(child_settle(&nd, 0), 0);
+    cr_assert_eq(child_settle(&g.nd, 0), 0);
     tr_future_release(f1);
-    cr_assert_eq(wf_settle(client, 0), 0);
-    tr_gateway_release(gw);
-    tr_service_destroy(client);
-    r_proxy_stop(&px);
-    node_end(&nd);
+    cr_assert_eq(wf_settle(g.client, 0), 0);
+    rig_down(&g);
     T_LEAK_CHECK();
 }
 
@@ -363,34 +377,28 @@ Test(grace, unwatch_during_grace, .timeout = 60, .fini = np_end_started)
 Test(grace, watch_made_during_grace_is_sent_on_reconnect, .timeout = 60,
      .fini = np_end_started)
 {
-    node nd = child_start();
-    r_proxy px;
-    r_proxy_start(&px, nd.port);
-    tr_service *client = grace_client(5000 * MS);
-    tr_gateway *gw = calc_via(client, px.port);
+    rig g;
+    rig_up(&g, 5000 * MS);
     tr_future *f1 = NULL, *f2 = NULL;
-    TC_OK(tr_gateway_watch(gw, &f1, NULL));
-    cr_assert_eq(child_settle(&nd, 1), 1);
-    r_proxy_refuse(&px, true);
-    r_proxy_cut(&px);
-    TC_ASSERT_EVENTUALLY(atomic_load(&px.refused) >= 2, 5000); /* a redial backed off */
-    TC_OK(tr_gateway_watch(gw, &f2, NULL));
+    TC_OK(tr_gateway_watch(g.gw, &f1, NULL));
+    cr_assert_eq(child_settle(&g.nd, 1), 1);
+    r_proxy_refuse(&g.px, true);
+    r_proxy_cut(&g.px);
+    TC_ASSERT_EVENTUALLY(atomic_load(&g.px.refused) >= 2, 5000); /* a redial backed off */
+    TC_OK(tr_gateway_watch(g.gw, &f2, NULL));
     tc_sleep_us(100000);
     cr_assert(!tr_future_done(f1));
     cr_assert(!tr_future_done(f2), "%s", tr_future_error(f2));
-    unsigned accepted = atomic_load(&px.accepted);
-    r_proxy_refuse(&px, false);
-    wait_accepted(&px, accepted);
-    cr_assert_eq(child_settle(&nd, 2), 2);
-    child_fail(&nd);
+    unsigned accepted = atomic_load(&g.px.accepted);
+    r_proxy_refuse(&g.px, false);
+    wait_accepted(&g.px, accepted);
+    cr_assert_eq(child_settle(&g.nd, 2), 2);
+    child_fail(&g.nd);
     tr_future *both[] = {f1, f2};
     all_once(both, 2, TR_EIO, "disk sdc is gone");
-    cr_assert_eq(child_settle(&nd, 0), 0);
-    cr_assert_eq(wf_settle(client, 0), 0);
-    tr_gateway_release(gw);
-    tr_service_destroy(client);
-    r_proxy_stop(&px);
-    node_end(&nd);
+    cr_assert_eq(child_settle(&g.nd, 0), 0);
+    cr_assert_eq(wf_settle(g.client, 0), 0);
+    rig_down(&g);
     T_LEAK_CHECK();
 }
 
@@ -458,27 +466,21 @@ Test(grace, shutdown_during_grace_fires_stopped, .timeout = 60, .fini = np_end_s
 Test(grace, negative_grace_fires_at_once, .timeout = 60, .fini = np_end_started)
 {
     enum { N = 10 };
-    node nd = child_start();
-    r_proxy px;
-    r_proxy_start(&px, nd.port);
-    tr_service *client = grace_client(-1);
-    tr_gateway *gw = calc_via(client, px.port);
+    rig g;
+    rig_up(&g, -1);
     tr_future *f[N];
     for (int i = 0; i < N; i++)
-        TC_OK(tr_gateway_watch(gw, &f[i], NULL));
-    cr_assert_eq(child_settle(&nd, N), N);
+        TC_OK(tr_gateway_watch(g.gw, &f[i], NULL));
+    cr_assert_eq(child_settle(&g.nd, N), N);
     uint64_t t0 = tc_now_ns();
-    r_proxy_cut(&px);
+    r_proxy_cut(&g.px);
     all_once(f, N, TR_EUNREACHABLE, "reset by peer");
     double ms = ms_since(t0);
     cr_assert_lt(ms, 100, "%.1f ms", ms);
-    add_ok(gw, 1, 2); /* the gateway reconnects at the next call */
-    cr_assert_eq(child_settle(&nd, 0), 0);
-    cr_assert_eq(wf_settle(client, 0), 0);
-    tr_gateway_release(gw);
-    tr_service_destroy(client);
-    r_proxy_stop(&px);
-    node_end(&nd);
+    add_ok(g.gw, 1, 2); /* the gateway reconnects at the next call */
+    cr_assert_eq(child_settle(&g.nd, 0), 0);
+    cr_assert_eq(wf_settle(g.client, 0), 0);
+    rig_down(&g);
     T_LEAK_CHECK();
 }
 
