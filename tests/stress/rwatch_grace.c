@@ -45,6 +45,15 @@ static void fail_note(const char *what, long long v)
         fprintf(stderr, "rwatch_grace: %s (%lld)\n", what, v);
 }
 
+/* An unwatch that came too late: say what the watch was told. */
+static void fired_note(tr_future *f, int rv)
+{
+    if (atomic_fetch_add(&g_errors, 1) < 10)
+        fprintf(stderr, "rwatch_grace: tr_unwatch before any notification (%d): the watch fired "
+                "with %s: %s\n", rv, tr_errname(tr_future_code(f)),
+                tr_future_error(f) ? tr_future_error(f) : "");
+}
+
 static void nap_us(long us)
 {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
@@ -76,7 +85,7 @@ static void *watch_main(void *arg)
         if (r == 0) { /* at once */
             int rv = tr_unwatch(w);
             if (rv)
-                fail_note("tr_unwatch before any notification", rv);
+                fired_note(wc->f[i], rv);
             wc->cancelled[i] = true;
             tr_watch_release(w);
         } else if (r == 1) { /* later, maybe during a cut */
@@ -91,15 +100,16 @@ static void *watch_main(void *arg)
             nlater--;
             int rv = tr_unwatch(later[nlater]);
             if (rv)
-                fail_note("tr_unwatch before any notification", rv);
+                fired_note(wc->f[later_idx[nlater]], rv);
             wc->cancelled[later_idx[nlater]] = true;
             tr_watch_release(later[nlater]);
         }
     }
     while (nlater) { /* what is left: cancelled too */
         nlater--;
-        if (tr_unwatch(later[nlater]))
-            fail_note("tr_unwatch before any notification", nlater);
+        int rv = tr_unwatch(later[nlater]);
+        if (rv)
+            fired_note(wc->f[later_idx[nlater]], rv);
         wc->cancelled[later_idx[nlater]] = true;
         tr_watch_release(later[nlater]);
     }
