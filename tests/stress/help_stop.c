@@ -172,8 +172,10 @@ static int run_round(tc_rng *rng, uint64_t *count)
         return 1; /* a stuck service cannot be destroyed safely */
     }
     /* Every accepted victim message is processed or dropped while handles
-     * are still held (the producers are done: their turns ended). */
-    TC_WAIT_UNTIL(atomic_load(&g_victim_seen) == atomic_load(&g_victim_accepted), 10000);
+     * are still held (the producers are done: their turns ended). on_stop
+     * runs after the drops (actor.c), so it is waited for too. */
+    TC_WAIT_UNTIL(atomic_load(&g_victim_seen) == atomic_load(&g_victim_accepted) &&
+                      atomic_load(&g_on_stop) != 0, 10000);
     if (atomic_load(&g_victim_seen) != atomic_load(&g_victim_accepted)) {
         fprintf(stderr, "FAIL: victim saw %llu of %llu accepted\n",
                 (unsigned long long)atomic_load(&g_victim_seen),
