@@ -115,10 +115,13 @@ static void add_watch(tri_net *net, tri_rtarget *rt, tr_watch *w)
             TRI_WARN(&net->log, "remote", NULL, "out of memory sending WATCH to %s", p->key);
     } else if (!p->conn) {
         tri_peer_connect(net, p); /* hello_ok sends it */
-        /* It failed at once (no socket, refused, known down): so did the
-         * watch, unless a grace period holds the peer's watches. */
-        if (!p->conn && !p->grace_until_ns)
-            tri_rwatch_peer_lost(net, p, TR_EUNREACHABLE, "cannot connect");
+        /* It failed at once (no socket, refused, known down): a grace
+         * period holds the watch as it would one made before the loss (a
+         * link that heals within it is no notification); without one, the
+         * watch fails now. */
+        const char *why = p->down_until_ns ? p->down_why : "cannot connect";
+        if (!p->conn && !p->grace_until_ns && !tri_rwatch_hold(net, p, why, tri_now_ns()))
+            tri_rwatch_peer_lost(net, p, TR_EUNREACHABLE, why);
     }
 }
 

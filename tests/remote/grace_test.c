@@ -402,6 +402,42 @@ Test(grace, watch_made_during_grace_is_sent_on_reconnect, .timeout = 60,
     T_LEAK_CHECK();
 }
 
+/* A watch made while the peer is known down and no grace is running (the
+ * link went when nothing was watched, and a redial was refused) starts a
+ * grace of its own: it does not fail at once, and it is sent once the
+ * link heals. */
+Test(grace, watch_made_while_down_without_grace_waits, .timeout = 60, .fini = np_end_started)
+{
+    rig g;
+    rig_up(&g, 5000 * MS);
+    add_ok(g.gw, 2, 3);
+    r_proxy_refuse(&g.px, true);
+    r_proxy_cut(&g.px);
+    tr_future *f = NULL;
+    int rv = -1; /* until a call finds the peer refused (known down) */
+    for (int i = 0; i < 100 && rv != TR_EUNREACHABLE; i++) {
+        TC_OK(tcalc_add(g.gw, &(t_pair){1, 1}, WAIT_NS, &f));
+        rv = tr_future_get(f, WAIT_NS);
+        tr_future_release(f);
+    }
+    cr_assert_eq(rv, TR_EUNREACHABLE);
+    cr_assert_geq(atomic_load(&g.px.refused), 1);
+    tr_future *w = NULL;
+    TC_OK(tr_gateway_watch(g.gw, &w, NULL));
+    tc_sleep_us(100000);
+    cr_assert(!tr_future_done(w), "the watch fired while the peer was briefly down: %s",
+              tr_future_error(w));
+    unsigned accepted = atomic_load(&g.px.accepted);
+    r_proxy_refuse(&g.px, false);
+    wait_accepted(&g.px, accepted);
+    cr_assert_eq(child_settle(&g.nd, 1), 1);
+    child_fail(&g.nd);
+    all_once(&w, 1, TR_EIO, "disk sdc is gone");
+    cr_assert_eq(wf_settle(g.client, 0), 0);
+    rig_down(&g);
+    T_LEAK_CHECK();
+}
+
 /* Every held watch unwatched, then the service destroyed while the peer is
  * still down: the grace timer went with the last watch; nothing leaks. */
 Test(grace, unwatch_all_then_destroy_during_grace, .timeout = 60, .fini = np_end_started)
