@@ -430,6 +430,22 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
     transmit(net, p, m);
 }
 
+typedef struct splice_ctx {
+    tri_conn *conn;
+    unsigned recorded;
+} splice_ctx;
+
+static uint8_t *splice_into(void *ctx, uint8_t *at, const uint8_t *data, size_t len)
+{
+    splice_ctx *sc = ctx;
+    uint8_t *next = tri_conn_splice(sc->conn, at, data, len);
+    sc->recorded += next == at;
+    return next;
+}
+
+static void release_ask(void *f) { tr_future_release(f); }
+static void release_tell(void *m) { tr_msg_free(m); }
+
 /* Writes a call whose credit is taken. */
 static void transmit(tri_net *net, tri_peer *p, tr_msg *m)
 {
@@ -485,12 +501,29 @@ static void transmit(tri_net *net, tri_peer *p, tr_msg *m)
         tri_put_u32(q, ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms);
         q += 4;
     }
-    if (ch->enc_size)
-        tri_wire_encode(md->arg_type, call.arg, q);
-    tri_conn_commit(net, p->conn, size);
+    bool kept = false; /* the tell's message holds spliced bytes */
+    if (!p->conn->tls && ch->enc_size >= TRI_SPLICE_MIN) {
+        /* Large bytes go out from the call's own copy (its future or its
+         * message holds it until written): one copy fewer per byte. */
+        splice_ctx sc = {p->conn, 0};
+        uint8_t *end = tri_wire_encode_gather(md->arg_type, call.arg, q, TRI_SPLICE_MIN,
+                                              splice_into, &sc);
+        if (sc.recorded && ask) {
+            tr_future_retain(f);
+            tri_conn_splice_owner(p->conn, f, release_ask);
+        } else if (sc.recorded) {
+            tri_conn_splice_owner(p->conn, m, release_tell);
+            kept = true;
+        }
+        tri_conn_commit_gathered(net, p->conn, (size_t)(end - w), size);
+    } else {
+        if (ch->enc_size)
+            tri_wire_encode(md->arg_type, call.arg, q);
+        tri_conn_commit(net, p->conn, size);
+    }
     if (ask)
         tri_pending_mark_sent(&p->pending, corr);
-    else
+    else if (!kept)
         tr_msg_free(m);
     settle(net, rt);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -21,10 +22,25 @@
 /* One read() fills at most this much: ~1,400 small frames per system call
  * under load, while an idle connection keeps nothing larger. */
 #define RBUF_DEFAULT (128u * 1024)
+/* A frame above the default gets a buffer of RBUF_KEEP when it fits half
+ * of it, kept once drained: a stream's 256 KiB chunks then come several
+ * per read(2), parsed in place, with no realloc per chunk (each cost a
+ * 128 KiB copy). Larger frames get their own size, given back after. */
+#define RBUF_KEEP (1024u * 1024)
 /* The write buffer starts at this and is given back above WBUF_KEEP once
  * drained (after a large frame); below it, it stays for the next burst. */
 #define WBUF_FIRST (64u * 1024)
 #define WBUF_KEEP (8u << 20)
+/* iovecs per sendmsg(2) when payloads are spliced */
+#define SPLICE_IOV 64
+
+typedef struct tri_splice {
+    size_t at;            /* wbuf offset the bytes follow */
+    const uint8_t *data;
+    size_t len;
+    void *owner;          /* holds the bytes: released once written */
+    tri_splice_release_fn *release;
+} tri_splice;
 
 tri_conn *tri_conn_new(int fd, bool outbound, const char *name)
 {
@@ -55,6 +71,10 @@ void tri_conn_free(tri_conn *c)
     tri_wire_inbox_free(c->inbox);
     tri_free(c->rbuf, c->rcap);
     tri_free(c->wbuf, c->wcap);
+    for (uint32_t i = c->splice_head; i < c->nsplices; i++)
+        if (c->splices[i].release)
+            c->splices[i].release(c->splices[i].owner);
+    tri_free(c->splices, (size_t)c->cap_splices * sizeof *c->splices);
     tri_tls_free(c->tls);
     if (c->fd >= 0)
         close(c->fd);
@@ -90,6 +110,8 @@ uint8_t *tri_conn_reserve(tri_conn *c, size_t n)
         /* Slide the unwritten rest to the front; at least half the buffer
          * was written since, so each byte moves O(1) times on average. */
         memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+        for (uint32_t i = c->splice_head; i < c->nsplices; i++)
+            c->splices[i].at -= c->woff; /* none is before woff: unwritten */
         c->wlen -= c->woff;
         c->woff = 0;
         if (c->wcap - c->wlen >= n)
@@ -106,14 +128,91 @@ uint8_t *tri_conn_reserve(tri_conn *c, size_t n)
     return c->wbuf + c->wlen;
 }
 
-void tri_conn_commit(tri_net *net, tri_conn *c, size_t n)
+void tri_conn_commit(tri_net *net, tri_conn *c, size_t n) { tri_conn_commit_gathered(net, c, n, n); }
+
+uint8_t *tri_conn_splice(tri_conn *c, uint8_t *at, const uint8_t *data, size_t len)
 {
-    c->wlen += n;
-    net->unsent += n;
+    if (c->splice_head && c->splice_head == c->nsplices)
+        c->splice_head = c->nsplices = 0;
+    if (c->nsplices == c->cap_splices) {
+        uint32_t cap = c->cap_splices ? 2 * c->cap_splices : 16;
+        tri_splice *n = tri_realloc(c->splices, (size_t)c->cap_splices * sizeof *n,
+                                    (size_t)cap * sizeof *n);
+        if (!n) { /* the room was reserved whole: copy instead */
+            memcpy(at, data, len);
+            return at + len;
+        }
+        c->splices = n;
+        c->cap_splices = cap;
+    }
+    c->splices[c->nsplices++] = (tri_splice){(size_t)(at - c->wbuf), data, len, NULL, NULL};
+    c->splice_bytes += len;
+    return at;
+}
+
+void tri_conn_splice_owner(tri_conn *c, void *owner, tri_splice_release_fn *release)
+{
+    c->splices[c->nsplices - 1].owner = owner;
+    c->splices[c->nsplices - 1].release = release;
+}
+
+void tri_conn_commit_gathered(tri_net *net, tri_conn *c, size_t in_buf, size_t frame)
+{
+    c->wlen += in_buf;
+    net->unsent += frame;
     tri_net_add(&net->ctr.frames_sent, 1);
     tri_net_add(&c->m_frames_out, 1);
-    tri_net_max(&net->ctr.largest_sent, n);
+    tri_net_max(&net->ctr.largest_sent, frame);
     tri_net_mark_dirty(net, c);
+}
+
+size_t tri_conn_unsent(const tri_conn *c) { return c->wlen - c->woff + c->splice_bytes; }
+
+/* The iovecs from woff on: buffer runs and spliced payloads in order. */
+static int gather_iov(const tri_conn *c, struct iovec *iov)
+{
+    int n = 0;
+    size_t pos = c->woff, done = c->splice_done;
+    for (uint32_t i = c->splice_head; i < c->nsplices && n < SPLICE_IOV - 1; i++) {
+        const tri_splice *s = &c->splices[i];
+        if (s->at > pos)
+            iov[n++] = (struct iovec){c->wbuf + pos, s->at - pos};
+        pos = s->at;
+        iov[n++] = (struct iovec){(void *)(s->data + done), s->len - done};
+        done = 0;
+    }
+    size_t end = c->nsplices - c->splice_head && n >= SPLICE_IOV - 1 ? pos : c->wlen;
+    if (end > pos && n < SPLICE_IOV)
+        iov[n++] = (struct iovec){c->wbuf + pos, end - pos};
+    return n;
+}
+
+/* Moves woff and the splices past n written bytes, dropping each
+ * payload's reference once it is all out. */
+static void gather_advance(tri_conn *c, size_t n)
+{
+    while (n) {
+        size_t next = c->splice_head < c->nsplices ? c->splices[c->splice_head].at : c->wlen;
+        if (c->woff < next) {
+            size_t k = n < next - c->woff ? n : next - c->woff;
+            c->woff += k;
+            n -= k;
+            continue;
+        }
+        if (c->splice_head == c->nsplices)
+            break; /* never: n is at most what was pending */
+        tri_splice *s = &c->splices[c->splice_head];
+        size_t k = n < s->len - c->splice_done ? n : s->len - c->splice_done;
+        c->splice_done += k;
+        c->splice_bytes -= k;
+        n -= k;
+        if (c->splice_done == s->len) {
+            if (s->release) /* the frame's last: its owner goes */
+                s->release(s->owner);
+            c->splice_head++;
+            c->splice_done = 0;
+        }
+    }
 }
 
 int tri_conn_put_frame(tri_net *net, tri_conn *c, uint8_t type, uint64_t corr, const void *body,
@@ -150,7 +249,8 @@ int tri_conn_put_error(tri_net *net, tri_conn *c, uint8_t type, uint64_t corr, i
 
 enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info *ci)
 {
-    if (c->state == TRI_CONN_CONNECTING || c->woff == c->wlen)
+    bool spliced = c->splice_head < c->nsplices;
+    if (c->state == TRI_CONN_CONNECTING || (c->woff == c->wlen && !spliced))
         return TRI_FRAME_OK;
     if (!c->outbound && c->wlen - c->woff > net->limits.max_conn_buffer) {
         tri_limit_hit(net, TRI_LIM_BUFFER, "closing the connection from %s: %zu bytes of answers "
@@ -159,9 +259,14 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
         return tri_close_with(ci, TR_EBUSY, false, "%s does not read its answers", c->name);
     }
     ssize_t n;
+    struct iovec iov[SPLICE_IOV];
+    struct msghdr mh = {.msg_iov = iov};
+    if (spliced) /* plaintext only: tri_conn_splice is not used under TLS */
+        mh.msg_iovlen = (size_t)gather_iov(c, iov);
     do /* MSG_NOSIGNAL: a peer gone away is an error here, not SIGPIPE */
         n = c->tls ? tri_tls_write(c->tls, c->wbuf + c->woff, c->wlen - c->woff)
-                   : send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+            : spliced ? sendmsg(c->fd, &mh, MSG_NOSIGNAL)
+                      : send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     if (c->tls && n <= 0 && n != -1) { /* TLS: failed, or must read first (the handshake) */
         if (n)
@@ -180,13 +285,17 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
     tri_net_add(&net->ctr.writes, 1);
     tri_net_add(&net->ctr.bytes_sent, (uint64_t)n);
     tri_net_add(&c->m_bytes_out, (uint64_t)n);
-    c->woff += (size_t)n;
+    if (spliced)
+        gather_advance(c, (size_t)n);
+    else
+        c->woff += (size_t)n;
     net->unsent -= (size_t)n;
-    if (c->woff < c->wlen) { /* the socket is full: the rest when it drains */
+    if (c->woff < c->wlen || c->splice_head < c->nsplices) { /* the socket is full: the rest when it drains */
         tri_net_want_out(net, c, true);
         return TRI_FRAME_OK;
     }
     c->woff = c->wlen = 0;
+    c->splice_head = c->nsplices = 0;
     if (c->wcap > WBUF_KEEP) { /* after a large frame: give the room back */
         tri_free(c->wbuf, c->wcap);
         c->wbuf = NULL;
@@ -253,11 +362,12 @@ static int make_room(tri_conn *c, size_t need)
     }
     if (need <= c->rcap)
         return 0;
-    uint8_t *p = tri_realloc(c->rbuf, c->rcap, need);
+    size_t cap = need <= RBUF_KEEP / 2 ? RBUF_KEEP : need;
+    uint8_t *p = tri_realloc(c->rbuf, c->rcap, cap);
     if (!p)
         return TR_ENOMEM;
     c->rbuf = p;
-    c->rcap = need;
+    c->rcap = cap;
     return 0;
 }
 
@@ -408,7 +518,7 @@ static enum tri_frame_outcome read_once(tri_net *net, tri_conn *c, tri_close_inf
         tri_server_flush(net, c); /* the tells of this read go in one message */
     if (c->rpos == c->rlen) {
         c->rpos = c->rlen = 0;
-        if (c->rcap > RBUF_DEFAULT) { /* a large frame is done: back to normal */
+        if (c->rcap > RBUF_KEEP) { /* a very large frame is done: back to normal */
             uint8_t *p = tri_realloc(c->rbuf, c->rcap, RBUF_DEFAULT);
             if (p) {
                 c->rbuf = p;

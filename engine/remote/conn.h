@@ -78,6 +78,12 @@ typedef struct tri_conn {
     /* writing */
     uint8_t *wbuf;
     size_t wcap, wlen, woff;
+    /* zero-copy: large payloads written from their ask's own copy
+     * (plaintext only), each after wbuf byte `at`; in order */
+    struct tri_splice *splices;
+    uint32_t nsplices, cap_splices, splice_head;
+    size_t splice_done;   /* bytes of the head splice already written */
+    size_t splice_bytes;  /* spliced bytes not yet written */
     bool dirty;           /* on the net's flush list */
     bool want_out;        /* EPOLLOUT is registered */
     struct tri_conn *next_dirty;
@@ -122,6 +128,30 @@ void tri_conn_free(tri_conn *c);
  * memory. Fill it, then tri_conn_commit(c, n). */
 uint8_t *tri_conn_reserve(tri_conn *c, size_t n);
 void tri_conn_commit(tri_net *net, tri_conn *c, size_t n);
+
+/* Payloads of at least this many bytes go out from where they are
+ * (writev), not copied into the write buffer. */
+#define TRI_SPLICE_MIN (16u * 1024)
+
+/* For the encoder (rpc/wire.h's tri_wire_encode_gather) while it fills
+ * room reserved with tri_conn_reserve: the `len` bytes at data belong at
+ * `at` and are written from there. Returns where encoding goes on: `at`
+ * (recorded), or at + len when they were copied there (no memory to
+ * record them). A frame with recorded splices names what holds their
+ * bytes with tri_conn_splice_owner, then commits with
+ * tri_conn_commit_gathered. */
+uint8_t *tri_conn_splice(tri_conn *c, uint8_t *at, const uint8_t *data, size_t len);
+/* Drops what holds a frame's spliced payloads (an ask's future, a tell's
+ * message). */
+typedef void tri_splice_release_fn(void *owner);
+/* The owner of the frame's splices, released once the last is written or
+ * the connection is freed. */
+void tri_conn_splice_owner(tri_conn *c, void *owner, tri_splice_release_fn *release);
+/* Commits a frame of `frame` bytes of which `in_buf` are in the buffer
+ * (the rest spliced). */
+void tri_conn_commit_gathered(tri_net *net, tri_conn *c, size_t in_buf, size_t frame);
+/* Bytes accepted and not yet written (the buffer's and the splices'). */
+size_t tri_conn_unsent(const tri_conn *c);
 
 /* Appends a whole frame with a small body. 0 or TR_ENOMEM. */
 int tri_conn_put_frame(tri_net *net, tri_conn *c, uint8_t type, uint64_t corr, const void *body,

@@ -167,7 +167,7 @@ void tri_net_close_conn(tri_net *net, tri_conn *c, const tri_close_info *ci)
     }
     tri_ep_del(net, c->fd);
     tri_wheel_cancel(&net->wheel, &c->timer);
-    net->unsent -= c->wlen - c->woff;
+    net->unsent -= tri_conn_unsent(c);
     bool was_open = c->state == TRI_CONN_OPEN;
     if (ci->malformed) { /* S36: this connection only, and say why */
         tri_net_add(&net->ctr.malformed, 1);

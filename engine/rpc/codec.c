@@ -166,6 +166,29 @@ uint8_t *tri_encode_into(const tr_type *t, const void *value, uint8_t *dst)
     return value ? encode_at(t, value, dst) : dst;
 }
 
+/* encode_at, but bytes of at least g->min go to g->splice in place of
+ * being copied (the transport writes them from where they are). */
+static uint8_t *gather_at(const tr_type *t, const void *v, uint8_t *p, const tri_gather *g)
+{
+    if (t->kind == TR_KIND_BYTES && ((const tr_bytes *)v)->len >= g->min) {
+        const tr_bytes *b = v;
+        p = tri_put_le(p, b->len, 4);
+        return g->splice(g->ctx, p, b->data, b->len);
+    }
+    if (t->kind != TR_KIND_STRUCT)
+        return encode_at(t, v, p);
+    size_t n;
+    const tr_field *f = tri_fields_of(t, &n);
+    for (size_t i = 0; i < n; i++)
+        p = gather_at(f[i].type, (const char *)v + f[i].offset, p, g);
+    return p;
+}
+
+uint8_t *tri_encode_gather(const tr_type *t, const void *value, uint8_t *dst, const tri_gather *g)
+{
+    return value ? gather_at(t, value, dst, g) : dst;
+}
+
 bool tri_encodable(const tr_type *t, const void *value)
 {
     if (!value)

@@ -24,6 +24,18 @@ size_t tri_encoded_size(const tr_type *t, const void *value);
  * of room; returns the end. The value must be tri_encodable. */
 uint8_t *tri_encode_into(const tr_type *t, const void *value, uint8_t *dst);
 
+/* Where a gathering encoder leaves large bytes: splice gets each run of
+ * at least `min` bytes after its length is written at `at`, and returns
+ * where encoding goes on (at, when it keeps a reference to the bytes;
+ * at + len, when it copied them there). */
+typedef struct tri_gather {
+    size_t min;
+    uint8_t *(*splice)(void *ctx, uint8_t *at, const uint8_t *data, size_t len);
+    void *ctx;
+} tri_gather;
+/* tri_encode_into with g's splices; returns the end of what it wrote. */
+uint8_t *tri_encode_gather(const tr_type *t, const void *value, uint8_t *dst, const tri_gather *g);
+
 /* False when a string is too long for the format (4 GiB - 1 bytes). */
 bool tri_encodable(const tr_type *t, const void *value);
 

@@ -252,6 +252,13 @@ void tri_wire_encode(const tr_type *t, const void *value, uint8_t *dst)
     tri_encode_into(t, value, dst);
 }
 
+uint8_t *tri_wire_encode_gather(const tr_type *t, const void *value, uint8_t *dst, size_t min,
+                                tri_wire_splice_fn *splice, void *ctx)
+{
+    tri_gather g = {.min = min, .splice = splice, .ctx = ctx};
+    return tri_encode_gather(t, value, dst, &g);
+}
+
 /* ---- the service --------------------------------------------------------------------- */
 
 const tr_service_config *tri_wire_config(const tr_service *svc) { return &svc->cfg; }

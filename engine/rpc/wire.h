@@ -263,6 +263,12 @@ void *tri_wire_watch_ctx(const tr_watch *w);
 /* Writes the encoding of a deep value at dst (tri_wire_call_size's *enc
  * bytes of room). */
 void tri_wire_encode(const tr_type *t, const void *value, uint8_t *dst);
+/* The same, except that bytes of at least `min` are handed to splice
+ * after their length (see tri_conn_splice) instead of copied; returns the
+ * end of what was written at dst. */
+typedef uint8_t *tri_wire_splice_fn(void *ctx, uint8_t *at, const uint8_t *data, size_t len);
+uint8_t *tri_wire_encode_gather(const tr_type *t, const void *value, uint8_t *dst, size_t min,
+                                tri_wire_splice_fn *splice, void *ctx);
 
 /* ---- the service ------------------------------------------------------------------ */
 
