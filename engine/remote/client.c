@@ -322,12 +322,11 @@ static size_t call_frame_size(const tri_wire_call *call)
     return tri_frame_size((call->token ? TRI_FRAME_TOKEN : 0) + (call->ask ? 4 : 0) + ch->enc_size);
 }
 
-static void credit_take(tri_credit *cr, tr_msg *m)
+static void credit_take(tri_credit *cr, const tri_wire_call *call)
 {
-    tri_wire_call call;
-    if (cr && cr->calls != TRI_CREDIT_NONE && tri_wire_call_of(m, &call)) {
+    if (cr && cr->calls != TRI_CREDIT_NONE) {
         cr->calls--;
-        cr->bytes -= (int64_t)call_frame_size(&call);
+        cr->bytes -= (int64_t)call_frame_size(call);
     }
 }
 
@@ -350,7 +349,7 @@ static void hold(tri_rtarget *rt, tr_msg *m)
     rt->held_tail = m;
 }
 
-static void transmit(tri_net *net, tri_peer *p, tr_msg *m);
+static void transmit(tri_net *net, tri_peer *p, tr_msg *m, const tri_wire_call *call);
 
 /* Sends what rt holds as far as its slot's credit goes. */
 static void release_held(tri_net *net, tri_peer *p, tri_rtarget *rt)
@@ -370,8 +369,8 @@ static void release_held(tri_net *net, tri_peer *p, tri_rtarget *rt)
             tri_wire_future_unref(call.ask, 1);
             settle(net, rt);
         } else {
-            credit_take(cr, m);
-            transmit(net, p, m);
+            credit_take(cr, &call);
+            transmit(net, p, m, &call);
         }
         tri_rtarget_unref(net, rt); /* the held entry's */
         tri_rtarget_unref(net, rt);
@@ -418,16 +417,16 @@ enum tri_frame_outcome tri_client_credit(tri_net *net, tri_conn *c, const uint8_
 /* Encodes a call for a resolved target onto the connection; frees a
  * tell's message, keeps an ask (it waits in the pending table). Without
  * credit for its slot it is held (in order) until a CREDIT comes. */
-static void send_call(tri_net *net, tri_peer *p, tr_msg *m)
+static void send_call(tri_net *net, tri_peer *p, tr_msg *m, const tri_wire_call *call)
 {
-    tri_rtarget *rt = target_of(m);
+    tri_rtarget *rt = ((const tri_call_hdr *)call->priv)->rt;
     tri_credit *cr = credit_of(p, rt);
     if (!credit_open(cr) || rt->held_head) {
         hold(rt, m);
         return;
     }
-    credit_take(cr, m);
-    transmit(net, p, m);
+    credit_take(cr, call);
+    transmit(net, p, m, call);
 }
 
 typedef struct splice_ctx {
@@ -447,10 +446,9 @@ static void release_ask(void *f) { tr_future_release(f); }
 static void release_tell(void *m) { tr_msg_free(m); }
 
 /* Writes a call whose credit is taken. */
-static void transmit(tri_net *net, tri_peer *p, tr_msg *m)
+static void transmit(tri_net *net, tri_peer *p, tr_msg *m, const tri_wire_call *callp)
 {
-    tri_wire_call call;
-    tri_wire_call_of(m, &call);
+    tri_wire_call call = *callp;
     tri_call_hdr *ch = call.priv;
     tri_rtarget *rt = ch->rt;
     tr_future *f = call.ask;
@@ -546,7 +544,7 @@ static void complete_head(tri_net *net, tri_peer *p, tr_msg *m)
             return;
         }
         tri_rtarget *rt = ((tri_call_hdr *)call.priv)->rt;
-        send_call(net, p, m);
+        send_call(net, p, m, &call);
         tri_rtarget_unref(net, rt); /* the backlog entry's */
         return;
     }
@@ -841,7 +839,7 @@ void tri_client_call(tri_net *net, tr_msg *m)
         rt->io_refs++; /* the pending entry's */
     }
     if (p->ready && !p->bl_head && rt_resolved(rt)) {
-        send_call(net, p, m);
+        send_call(net, p, m, &call);
         /* The call is on its way: the answer comes by socket, so stop
          * polling and leave the CPU to the peer (on two cores, likely
          * this one's). */
