@@ -17,7 +17,10 @@
  *
  * Checked: every outer ask completes exactly once (a counter per ask);
  * every answered one has the right value; the only failures are
- * TR_EUNREACHABLE (the cut) and TR_ETIMEDOUT (the short deadlines); tells
+ * TR_EUNREACHABLE (the cut) and TR_ETIMEDOUT (the short deadlines); every
+ * PAD_EVERY-th ask carries 16-160 KiB of padding, passed along its hops
+ * and checked byte by byte at each (written from the call's own copy by
+ * the I/O thread, racing the deadlines and the cut); tells
  * from one thread arrive in order; no endpoint runs two turns at once.
  * Plain memory in endpoint state, so TSan checks turns are ordered.
  * Prints its seed; exits non-zero on any failure. */
@@ -31,9 +34,9 @@
 #include "troupe/troupe.h"
 
 enum { NODES = 3, THREADS = 2, ASKS = 1500, OUTSTANDING = 64, TELL_EVERY = 8, TELL_BURST = 24,
-       MAX_HOPS = 3 };
+       MAX_HOPS = 3, PAD_EVERY = 8, PAD_MIN = 16 << 10, PAD_SPREAD = 144 << 10 };
 
-#define HOPS_FIELDS(F) F(tr_u32, hops) F(tr_u32, tag)
+#define HOPS_FIELDS(F) F(tr_u32, hops) F(tr_u32, tag) F(tr_bytes, pad)
 TR_STRUCT(hops_arg, HOPS_FIELDS)
 TR_STRUCT_DEFINE(hops_arg, HOPS_FIELDS)
 
@@ -94,6 +97,9 @@ static void hop_answered(tr_endpoint *self, tr_future *f, void *arg)
     free(ph);
 }
 
+/* The padding's bytes for an ask's tag. */
+static uint8_t pad_byte(uint32_t tag, uint32_t j) { return (uint8_t)(tag * 31u + j * 7u + (j >> 9)); }
+
 static int on_hop(tr_endpoint *self, void *state, const hops_arg *arg, tr_reply *reply)
 {
     (void)self;
@@ -101,6 +107,13 @@ static int on_hop(tr_endpoint *self, void *state, const hops_arg *arg, tr_reply 
     enter(n);
     n->hops++;
     int rv = 0;
+    for (uint32_t j = 0; j < arg->pad.len; j++) {
+        if (((const uint8_t *)arg->pad.data)[j] != pad_byte(arg->tag, j)) {
+            leave(n);
+            return tr_reply_fail(reply, TR_EINVAL, "padding byte %u of %u is wrong", j,
+                                 arg->pad.len);
+        }
+    }
     if (arg->hops == 0) {
         tr_u64 r = arg->tag;
         rv = rs_hop_reply(reply, &r);
@@ -114,7 +127,7 @@ static int on_hop(tr_endpoint *self, void *state, const hops_arg *arg, tr_reply 
         }
         ph->reply = tr_reply_keep(reply);
         ph->n = n;
-        hops_arg next = {arg->hops - 1, arg->tag};
+        hops_arg next = {arg->hops - 1, arg->tag, arg->pad};
         rv = rs_hop_then(to, &next, 0, hop_answered, ph);
         if (rv) {
             tr_reply_release(ph->reply);
@@ -208,8 +221,16 @@ static void *caller_main(void *arg)
         a->short_deadline = tc_rng_below(&c->rng, 50) == 0;
         tr_gateway *to = c->to[tc_rng_below(&c->rng, 2 * NODES)];
         atomic_fetch_add(&c->inflight, 1);
-        hops_arg h = {a->hops, a->tag};
+        hops_arg h = {a->hops, a->tag, {NULL, 0}};
+        uint8_t *pad = NULL;
+        if (i % PAD_EVERY == 0 && (pad = malloc(PAD_MIN + PAD_SPREAD))) {
+            h.pad.len = PAD_MIN + (uint32_t)tc_rng_below(&c->rng, PAD_SPREAD);
+            for (uint32_t j = 0; j < h.pad.len; j++)
+                pad[j] = pad_byte(a->tag, j);
+            h.pad.data = pad;
+        }
         int rv = rs_hop_then(to, &h, a->short_deadline ? 1000000 : 0, outer_done, a);
+        free(pad); /* the ask holds its own copy */
         if (rv) {
             fail_note("%s %lld", "ask refused", rv);
             atomic_fetch_sub(&c->inflight, 1);
@@ -307,7 +328,7 @@ static int round_run(tc_rng *rng, uint64_t *count)
      * only once the endpoint has run every tell before it. */
     for (unsigned t = 0; t < THREADS; t++) {
         tr_future *f;
-        TC_OK(rs_hop(cs[t].to[NODES], &(hops_arg){0, 1}, 0, &f));
+        TC_OK(rs_hop(cs[t].to[NODES], &(hops_arg){0, 1, {NULL, 0}}, 0, &f));
         TC_OK(tr_future_get(f, 30000000000LL));
         tr_future_release(f);
     }
