@@ -74,6 +74,7 @@ typedef struct tri_conn {
     uint8_t *rbuf;
     size_t rcap, rlen, rpos;
     uint64_t skip;        /* bytes of an oversized frame still to discard */
+    int64_t big_rx_ns;    /* when the last frame above the default buffer came */
 
     /* writing */
     uint8_t *wbuf;
@@ -114,6 +115,7 @@ typedef struct tri_conn {
     uint64_t reconnects;  /* outbound: the peer's connections before this one */
     _Atomic uint64_t m_bytes_out, m_bytes_in, m_frames_out, m_frames_in;
     _Atomic uint64_t m_oversized, m_pongs, m_rtt_ns, m_rtt_max_ns;
+    _Atomic uint64_t m_buffers; /* rcap + wcap, stored when either changes */
 } tri_conn;
 
 /* A connection around `fd` (non-blocking, already registered by the
@@ -175,6 +177,10 @@ enum tri_frame_outcome tri_close_with(tri_close_info *ci, int code, bool malform
 /* write()s what is buffered, once. 0, or TRI_FRAME_CLOSE with ci filled
  * (the connection broke). */
 enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info *ci);
+
+/* Gives a read buffer grown for large frames back once it is empty and
+ * none has come for a second; true when it is back to its default size. */
+bool tri_conn_trim(tri_conn *c);
 
 /* read()s once and handles every complete frame. TRI_FRAME_CLOSE with ci
  * filled when the connection must go (end of stream, an error, a

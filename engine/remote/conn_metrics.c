@@ -38,6 +38,7 @@ size_t tr_service_connections(tr_service *svc, tr_conn_metrics *out, size_t max)
             m->pings = atomic_load_explicit(&c->m_pongs, memory_order_relaxed);
             m->rtt_ns = atomic_load_explicit(&c->m_rtt_ns, memory_order_relaxed);
             m->rtt_max_ns = atomic_load_explicit(&c->m_rtt_max_ns, memory_order_relaxed);
+            m->buffer_bytes = atomic_load_explicit(&c->m_buffers, memory_order_relaxed);
             m->age_ns = now > c->born_ns ? (uint64_t)(now - c->born_ns) : 0;
         }
         n++;

@@ -170,6 +170,7 @@ void tri_peer_tick(tri_net *net, tri_conn *c)
             c->ping_sent_ns = now;
         }
     }
+    tri_conn_trim(c); /* a read buffer grown for large frames, once idle */
     /* a tick per half interval, and never past the timeout */
     int64_t step = PING_AFTER_NS / 2;
     if (c->ping_out && c->last_rx_ns + LIVENESS_NS - now < step)

@@ -216,6 +216,7 @@ static void connection_families(tr_service *svc, out *o)
         {"troupe_connection_rtt_max_seconds", "gauge", "The longest PING/PONG round trip.", offsetof(tr_conn_metrics, rtt_max_ns), 1e9},
         {"troupe_connection_reconnects", "gauge", "Outbound: connections to this peer before this one.", offsetof(tr_conn_metrics, reconnects), 0},
         {"troupe_connection_age_seconds", "gauge", "Since the connection was made.", offsetof(tr_conn_metrics, age_ns), 1e9},
+        {"troupe_connection_buffer_bytes", "gauge", "Memory the connection's read and write buffers hold.", offsetof(tr_conn_metrics, buffer_bytes), 0},
     };
     for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
         family(o, fams[f].name, fams[f].type, fams[f].help);

@@ -114,6 +114,7 @@ typedef struct tr_conn_metrics {
     uint64_t rtt_max_ns;       /**< the longest */
     uint64_t reconnects;       /**< outbound: connections to this peer before this one */
     uint64_t age_ns;           /**< since it was made */
+    uint64_t buffer_bytes;     /**< memory its read and write buffers hold now */
 } tr_conn_metrics;
 
 /** Copies up to `max` connections into out and returns how many there

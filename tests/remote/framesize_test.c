@@ -238,3 +238,50 @@ Test(framesize, default_limit_carries_megabytes, .timeout = 60)
     free((void *)big.data);
     world_free(&w);
 }
+
+/* The buffers of a service's connections in one direction (metrics.h). */
+static uint64_t buffers(tr_service *svc, bool outbound)
+{
+    tr_conn_metrics cm[8];
+    size_t n = tr_service_connections(svc, cm, 8);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (cm[i].outbound == outbound)
+            sum += cm[i].buffer_bytes;
+    return sum;
+}
+
+/* A frame of a few hundred KiB grows the receiving connection's read
+ * buffer to 1 MiB, kept while such frames come (a stream's chunks), and
+ * given back once none has come for a second: on both sides, with the
+ * payload read back whole. */
+Test(framesize, large_frames_buffer_then_give_back, .timeout = 60)
+{
+    world w = world_make(0, 0);
+    uint64_t idle_in = buffers(w.server, false), idle_out = buffers(w.client, true);
+    enum { N = 300 * 1024 };
+    tr_bytes big = bytes_of(N);
+    tr_future *f;
+    for (int i = 0; i < 3; i++) {
+        TC_OK(tblob_put(w.gw, &big, 0, &f));
+        TC_OK(tr_future_get(f, WAIT_NS));
+        cr_assert_eq(*tblob_put_result(f), N);
+        tr_future_release(f);
+    }
+    TC_OK(tblob_make(w.gw, &(tr_u32){N}, 0, &f));
+    TC_OK(tr_future_get(f, WAIT_NS));
+    const tr_bytes *got = tblob_make_result(f);
+    cr_assert_eq(got->len, N);
+    for (uint32_t i = 0; i < got->len; i++)
+        cr_assert_eq(((const uint8_t *)got->data)[i], 0, "byte %u", i);
+    tr_future_release(f);
+    uint64_t big_in = buffers(w.server, false), big_out = buffers(w.client, true);
+    cr_assert_geq(big_in, idle_in + 800 * 1024, "server read buffer %llu, idle %llu",
+                  (unsigned long long)big_in, (unsigned long long)idle_in);
+    cr_assert_geq(big_out, idle_out + 800 * 1024, "client read buffer %llu, idle %llu",
+                  (unsigned long long)big_out, (unsigned long long)idle_out);
+    TC_ASSERT_EVENTUALLY(buffers(w.server, false) <= big_in - 800 * 1024, 5000);
+    TC_ASSERT_EVENTUALLY(buffers(w.client, true) <= big_out - 800 * 1024, 5000);
+    free((void *)big.data);
+    world_free(&w);
+}
