@@ -179,8 +179,9 @@ void tri_wire_endpoint_release(tr_endpoint *ep);
 /* True while the endpoint's mailbox is below its high-water mark plus
  * `slack`: the transport may let more calls come (its credit, PROTOCOL.md). */
 bool tri_wire_endpoint_has_room(const tr_endpoint *ep, uint64_t slack);
-/* True while its mailbox is below its low-water mark: it keeps up. */
-bool tri_wire_endpoint_keeps_up(const tr_endpoint *ep);
+/* True while its mailbox is below its low-water mark plus `slack`: it
+ * keeps up. */
+bool tri_wire_endpoint_keeps_up(const tr_endpoint *ep, uint64_t slack);
 /* Counts n calls refused because the endpoint terminated (S16). */
 void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n);
 

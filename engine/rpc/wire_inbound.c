@@ -59,10 +59,10 @@ const char *tri_wire_endpoint_id(const tr_endpoint *ep) { return ep->id; }
 
 void tri_wire_endpoint_release(tr_endpoint *ep) { tri_endpoint_unref(ep); }
 
-bool tri_wire_endpoint_keeps_up(const tr_endpoint *ep)
+bool tri_wire_endpoint_keeps_up(const tr_endpoint *ep, uint64_t slack)
 {
     const tri_gate *g = tri_actor_gate(ep->actor);
-    return !g || tri_gate_level(g) < g->low;
+    return !g || tri_gate_level(g) < g->low + slack;
 }
 
 bool tri_wire_endpoint_has_room(const tr_endpoint *ep, uint64_t slack)

@@ -22,6 +22,21 @@
 # 10 ms each way (+-2 ms), so 20 ms round trips; 1% loss; 5% reordered.
 NETEM_ARGS="delay 10ms 2ms loss 1% reorder 5% 50%"
 TUNEM_ARGS="-d 10 -j 2 -l 0.01 -r 0.05"
+# The hosts' links' MTU (TROUPE_NETNS_MTU, default 65535, loopback's size
+# less one): TCP's first window is 10 segments, so at 1500 bytes a new
+# connection starts at 14 KiB a round trip where loopback starts at 640
+# KiB, and a 20 ms path spends ~4 more round trips in slow start (rtt20 in
+# bench.sh: 2.5 M tells/s at 1500, 3.4 M at 65535). Either way tunem and
+# veth carry TSO packets of up to 64 KiB.
+netns_mtu=${TROUPE_NETNS_MTU:-65535}
+# Each host's TCP buffers (min default max, bytes; per namespace), as a
+# deployment on a long fat path tunes them (README "Real networks"): 20 ms
+# at loopback's rate (~0.55 GB/s) keeps ~11 MB in flight, above the
+# kernel's 4 MiB tcp_wmem ceiling (rtt20: 1.2 M tells/s), and a 128 KiB
+# default receive buffer opens with a 64 KiB window that grows once a
+# round trip (rtt20: 2.2 M tells/s).
+TCP_WMEM="4096 16384 67108864"
+TCP_RMEM="4096 4194304 67108864"
 
 skip() { echo "netns test SKIPPED: $*"; exit 77; }
 
@@ -69,8 +84,11 @@ hosts_up() {
         i=$((i + 1))
         ip netns add "$p$h" || return 1
         ip -n "$p$h" link set lo up || return 1
+        ip netns exec "$p$h" sysctl -qw net.ipv4.tcp_wmem="$TCP_WMEM" net.ipv4.tcp_rmem="$TCP_RMEM" ||
+            return 1
         if [[ $emu == netem ]]; then
-            ip -n "$p$h" link add eth0 type veth peer name "${h}sw" netns "${p}s" || return 1
+            ip -n "$p$h" link add eth0 mtu "$netns_mtu" type veth \
+                peer name "${h}sw" mtu "$netns_mtu" netns "${p}s" || return 1
             ip -n "$p$h" addr add "10.77.0.$i/24" dev eth0 || return 1
             ip -n "$p$h" link set eth0 up || return 1
             ip -n "${p}s" link set "${h}sw" master br0 && ip -n "${p}s" link set "${h}sw" up ||
@@ -83,7 +101,7 @@ hosts_up() {
             [[ -c /dev/net/tun ]] || skip "no netem qdisc and no /dev/net/tun for tunem"
             ip -n "$p$h" tuntap add dev tun0 mode tun || skip "cannot make a TUN device here"
             ip -n "$p$h" addr add "10.77.0.$i/24" dev tun0 || return 1
-            ip -n "$p$h" link set tun0 txqueuelen 10000 up || return 1
+            ip -n "$p$h" link set tun0 mtu "$netns_mtu" txqueuelen 10000 up || return 1
             specs+=("$p$h=10.77.0.$i")
         fi
     done

@@ -17,13 +17,23 @@
  *   down/up  a host's link: while down every packet from or to it is
  *            dropped, including those already waiting (the partition)
  *
+ * The fds carry a virtio-net header (IFF_VNET_HDR) and offer checksum
+ * and TCP segmentation offload (TUNSETOFFLOAD), as veth does: a host's
+ * TCP hands tunem packets of up to 64 KiB, unchecksummed, and tunem
+ * passes each one, header and all, to the other host's tun0 unchanged.
+ * So tunem carries what netem would on veth (one packet per TSO burst,
+ * not per segment) and neither host computes checksums. Where the kernel
+ * refuses the offloads, tunem falls back to plain packets.
+ *
  * Waiting packets sit in a min-heap by due time (then arrival: FIFO
  * among equals), at most QUEUE packets and QUEUE_MB MiB; beyond that a
  * packet is dropped and counted, like a full netem queue. Everything else
  * that reaches a tun0 (IPv6, an address no host has) is dropped, counted.
  *
- *   tunem [-d MS] [-j MS] [-l P] [-r P] [-q N] [-m MiB] [-s SEED] -c SOCK NETNS=ADDR...
- *       runs until SIGTERM/SIGINT, then prints its counters. It listens
+ *   tunem [-d MS] [-j MS] [-l P] [-r P] [-q N] [-m MiB] [-s SEED] [-n] -c SOCK
+ *         NETNS=ADDR...
+ *       runs until SIGTERM/SIGINT, then prints its counters (-n: no
+ *       offloads: checksummed packets of at most tun0's MTU). It listens
  *       on the UNIX socket SOCK (a path: reachable from every namespace)
  *       and prints "tunem: ready" once attached to every host.
  *   tunem ctl SOCK COMMAND...
@@ -40,6 +50,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -56,7 +67,7 @@
 #include <unistd.h>
 
 #define MAX_HOSTS 8
-#define PKT_MAX 65536
+#define PKT_MAX (65536 + 256) /* a GSO packet and its header, with room */
 #define READS_PER_TURN 256 /* per host, then the others get a turn */
 
 typedef struct host {
@@ -88,6 +99,7 @@ static struct {
     uint64_t received, delivered, lost, reordered, overflow, partitioned, unroutable, write_err;
 } ctr;
 static volatile sig_atomic_t quit;
+static size_t vhdr; /* the virtio-net header's size on every fd, or 0 (no offloads) */
 
 static int64_t now_ns(void)
 {
@@ -159,10 +171,13 @@ static int host_of(uint32_t addr)
     return -1;
 }
 
-static void take(int src, const uint8_t *b, size_t len)
+/* One packet read from host src: `len` bytes at pk, the first vhdr of them
+ * its virtio-net header (kept: it goes out with the packet). */
+static void take(int src, const uint8_t *pk, size_t len)
 {
     ctr.received++;
-    if (len < 20 || (b[0] >> 4) != 4) { /* IPv4 only (the kernel's IPv6 chatter) */
+    const uint8_t *b = pk + vhdr;
+    if (len < vhdr + 20 || (b[0] >> 4) != 4) { /* IPv4 only (the kernel's IPv6 chatter) */
         ctr.unroutable++;
         return;
     }
@@ -197,7 +212,7 @@ static void take(int src, const uint8_t *b, size_t len)
         ctr.overflow++;
         return;
     }
-    memcpy(copy, b, len);
+    memcpy(copy, pk, len);
     queued_bytes += len;
     heap_push((pkt){now_ns() + (int64_t)(d > 0 ? d * 1e6 : 0), seq++, src, dst, (uint32_t)len,
                     copy});
@@ -238,10 +253,24 @@ static int attach(const char *name)
     if (fd < 0)
         die("/dev/net/tun");
     struct ifreq ifr = {0};
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vhdr ? IFF_VNET_HDR : 0);
     snprintf(ifr.ifr_name, IFNAMSIZ, "tun0");
     if (ioctl(fd, TUNSETIFF, &ifr) != 0)
         die("TUNSETIFF tun0 (was it made with ip tuntap add dev tun0 mode tun?)");
+    int hs = (int)vhdr;
+    unsigned off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+    if (vhdr && (ioctl(fd, TUNSETVNETHDRSZ, &hs) != 0 || ioctl(fd, TUNSETOFFLOAD, off) != 0)) {
+        close(fd); /* no offloads here: plain packets on every fd */
+        fd = -1;
+    }
+    if (fd < 0) {
+        vhdr = 0;
+        if ((fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
+            die("/dev/net/tun");
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+        if (ioctl(fd, TUNSETIFF, &ifr) != 0)
+            die("TUNSETIFF tun0");
+    }
     if (setns(self, CLONE_NEWNET) != 0) /* back: the fd keeps its device */
         die("setns back");
     close(ns);
@@ -396,7 +425,7 @@ static void on_signal(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: tunem [-d MS] [-j MS] [-l P] [-r P] [-q N] [-m MiB] [-s SEED] "
+    fprintf(stderr, "usage: tunem [-d MS] [-j MS] [-l P] [-r P] [-q N] [-m MiB] [-s SEED] [-n] "
                     "-c SOCK NETNS=ADDR...\n       tunem ctl SOCK COMMAND...\n");
     exit(2);
 }
@@ -407,8 +436,9 @@ int main(int argc, char **argv)
         return ctl_client(argv[2], argc - 3, argv + 3);
     const char *ctl = NULL;
     size_t qmax = 65536, qmb = 64;
+    bool offload = true;
     int o;
-    while ((o = getopt(argc, argv, "d:j:l:r:q:m:s:c:")) != -1) {
+    while ((o = getopt(argc, argv, "d:j:l:r:q:m:s:c:n")) != -1) {
         switch (o) {
         case 'd': par.delay_ms = atof(optarg); break;
         case 'j': par.jitter_ms = atof(optarg); break;
@@ -418,11 +448,13 @@ int main(int argc, char **argv)
         case 'm': qmb = strtoul(optarg, NULL, 10); break;
         case 's': rng = strtoull(optarg, NULL, 10) | 1; break;
         case 'c': ctl = optarg; break;
+        case 'n': offload = false; break;
         default: usage();
         }
     }
     if (!ctl || optind >= argc || argc - optind > MAX_HOSTS || qmax == 0)
         usage();
+    vhdr = offload ? sizeof(struct virtio_net_hdr) : 0;
     for (int i = optind; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         host *h = &hosts[nhosts++];
@@ -431,6 +463,11 @@ int main(int argc, char **argv)
         memcpy(h->netns, argv[i], (size_t)(eq - argv[i]));
         h->fd = attach(h->netns);
     }
+    if (!vhdr && offload) /* one host had no offloads: all plain */
+        for (int i = 0; i < nhosts; i++) {
+            close(hosts[i].fd);
+            hosts[i].fd = attach(hosts[i].netns);
+        }
     heap_cap = qmax;
     max_bytes = qmb << 20;
     heap = calloc(heap_cap, sizeof *heap);
@@ -441,8 +478,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     int lfd = listen_ctl(ctl);
     printf("tunem: ready: %d hosts, delay %.1f ms +- %.1f, loss %.3f, reorder %.3f, queue %zu "
-           "packets / %zu MiB\n", nhosts, par.delay_ms, par.jitter_ms, par.loss, par.reorder,
-           qmax, qmb);
+           "packets / %zu MiB, %s\n", nhosts, par.delay_ms, par.jitter_ms, par.loss, par.reorder,
+           qmax, qmb, vhdr ? "checksum and TSO offload" : "no offloads");
     fflush(stdout);
 
     static uint8_t buf[PKT_MAX];
