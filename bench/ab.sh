@@ -14,9 +14,9 @@ trap 'rm -f "$out"' EXIT
 for ((r = 0; r < rounds; r++)); do
     for w in "$@"; do
         # shellcheck disable=SC2086
-        "$a" $w 2>/dev/null | sed 's/^/A /; s/,tls=none//' >>"$out"
+        "$a" $w 2>/dev/null | sed 's/^/A /; s/,tls=none//; s/,warm=0//' >>"$out"
         # shellcheck disable=SC2086
-        "$b" $w 2>/dev/null | sed 's/^/B /; s/,tls=none//' >>"$out"
+        "$b" $w 2>/dev/null | sed 's/^/B /; s/,tls=none//; s/,warm=0//' >>"$out"
     done
 done
 python3 - "$out" <<'PY'

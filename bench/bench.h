@@ -22,7 +22,7 @@
  * the driver exits at once rather than tear a live service down. */
 enum { BENCH_OK = 0, BENCH_FAIL = 1, BENCH_USAGE = 2, BENCH_TIMEOUT = 3 };
 
-#define BENCH_MAX_KEYS 4
+#define BENCH_MAX_KEYS 6
 #define BENCH_MAX_SETS 4
 #define BENCH_PARAM_LEN 160
 
