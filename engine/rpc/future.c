@@ -155,8 +155,14 @@ void tr_future_retain(tr_future *f)
 
 void tri_future_unref(tr_future *f, uint32_t n)
 {
-    /* acq_rel: the last release sees every holder's writes before freeing. */
-    if (atomic_fetch_sub_explicit(&f->refs, n, memory_order_acq_rel) == n)
+    /* Holding every reference (the common end of an ask: the message's,
+     * the timer's and the continuation's dropped together), nobody else
+     * can take or drop one, so no RMW is needed. acquire: pairs with the
+     * release half of the other holders' earlier acq_rel drops, as the
+     * RMW below would. Otherwise acq_rel: the last release sees every
+     * holder's writes before freeing. */
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) == n ||
+        atomic_fetch_sub_explicit(&f->refs, n, memory_order_acq_rel) == n)
         future_free(f);
 }
 
