@@ -574,10 +574,11 @@ static int no_memory(tr_future *f, size_t size, uintptr_t claimed)
     return TR_ENOMEM;
 }
 
-int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
+/* tr_future_complete's body, inlined into tr_reply_value too (a handler's
+ * answer: once per ask). */
+static inline __attribute__((always_inline)) int complete(tr_future *f, const tr_type *t,
+                                                          const void *value)
 {
-    if (!f || (!t && value))
-        return TR_EINVAL;
     uintptr_t h = claim(f);
     if (!h)
         return TR_EBUSY;
@@ -624,6 +625,13 @@ int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
     f->code = 0;
     publish(f, h);
     return 0;
+}
+
+int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
+{
+    if (!f || (!t && value))
+        return TR_EINVAL;
+    return complete(f, t, value);
 }
 
 int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data, size_t len)
@@ -775,8 +783,10 @@ int tr_reply_value(tr_reply *r, const tr_type *t, const void *value)
         return TR_EINVAL;
     if (!value)
         t = f->type;
+    if (!t && value)
+        return TR_EINVAL; /* as tr_future_complete */
     if (!f->encode || !t || !value)
-        return tr_future_complete(f, t, value);
+        return complete(f, t, value);
     /* S22: the answer crosses as bytes, as it would between processes. */
     tr_buf b;
     tr_buf_init(&b);
