@@ -602,8 +602,9 @@ static inline __attribute__((always_inline)) int complete(tr_future *f, const tr
         f->vtype = t;
         f->code = 0;
         if (home) {
-            /* release: publishes the outcome (as publish()'s sole store);
-             * the dispatcher's send home carries it to the asker. */
+            /* release: publishes the outcome, pairs with state()'s acquire
+             * (as publish()'s sole store); the dispatcher's send home then
+             * carries it to the asker. */
             atomic_store_explicit(&f->head, TRI_FUT_DONE, memory_order_release);
             tls_home_deferred = true;
             return 0;
