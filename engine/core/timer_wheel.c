@@ -43,20 +43,6 @@ void tri_wheel_destroy(tri_timer_wheel *w)
 static void set_bit(tri_timer_wheel *w, uint32_t s) { w->bitmap[s >> 6] |= 1ull << (s & 63); }
 static void clear_bit(tri_timer_wheel *w, uint32_t s) { w->bitmap[s >> 6] &= ~(1ull << (s & 63)); }
 
-/* The slot's bit stays set: whoever next scans the slot clears it. */
-static void unlink_timer(tri_timer_wheel *w, tri_timer *t)
-{
-    *t->pprev = t->next;
-    if (t->next)
-        t->next->pprev = t->pprev;
-    t->next = NULL;
-    t->pprev = NULL;
-    if (t->due_tick & TRI_TIMER_LATER)
-        w->nlater--;
-    else
-        w->count--;
-}
-
 void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns)
 {
     int64_t rel = deadline_ns - w->origin_ns;
@@ -77,17 +63,6 @@ void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns)
     w->count++;
 }
 
-void tri_wheel_arm_later(tri_timer_wheel *w, tri_timer *t, int64_t timeout_ns)
-{
-    t->due_tick = TRI_TIMER_LATER | (uint64_t)(timeout_ns > 0 ? timeout_ns : 0);
-    t->next = w->later;
-    if (t->next)
-        t->next->pprev = &t->next;
-    t->pprev = &w->later;
-    w->later = t;
-    w->nlater++;
-}
-
 size_t tri_wheel_settle(tri_timer_wheel *w, int64_t now_ns)
 {
     size_t n = 0;
@@ -103,14 +78,6 @@ size_t tri_wheel_settle(tri_timer_wheel *w, int64_t now_ns)
     return n;
 }
 
-bool tri_wheel_cancel(tri_timer_wheel *w, tri_timer *t)
-{
-    if (!t->pprev)
-        return false;
-    unlink_timer(w, t);
-    return true;
-}
-
 /* Moves the timers of slot `s` due at or before `tick` onto *out. */
 static size_t collect_slot(tri_timer_wheel *w, uint32_t s, uint64_t tick, tri_timer **out)
 {
@@ -119,7 +86,7 @@ static size_t collect_slot(tri_timer_wheel *w, uint32_t s, uint64_t tick, tri_ti
     while (t) {
         tri_timer *next = t->next;
         if (t->due_tick <= tick) {
-            unlink_timer(w, t);
+            tri_wheel_unlink_(w, t);
             t->next = *out;
             *out = t;
             n++;
@@ -189,7 +156,7 @@ size_t tri_wheel_drain(tri_timer_wheel *w, tri_timer **out)
     size_t n = 0;
     while (w->later) {
         tri_timer *t = w->later;
-        unlink_timer(w, t);
+        tri_wheel_unlink_(w, t);
         t->next = *out;
         *out = t;
         n++;

@@ -84,8 +84,18 @@ void tri_wheel_destroy(tri_timer_wheel *w);
 void tri_wheel_arm(tri_timer_wheel *w, tri_timer *t, int64_t deadline_ns);
 
 /* Arms `t` (not armed) with a timeout (> 0) whose start is the next
- * tri_wheel_settle: no clock is read. Cancel and drain see it as armed. */
-void tri_wheel_arm_later(tri_timer_wheel *w, tri_timer *t, int64_t timeout_ns);
+ * tri_wheel_settle: no clock is read. Cancel and drain see it as armed.
+ * Inline, as cancel: once per ask each. */
+static inline void tri_wheel_arm_later(tri_timer_wheel *w, tri_timer *t, int64_t timeout_ns)
+{
+    t->due_tick = TRI_TIMER_LATER | (uint64_t)(timeout_ns > 0 ? timeout_ns : 0);
+    t->next = w->later;
+    if (t->next)
+        t->next->pprev = &t->next;
+    t->pprev = &w->later;
+    w->later = t;
+    w->nlater++;
+}
 
 /* Gives every timer armed later its deadline, now_ns + its timeout
  * (saturating), and moves it into its slot. now_ns must be read after
@@ -96,7 +106,30 @@ size_t tri_wheel_settle(tri_timer_wheel *w, int64_t now_ns);
 /* Unlinks `t` if armed. Returns true when it was armed (the caller now owns
  * whatever the wheel's reference stood for), false when it had already been
  * collected or never armed. */
-bool tri_wheel_cancel(tri_timer_wheel *w, tri_timer *t);
+static inline bool tri_wheel_cancel(tri_timer_wheel *w, tri_timer *t);
+
+/* Unlinks an armed `t` (the wheel's own; the slot's bit stays set:
+ * whoever next scans the slot clears it). */
+static inline void tri_wheel_unlink_(tri_timer_wheel *w, tri_timer *t)
+{
+    *t->pprev = t->next;
+    if (t->next)
+        t->next->pprev = t->pprev;
+    t->next = NULL;
+    t->pprev = NULL;
+    if (t->due_tick & TRI_TIMER_LATER)
+        w->nlater--;
+    else
+        w->count--;
+}
+
+static inline bool tri_wheel_cancel(tri_timer_wheel *w, tri_timer *t)
+{
+    if (!t->pprev)
+        return false;
+    tri_wheel_unlink_(w, t);
+    return true;
+}
 
 /* Collects every timer due at or before now_ns onto *out (linked by
  * `next`, unarmed); they have not been fired. Returns how many. */

@@ -330,6 +330,30 @@ void tri_tell_outcome(tr_endpoint *ep, tr_msg *m, tri_method_metrics *mm, uint64
     }
 }
 
+/* A plain ask's handler returned non-zero or left its reply unanswered
+ * (tri_fast_ask): run_call's bookkeeping after its handler. */
+void tri_ask_outcome(tr_endpoint *ep, tr_future *f, unsigned gi, unsigned method,
+                     tri_method_metrics *mm, uint64_t n, int rv)
+{
+    /* Not parsed from the message: once answered, a remote ask's message
+     * may already be the I/O thread's carrier for the answer (wire.h). */
+    parsed p = {.kind = TRI_RK_ASK, .f = f, .gi = gi, .method = method,
+                .impl = &ep->impls[gi]};
+    p.md = &p.impl->desc->methods[method];
+    if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
+        if (TRI_METRICS_ON) /* relaxed: single writer */
+            atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
+        tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
+        tri_future_failf(p.f, TR_ENOMETHOD, "endpoint %s does not handle %s.%s", ep->id,
+                         gw_name(&p), method_name(&p));
+        return;
+    }
+    if (rv < 0)
+        tri_count(&mm->errors);
+    tri_count(&ep->processed);
+    settle_reply(ep, &p, rv);
+}
+
 void tri_dispatch_call(tr_endpoint *ep, tr_msg *m)
 {
     parsed p;

@@ -24,12 +24,11 @@
 #include "rpc/registry.h"
 #include "rpc/service_impl.h"
 
-static void ep_behavior(tr_actor *a, void *state, tr_msg *m);
 
 tr_endpoint *tri_endpoint_current(void)
 {
     tr_actor *a = tri_current_actor();
-    return (a && a->behavior == ep_behavior) ? tri_endpoint_in(a->state) : NULL;
+    return (a && a->behavior == tri_ep_behavior) ? tri_endpoint_in(a->state) : NULL;
 }
 
 /* ---- references -------------------------------------------------------- */
@@ -68,30 +67,6 @@ static void unref_n(tr_endpoint *ep, uint32_t n)
 }
 
 void tri_endpoint_unref(tr_endpoint *ep) { unref_n(ep, 1); }
-
-enum { REF_BULK = 64 };
-
-void tri_endpoint_ref_own(tr_endpoint *ep)
-{
-    if (__builtin_expect(!ep->ref_cache, 0)) {
-        if (ep->stop_hook_ran) { /* e.g. an ask from on_cleanup: no cache now */
-            tri_endpoint_ref(ep);
-            return;
-        }
-        /* relaxed: as tri_endpoint_ref (we hold the alive reference). */
-        atomic_fetch_add_explicit(&ep->refs, REF_BULK, memory_order_relaxed);
-        ep->ref_cache = REF_BULK;
-    }
-    ep->ref_cache--;
-}
-
-void tri_endpoint_unref_own(tr_endpoint *ep)
-{
-    if (ep->ref_cache < 2 * REF_BULK && !ep->stop_hook_ran)
-        ep->ref_cache++;
-    else
-        tri_endpoint_unref(ep);
-}
 
 void tr_endpoint_retain(tr_endpoint *ep)
 {
@@ -196,17 +171,18 @@ static void on_terminate_msg(tr_endpoint *ep)
         begin_stop(ep);
 }
 
-static void ep_behavior(tr_actor *a, void *state, tr_msg *m)
+void tri_ep_behavior(tr_actor *a, void *state, tr_msg *m)
 {
     (void)a;
     tr_endpoint *ep = tri_endpoint_in(state);
     switch (tri_rpc_kind_of(m->tag)) {
     case TRI_RK_TELL:
-        if (tri_fast_tell(ep, m))
-            break;
-        /* fall through */
+        if (!tri_fast_tell(ep, m))
+            tri_dispatch_call(ep, m);
+        break;
     case TRI_RK_ASK:
-        tri_dispatch_call(ep, m);
+        if (!tri_fast_ask(ep, m))
+            tri_dispatch_call(ep, m);
         break;
     case TRI_RK_BATCH:
         tri_dispatch_batch(ep, m);
@@ -346,7 +322,7 @@ static int create_with_id(tr_service *svc, const tr_endpoint_opts *o, const char
     size_t off_addr = off_id + id_len + 1;
     size_t off_state = align_up(off_addr + addr_len + 1, 16);
     tr_actor_opts ao = {
-        .behavior = ep_behavior,
+        .behavior = tri_ep_behavior,
         .on_stop = ep_on_stop,
         .on_drop = ep_on_drop,
         .state_size = TRI_EP_ALIGN - 1 + off_state + o->state_size,

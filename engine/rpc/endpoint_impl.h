@@ -117,6 +117,10 @@ static inline tr_endpoint *tri_endpoint_in(void *actor_state)
 /* The endpoint whose turn runs on this thread, or NULL. */
 tr_endpoint *tri_endpoint_current(void);
 
+/* The endpoints' behaviour (endpoint.c): an actor running it is an
+ * endpoint's. */
+void tri_ep_behavior(tr_actor *a, void *state, tr_msg *m);
+
 /* Takes / drops a reference. Dropping does nothing while the service is
  * being destroyed (its actors are freed wholesale then). Any thread. */
 void tri_endpoint_ref(tr_endpoint *ep);
@@ -124,12 +128,33 @@ void tri_endpoint_unref(tr_endpoint *ep);
 
 /* The same for a reference a continuation of ep's own holds: main thread
  * only (ep is tri_endpoint_current()). They come from and go back to
- * ep->ref_cache, refilled REF_BULK at a time, so an ask's round trip does
+ * ep->ref_cache, refilled TRI_EP_REF_BULK at a time, so an ask's round trip does
  * no read-modify-write on ep->refs; the cache's references are real ones
  * (any thread may drop a continuation's with tri_endpoint_unref) and go
  * with the actor's on_stop hook. */
-void tri_endpoint_ref_own(tr_endpoint *ep);
-void tri_endpoint_unref_own(tr_endpoint *ep);
+enum { TRI_EP_REF_BULK = 64 };
+
+static inline void tri_endpoint_ref_own(tr_endpoint *ep)
+{
+    if (__builtin_expect(!ep->ref_cache, 0)) {
+        if (ep->stop_hook_ran) { /* e.g. an ask from on_cleanup: no cache now */
+            tri_endpoint_ref(ep);
+            return;
+        }
+        /* relaxed: as tri_endpoint_ref (we hold the alive reference). */
+        atomic_fetch_add_explicit(&ep->refs, TRI_EP_REF_BULK, memory_order_relaxed);
+        ep->ref_cache = TRI_EP_REF_BULK;
+    }
+    ep->ref_cache--;
+}
+
+static inline void tri_endpoint_unref_own(tr_endpoint *ep)
+{
+    if (ep->ref_cache < 2 * TRI_EP_REF_BULK && !ep->stop_hook_ran)
+        ep->ref_cache++;
+    else
+        tri_endpoint_unref(ep);
+}
 
 /* Fencing (fencing.c). Checks the fencing data at `p` (described by the
  * message flags) against the endpoint's token; 0 or TR_EFENCED with a

@@ -155,8 +155,14 @@ void tr_future_retain(tr_future *f)
 
 void tri_future_unref(tr_future *f, uint32_t n)
 {
-    /* acq_rel: the last release sees every holder's writes before freeing. */
-    if (atomic_fetch_sub_explicit(&f->refs, n, memory_order_acq_rel) == n)
+    /* Holding every reference (the common end of an ask: the message's,
+     * the timer's and the continuation's dropped together), nobody else
+     * can take or drop one, so no RMW is needed. acquire: pairs with the
+     * release half of the other holders' earlier acq_rel drops, as the
+     * RMW below would. Otherwise acq_rel: the last release sees every
+     * holder's writes before freeing. */
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) == n ||
+        atomic_fetch_sub_explicit(&f->refs, n, memory_order_acq_rel) == n)
         future_free(f);
 }
 
@@ -568,15 +574,24 @@ static int no_memory(tr_future *f, size_t size, uintptr_t claimed)
     return TR_ENOMEM;
 }
 
-int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
+/* tr_future_complete's body, inlined into tr_reply_value too (a handler's
+ * answer: once per ask). */
+static inline __attribute__((always_inline)) int complete(tr_future *f, const tr_type *t,
+                                                          const void *value)
 {
-    if (!f || (!t && value))
-        return TR_EINVAL;
     uintptr_t h = claim(f);
     if (!h)
         return TR_EBUSY;
-    unarm(f, h);
     if (value && t->kind > TR_KIND_VOID && t->kind < TR_KIND_STR) {
+        /* An ask_then answered in its own handler, its one continuation
+         * bound to its asker (the common local ask): it travels home (no
+         * unarm here), nobody waits, and the dispatcher sends it, so
+         * publish() and cont_dispatch() come down to the store and the
+         * flag below. */
+        bool home = f->sole && f == tls_dispatching &&
+                    h == ((uintptr_t)&f->inline_cont | TRI_FUT_CLAIMED) && f->inline_cont.ep;
+        if (!home)
+            unarm(f, h);
         /* A scalar (the common answer): inline, no deep-copy walk. */
         if (t->size == 8)
             memcpy(f->inline_value, value, 8);
@@ -586,9 +601,18 @@ int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
         f->value_size = (uint32_t)t->size;
         f->vtype = t;
         f->code = 0;
+        if (home) {
+            /* release: publishes the outcome, pairs with state()'s acquire
+             * (as publish()'s sole store); the dispatcher's send home then
+             * carries it to the asker. */
+            atomic_store_explicit(&f->head, TRI_FUT_DONE, memory_order_release);
+            tls_home_deferred = true;
+            return 0;
+        }
         publish(f, h);
         return 0;
     }
+    unarm(f, h);
     size_t size = t ? tr_value_deep_size(t, value) : 0;
     if (size) {
         void *dst = value_room(f, size);
@@ -602,6 +626,13 @@ int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
     f->code = 0;
     publish(f, h);
     return 0;
+}
+
+int tr_future_complete(tr_future *f, const tr_type *t, const void *value)
+{
+    if (!f || (!t && value))
+        return TR_EINVAL;
+    return complete(f, t, value);
 }
 
 int tri_future_complete_encoded(tr_future *f, const tr_type *t, const void *data, size_t len)
@@ -652,6 +683,22 @@ static void on_deadline(tri_timer *t)
     tri_future_unref(f, 1); /* the timer's reference */
 }
 
+/* memcpy for the short ids of asks' targets without a libc call (one per
+ * ask): two overlapping fixed-size copies cover 4..16 bytes, so nothing is
+ * read outside [src, src + n). */
+static inline void copy_small(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
 void tri_future_label(tr_future *f, const char *gw_name, const char *method_name,
                       int64_t timeout_ns, const char *target, size_t len)
 {
@@ -660,7 +707,7 @@ void tri_future_label(tr_future *f, const char *gw_name, const char *method_name
     f->timeout_ns = timeout_ns;
     f->target_len = (uint32_t)len;
     size_t keep = len < TRI_FUT_TARGET_MAX ? len : TRI_FUT_TARGET_MAX;
-    memcpy(f->target, target, keep);
+    copy_small(f->target, target, keep);
     f->target[keep] = '\0';
 }
 
@@ -737,8 +784,10 @@ int tr_reply_value(tr_reply *r, const tr_type *t, const void *value)
         return TR_EINVAL;
     if (!value)
         t = f->type;
+    if (!t && value)
+        return TR_EINVAL; /* as tr_future_complete */
     if (!f->encode || !t || !value)
-        return tr_future_complete(f, t, value);
+        return complete(f, t, value);
     /* S22: the answer crosses as bytes, as it would between processes. */
     tr_buf b;
     tr_buf_init(&b);

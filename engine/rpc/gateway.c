@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "core/actor_impl.h"
+#include "core/sched_impl.h"
 #include "rpc/codec.h"
 #include "rpc/future_impl.h"
 #include "rpc/metrics.h"
@@ -178,6 +179,15 @@ local_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void
     return 0;
 }
 
+/* tri_endpoint_current inlined (once per ask): the endpoint whose turn
+ * this worker runs, or NULL. */
+static inline tr_endpoint *current_endpoint(void)
+{
+    tri_worker *w = tri_tls_worker;
+    struct tr_actor *a = w ? w->current : NULL;
+    return a && a->behavior == tri_ep_behavior ? tri_endpoint_in(a->state) : NULL;
+}
+
 /* The ask message is the future itself (future_impl.h): one allocation. */
 static inline __attribute__((always_inline)) int
 local_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
@@ -207,7 +217,7 @@ local_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const vo
     f->encode = gw->encode;
     f->sole = !out; /* ask_then: the caller gets no handle */
     if (cb)
-        tri_future_preset_then(f, cb, cb_arg, tri_endpoint_current());
+        tri_future_preset_then(f, cb, cb_arg, current_endpoint());
     /* relaxed: the send publishes it; set before arming so that a deadline
      * racing the send never takes the message for a free carrier. */
     atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
@@ -244,12 +254,77 @@ static __attribute__((noinline)) int local_ask_stamped(tr_gateway *gw, const tr_
     return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, TRI_RF_STAMP);
 }
 
-static int local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
-                     int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
+/* The plain ask's send failed (or its arm): what local_ask_as does then. */
+static __attribute__((noinline)) int local_ask_unsent(tr_gateway *gw, tr_future *f, int rv,
+                                                      bool armed, tr_future_cb *cb,
+                                                      tr_future **out)
+{
+    if (armed) {
+        rv = send_failed(gw, rv);
+        if (!tri_timers_cancel(gw->svc->timers, &f->timer)) {
+            /* The deadline fired first: the ask stands as made (timed out). */
+            atomic_store_explicit(&f->queued, 0, memory_order_release);
+            tri_future_unref(f, 1); /* the message's reference */
+            if (out)
+                *out = f;
+            return 0;
+        }
+    }
+    if (cb && f->inline_cont.ep)
+        tri_endpoint_unref(f->inline_cont.ep);
+    tri_future_unref(f, 3);
+    return rv;
+}
+
+/* The common ask: a plain gateway (local, unfenced, not encoded), a flat
+ * argument, unstamped. local_ask_as's steps without its call_arg record. */
+static inline __attribute__((always_inline)) int
+local_ask_plain(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
+                int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
+{
+    tr_endpoint *ep = gw->ep;
+    size_t len = arg ? md->arg_type->size : 0;
+    tr_future *f = tri_future_new(md->result_type, 3, len);
+    if (!f)
+        return TR_ENOMEM;
+    tri_future_msg(f)->tag = tri_rpc_tag(TRI_RK_ASK, 0, gw->impl_index, method);
+    copy_flat(tri_future_extra(f), arg, len);
+    f->sole = !out; /* encode stays 0 (tri_future_new) */
+    if (cb)
+        tri_future_preset_then(f, cb, cb_arg, current_endpoint());
+    /* relaxed: as in local_ask_as. */
+    atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
+    int rv = tri_future_arm(f, gw->svc, timeout_ns, gw->desc->name, md->name, ep->id, ep->id_len);
+    if (__builtin_expect(rv, 0))
+        return local_ask_unsent(gw, f, rv, false, cb, out);
+    rv = tr_send(ep->actor, tri_future_msg(f));
+    if (__builtin_expect(rv, 0))
+        return local_ask_unsent(gw, f, rv, true, cb, out);
+    if (out)
+        *out = f;
+    return 0;
+}
+
+/* The unsampled ask that is not plain, apart: the plain path keeps a
+ * short prologue. */
+static __attribute__((noinline)) int local_ask_other(tr_gateway *gw, const tr_method_desc *md,
+                                                     unsigned method, const void *arg,
+                                                     int64_t timeout_ns, tr_future_cb *cb,
+                                                     void *cb_arg, tr_future **out)
+{
+    return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, 0);
+}
+
+/* Inlined into tr_gateway_ask_then (the transport table keeps a copy). */
+static inline __attribute__((always_inline)) int
+local_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
+          int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
 {
     if (__builtin_expect(tri_stamp_due(), 0)) /* one in TR_METRICS_SAMPLE */
         return local_ask_stamped(gw, md, method, arg, timeout_ns, cb, cb_arg, out);
-    return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, 0);
+    if (__builtin_expect(gw->plain && md->arg_type->kind < TR_KIND_STR, 1))
+        return local_ask_plain(gw, md, method, arg, timeout_ns, cb, cb_arg, out);
+    return local_ask_other(gw, md, method, arg, timeout_ns, cb, cb_arg, out);
 }
 
 static const char *local_address(const tr_gateway *gw) { return gw->ep->address; }

@@ -90,7 +90,7 @@ static void shard_unlock(shard *s) { atomic_store_explicit(&s->lock, 0, memory_o
 /* The calling worker's own shard, or the shared last one. */
 static unsigned shard_of_caller(const tri_timers *ts)
 {
-    tri_worker *w = tri_worker_current();
+    tri_worker *w = tri_tls_worker; /* the variable, not the call: per arm */
     if (w && w->sched == ts->sched && w->index < ts->nshards - 1)
         return w->index;
     return ts->nshards - 1;
