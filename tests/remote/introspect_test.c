@@ -131,6 +131,11 @@ Test(introspect, the_endpoint_answers_its_reports, .timeout = 60)
     tr_service *server = r_server(1, 0), *client = r_client(1, 0, 0);
     tr_endpoint *ep = t_endpoint(server, "calc", true);
     tr_endpoint *odd = t_endpoint(server, "=we\"ird\ttab", false); /* JSON- and TSV-hostile */
+    /* tr_endpoint_start is asynchronous: the state says "started" once its
+     * start message has run (the report below shows it). */
+    tr_endpoint_info info;
+    TC_ASSERT_EVENTUALLY((tr_endpoint_description(ep, &info), !strcmp(info.state, "started")),
+                         10000);
     char a[128];
     tr_gateway *gw;
     TC_OK(tr_service_connect(client, r_addr(server, TR_INTROSPECT_ID, a, sizeof a),
