@@ -16,9 +16,10 @@
 #   troupe-bench remote_throughput m=1000000 reps=REPS
 # The hosts are set as hosts.sh says (MTU 65535, or TROUPE_NETNS_MTU; TCP
 # buffers up to 64 MiB); each rep is a new connection, so slow start is in
-# every figure. On the 2-core machine, medians of 18 in turns (README "Real
-# networks"): loopback 6.5 M tells/s, plain 5.5 M, rtt20 3.5 M (54%; at
-# MTU 1500 2.6 M), impaired 0.8 M.
+# every figure unless warm=N (N tells off the clock first). On the 2-core
+# machine, medians of 18 in turns (README "Real networks"): loopback 6.6 M
+# tells/s, plain 5.7 M, rtt20 3.5 M (54%), impaired 0.7 M; warm=1000000:
+# loopback 6.2 M, rtt20 5.7 M (93%).
 # Needs root (exit 77 otherwise, saying why).
 set -uo pipefail
 bench=$1 node=$2 tunem=$3
