@@ -429,19 +429,6 @@ static void send_call(tri_net *net, tri_peer *p, tr_msg *m, const tri_wire_call 
     transmit(net, p, m, call);
 }
 
-typedef struct splice_ctx {
-    tri_conn *conn;
-    unsigned recorded;
-} splice_ctx;
-
-static uint8_t *splice_into(void *ctx, uint8_t *at, const uint8_t *data, size_t len)
-{
-    splice_ctx *sc = ctx;
-    uint8_t *next = tri_conn_splice(sc->conn, at, data, len);
-    sc->recorded += next == at;
-    return next;
-}
-
 static void release_ask(void *f) { tr_future_release(f); }
 static void release_tell(void *m) { tr_msg_free(m); }
 
@@ -503,9 +490,9 @@ static void transmit(tri_net *net, tri_peer *p, tr_msg *m, const tri_wire_call *
     if (!p->conn->tls && ch->enc_size >= TRI_SPLICE_MIN) {
         /* Large bytes go out from the call's own copy (its future or its
          * message holds it until written): one copy fewer per byte. */
-        splice_ctx sc = {p->conn, 0};
+        tri_splicer sc = {p->conn, 0};
         uint8_t *end = tri_wire_encode_gather(md->arg_type, call.arg, q, TRI_SPLICE_MIN,
-                                              splice_into, &sc);
+                                              tri_conn_splicer, &sc);
         if (sc.recorded && ask) {
             tr_future_retain(f);
             tri_conn_splice_owner(p->conn, f, release_ask);

@@ -163,6 +163,14 @@ uint8_t *tri_conn_splice(tri_conn *c, uint8_t *at, const uint8_t *data, size_t l
     return at;
 }
 
+uint8_t *tri_conn_splicer(void *ctx, uint8_t *at, const uint8_t *data, size_t len)
+{
+    tri_splicer *sp = ctx;
+    uint8_t *next = tri_conn_splice(sp->conn, at, data, len);
+    sp->recorded += next == at;
+    return next;
+}
+
 void tri_conn_splice_owner(tri_conn *c, void *owner, tri_splice_release_fn *release)
 {
     c->splices[c->nsplices - 1].owner = owner;
@@ -265,9 +273,9 @@ enum tri_frame_outcome tri_conn_flush(tri_net *net, tri_conn *c, tri_close_info 
     bool spliced = c->splice_head < c->nsplices;
     if (c->state == TRI_CONN_CONNECTING || (c->woff == c->wlen && !spliced))
         return TRI_FRAME_OK;
-    if (!c->outbound && c->wlen - c->woff > net->limits.max_conn_buffer) {
+    if (!c->outbound && tri_conn_unsent(c) > net->limits.max_conn_buffer) {
         tri_limit_hit(net, TRI_LIM_BUFFER, "closing the connection from %s: %zu bytes of answers "
-                      "it does not read (max_conn_buffer %zu)", c->name, c->wlen - c->woff,
+                      "it does not read (max_conn_buffer %zu)", c->name, tri_conn_unsent(c),
                       net->limits.max_conn_buffer);
         return tri_close_with(ci, TR_EBUSY, false, "%s does not read its answers", c->name);
     }

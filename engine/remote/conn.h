@@ -149,6 +149,14 @@ typedef void tri_splice_release_fn(void *owner);
 /* The owner of the frame's splices, released once the last is written or
  * the connection is freed. */
 void tri_conn_splice_owner(tri_conn *c, void *owner, tri_splice_release_fn *release);
+/* The encoders' splice callback (rpc/wire.h tri_wire_splice_fn) over
+ * tri_conn_splice, counting what it recorded; ctx is a tri_splicer. */
+typedef struct tri_splicer {
+    tri_conn *conn;
+    unsigned recorded;
+} tri_splicer;
+uint8_t *tri_conn_splicer(void *ctx, uint8_t *at, const uint8_t *data, size_t len);
+
 /* Commits a frame of `frame` bytes of which `in_buf` are in the buffer
  * (the rest spliced). */
 void tri_conn_commit_gathered(tri_net *net, tri_conn *c, size_t in_buf, size_t frame);

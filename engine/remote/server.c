@@ -73,6 +73,8 @@ void tri_server_stop(tri_net *net)
 
 void tri_server_discard(tr_msg *m) { tri_wire_answer_done(m, TRI_NET_REPLY_CARRIED); }
 
+static void release_result(void *f) { tr_future_release(f); }
+
 void tri_server_reply(tri_net *net, tr_msg *m)
 {
     tr_future *f = tri_wire_answer_future(m, TRI_NET_REPLY_CARRIED);
@@ -107,7 +109,19 @@ void tri_server_reply(tri_net *net, tr_msg *m)
         } else {
             uint8_t *p = tri_conn_reserve(c, size);
             rv = p ? 0 : TR_ENOMEM;
-            if (p) {
+            if (p && !c->tls && enc >= TRI_SPLICE_MIN) {
+                /* Large bytes go out from the result itself (conn.h):
+                 * the future holds them until written. */
+                tri_frame_put_hdr(p, TRI_F_REPLY_OK, 0, 0, 0, corr, enc);
+                tri_splicer sp = {c, 0};
+                uint8_t *end = tri_wire_result_encode_gather(f, p + TRI_FRAME_HDR, TRI_SPLICE_MIN,
+                                                             tri_conn_splicer, &sp);
+                if (sp.recorded) {
+                    tr_future_retain(f);
+                    tri_conn_splice_owner(c, f, release_result);
+                }
+                tri_conn_commit_gathered(net, c, (size_t)(end - p), size);
+            } else if (p) {
                 tri_frame_put_hdr(p, TRI_F_REPLY_OK, 0, 0, 0, corr, enc);
                 if (enc)
                     tri_wire_result_encode(f, p + TRI_FRAME_HDR);

@@ -270,6 +270,10 @@ void tri_wire_encode(const tr_type *t, const void *value, uint8_t *dst);
 typedef uint8_t *tri_wire_splice_fn(void *ctx, uint8_t *at, const uint8_t *data, size_t len);
 uint8_t *tri_wire_encode_gather(const tr_type *t, const void *value, uint8_t *dst, size_t min,
                                 tri_wire_splice_fn *splice, void *ctx);
+/* tri_wire_result_encode, gathering as tri_wire_encode_gather does (the
+ * bytes stay the future's: hold a reference until they are written). */
+uint8_t *tri_wire_result_encode_gather(const tr_future *f, uint8_t *dst, size_t min,
+                                       tri_wire_splice_fn *splice, void *ctx);
 
 /* ---- the service ------------------------------------------------------------------ */
 

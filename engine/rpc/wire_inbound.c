@@ -326,3 +326,9 @@ void tri_wire_result_encode(const tr_future *f, uint8_t *dst)
     if (f->vtype)
         tri_encode_into(f->vtype, f->value, dst);
 }
+
+uint8_t *tri_wire_result_encode_gather(const tr_future *f, uint8_t *dst, size_t min,
+                                       tri_wire_splice_fn *splice, void *ctx)
+{
+    return f->vtype ? tri_wire_encode_gather(f->vtype, f->value, dst, min, splice, ctx) : dst;
+}

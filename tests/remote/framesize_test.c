@@ -13,13 +13,19 @@ typedef struct blob_state {
     uint64_t made, put, dropped;
 } blob_state;
 
+/* The bytes make answers with: byte i of n (so a reply read back whole
+ * is checked, not only its length). */
+static uint8_t made_byte(uint32_t n, uint32_t i) { return (uint8_t)(i * 7u + (i >> 10) + n); }
+
 static int b_make(tr_endpoint *self, void *state, const tr_u32 *n, tr_reply *reply)
 {
     (void)self;
     ((blob_state *)state)->made++;
-    void *p = calloc(1, *n ? *n : 1);
+    uint8_t *p = calloc(1, *n ? *n : 1);
     if (!p)
         return TR_ENOMEM;
+    for (uint32_t i = 0; i < *n; i++)
+        p[i] = made_byte(*n, i);
     tr_bytes b = {p, *n};
     int rv = tblob_make_reply(reply, &b);
     free(p);
@@ -230,7 +236,11 @@ Test(framesize, default_limit_carries_megabytes, .timeout = 60)
     tr_future_release(f);
     TC_OK(tblob_make(w.gw, &(tr_u32){9u << 20}, 0, &f));
     TC_OK(tr_future_get(f, WAIT_NS));
-    cr_assert_eq(tblob_make_result(f)->len, 9u << 20);
+    const tr_bytes *made = tblob_make_result(f);
+    cr_assert_eq(made->len, 9u << 20);
+    for (uint32_t i = 0; i < made->len; i++)
+        if (((const uint8_t *)made->data)[i] != made_byte(made->len, i))
+            cr_assert_fail("byte %u of the 9 MiB answer differs", i);
     tr_future_release(f);
     tr_remote_stats cs = r_stats(w.client);
     cr_assert_eq(cs.largest_sent, PUT_FRAME(9u << 20));
@@ -273,7 +283,8 @@ Test(framesize, large_frames_buffer_then_give_back, .timeout = 60)
     const tr_bytes *got = tblob_make_result(f);
     cr_assert_eq(got->len, N);
     for (uint32_t i = 0; i < got->len; i++)
-        cr_assert_eq(((const uint8_t *)got->data)[i], 0, "byte %u", i);
+        if (((const uint8_t *)got->data)[i] != made_byte(N, i))
+            cr_assert_fail("byte %u of the answer differs", i);
     tr_future_release(f);
     uint64_t big_in = buffers(w.server, false), big_out = buffers(w.client, true);
     cr_assert_geq(big_in, idle_in + 800 * 1024, "server read buffer %llu, idle %llu",
