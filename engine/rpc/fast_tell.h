@@ -20,32 +20,54 @@
 void tri_tell_outcome(tr_endpoint *ep, tr_msg *m, tri_method_metrics *mm, uint64_t n, int rv)
     __attribute__((noinline));
 
+/* The call a fast tell or ask runs: an unflagged message of `kind` for a
+ * started unfenced endpoint's declared method, not a sampled call (that
+ * one is counted here). False: the long way (tri_dispatch_call). */
+typedef struct tri_fast_call {
+    const tr_gateway_impl *impl;
+    unsigned gi, method;
+    tri_method_metrics *mm;
+    uint64_t n;
+} tri_fast_call;
+
+static inline __attribute__((always_inline)) bool tri_fast_target(tr_endpoint *ep, const tr_msg *m,
+                                                                  unsigned kind, tri_fast_call *c)
+{
+    uint32_t tag = m->tag;
+    if (tag >> 20 != (uint32_t)kind << 8 || ep->life == TRI_EP_CREATED || ep->fenced)
+        return false;
+    c->gi = tri_rpc_gw_of(tag);
+    c->method = tri_rpc_method_of(tag);
+    if (c->gi >= ep->nimpls)
+        return false;
+    c->impl = &ep->impls[c->gi];
+    if (c->method >= c->impl->desc->nmethods)
+        return false;
+    c->mm = tri_metrics_of(ep, c->gi, c->method);
+    /* relaxed load and store: single writer (metrics.h) */
+    c->n = TRI_METRICS_ON ? atomic_load_explicit(&c->mm->calls, memory_order_relaxed) : 1;
+    if (__builtin_expect(tri_metrics_timed(c->n, 0), 0))
+        return false; /* the sampled call takes the long way */
+    if (TRI_METRICS_ON)
+        atomic_store_explicit(&c->mm->calls, c->n + 1, memory_order_relaxed);
+    return true;
+}
+
 /* Runs m if it is such a tell and frees it: true; else false, nothing done.
  * Main thread. */
 static inline bool tri_fast_tell(tr_endpoint *ep, tr_msg *m)
 {
-    uint32_t tag = m->tag;
-    if (tag >> 20 != (uint32_t)TRI_RK_TELL << 8 || ep->life == TRI_EP_CREATED || ep->fenced)
+    tri_fast_call c;
+    if (!tri_fast_target(ep, m, TRI_RK_TELL, &c))
         return false;
-    unsigned gi = tri_rpc_gw_of(tag), method = tri_rpc_method_of(tag);
-    if (gi >= ep->nimpls)
-        return false;
-    const tr_gateway_impl *impl = &ep->impls[gi];
-    if (method >= impl->desc->nmethods)
-        return false;
-    tri_method_metrics *mm = tri_metrics_of(ep, gi, method);
-    /* relaxed load and store: single writer (metrics.h) */
-    uint64_t n = TRI_METRICS_ON ? atomic_load_explicit(&mm->calls, memory_order_relaxed) : 1;
-    if (__builtin_expect(tri_metrics_timed(n, 0), 0))
-        return false; /* the sampled call takes the long way */
-    if (TRI_METRICS_ON)
-        atomic_store_explicit(&mm->calls, n + 1, memory_order_relaxed);
+    const tr_gateway_impl *impl = c.impl;
+    unsigned method = c.method;
     int rv = impl->desc->methods[method].invoke(impl->handlers, ep, ep->state,
                                                 m->size ? tr_msg_data(m) : NULL, NULL);
     if (__builtin_expect(rv == 0, 1))
         tri_count(&ep->processed);
     else
-        tri_tell_outcome(ep, m, mm, n, rv);
+        tri_tell_outcome(ep, m, c.mm, c.n, rv);
     tr_msg_free(m);
     return true;
 }
@@ -60,22 +82,9 @@ void tri_ask_outcome(tr_endpoint *ep, tr_future *f, unsigned gi, unsigned method
  * else false, nothing done. Main thread. */
 static inline bool tri_fast_ask(tr_endpoint *ep, tr_msg *m)
 {
-    uint32_t tag = m->tag;
-    if (tag >> 20 != (uint32_t)TRI_RK_ASK << 8 || ep->life == TRI_EP_CREATED || ep->fenced)
+    tri_fast_call c;
+    if (!tri_fast_target(ep, m, TRI_RK_ASK, &c))
         return false;
-    unsigned gi = tri_rpc_gw_of(tag), method = tri_rpc_method_of(tag);
-    if (gi >= ep->nimpls)
-        return false;
-    const tr_gateway_impl *impl = &ep->impls[gi];
-    if (method >= impl->desc->nmethods)
-        return false;
-    tri_method_metrics *mm = tri_metrics_of(ep, gi, method);
-    /* relaxed load and store: single writer (metrics.h) */
-    uint64_t n = TRI_METRICS_ON ? atomic_load_explicit(&mm->calls, memory_order_relaxed) : 1;
-    if (__builtin_expect(tri_metrics_timed(n, 0), 0))
-        return false; /* the sampled call takes the long way */
-    if (TRI_METRICS_ON)
-        atomic_store_explicit(&mm->calls, n + 1, memory_order_relaxed);
     tr_future *f = tr_msg_data(m); /* the message is the future; once
                                       answered, m is not read again */
     /* release: pairs with cont_dispatch's acquire: the message has left
@@ -83,12 +92,12 @@ static inline bool tri_fast_ask(tr_endpoint *ep, tr_msg *m)
     atomic_store_explicit(&f->queued, 0, memory_order_release);
     tri_future_dispatch_begin(f);
     tr_reply *reply = tri_future_reply(f);
-    int rv = impl->desc->methods[method].invoke(impl->handlers, ep, ep->state,
-                                                f->extra_len ? tri_future_extra(f) : NULL, reply);
+    int rv = c.impl->desc->methods[c.method].invoke(c.impl->handlers, ep, ep->state,
+                                                    f->extra_len ? tri_future_extra(f) : NULL, reply);
     if (__builtin_expect(rv == 0 && tr_reply_done(reply), 1))
         tri_count(&ep->processed);
     else
-        tri_ask_outcome(ep, f, gi, method, mm, n, rv);
+        tri_ask_outcome(ep, f, c.gi, c.method, c.mm, c.n, rv);
     /* the message's reference, the timer's if we completed it */
     uint32_t k = tri_future_dispatch_end(f);
     if (k != TRI_FUT_SENT_HOME)
