@@ -188,6 +188,31 @@ static inline tr_endpoint *current_endpoint(void)
     return a && a->behavior == tri_ep_behavior ? tri_endpoint_in(a->state) : NULL;
 }
 
+/* An ask whose arm failed, or (armed) whose send failed: 0 when the
+ * deadline fired first (the ask stands as made, timed out, never queued);
+ * else it is undone whole, cb never runs, and the error returned. */
+static __attribute__((noinline)) int local_ask_unsent(tr_gateway *gw, tr_future *f, int rv,
+                                                      bool armed, tr_future_cb *cb,
+                                                      tr_future **out)
+{
+    if (armed) {
+        rv = send_failed(gw, rv);
+        if (!tri_timers_cancel(gw->svc->timers, &f->timer)) {
+            /* release: pairs with cont_dispatch's acquire (future.c): never
+             * queued, the message may serve as a carrier now */
+            atomic_store_explicit(&f->queued, 0, memory_order_release);
+            tri_future_unref(f, 1); /* the message's reference */
+            if (out)
+                *out = f;
+            return 0;
+        }
+    }
+    if (cb && f->inline_cont.ep)
+        tri_endpoint_unref(f->inline_cont.ep);
+    tri_future_unref(f, 3);
+    return rv;
+}
+
 /* The ask message is the future itself (future_impl.h): one allocation. */
 static inline __attribute__((always_inline)) int
 local_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
@@ -222,24 +247,10 @@ local_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const vo
      * racing the send never takes the message for a free carrier. */
     atomic_store_explicit(&f->queued, 1, memory_order_relaxed);
     rv = tri_future_arm(f, gw->svc, timeout_ns, gw->desc->name, md->name, ep->id, ep->id_len);
-    if (!rv && (rv = tr_send(ep->actor, m))) {
-        rv = send_failed(gw, rv);
-        if (!tri_timers_cancel(gw->svc->timers, &f->timer)) {
-            /* The deadline fired before the send failed: the ask has
-             * completed (timed out), so it stands as made. Never queued. */
-            atomic_store_explicit(&f->queued, 0, memory_order_release);
-            tri_future_unref(f, 1); /* the message's reference */
-            if (out)
-                *out = f;
-            return 0;
-        }
-    }
-    if (rv) { /* never sent, never completed: undo it all, cb never runs */
-        if (cb && f->inline_cont.ep)
-            tri_endpoint_unref(f->inline_cont.ep);
-        tri_future_unref(f, 3);
-        return rv;
-    }
+    if (rv)
+        return local_ask_unsent(gw, f, rv, false, cb, out);
+    if ((rv = tr_send(ep->actor, m)))
+        return local_ask_unsent(gw, f, rv, true, cb, out);
     if (out)
         *out = f;
     return 0;
@@ -252,28 +263,6 @@ static __attribute__((noinline)) int local_ask_stamped(tr_gateway *gw, const tr_
                                                        void *cb_arg, tr_future **out)
 {
     return local_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, TRI_RF_STAMP);
-}
-
-/* The plain ask's send failed (or its arm): what local_ask_as does then. */
-static __attribute__((noinline)) int local_ask_unsent(tr_gateway *gw, tr_future *f, int rv,
-                                                      bool armed, tr_future_cb *cb,
-                                                      tr_future **out)
-{
-    if (armed) {
-        rv = send_failed(gw, rv);
-        if (!tri_timers_cancel(gw->svc->timers, &f->timer)) {
-            /* The deadline fired first: the ask stands as made (timed out). */
-            atomic_store_explicit(&f->queued, 0, memory_order_release);
-            tri_future_unref(f, 1); /* the message's reference */
-            if (out)
-                *out = f;
-            return 0;
-        }
-    }
-    if (cb && f->inline_cont.ep)
-        tri_endpoint_unref(f->inline_cont.ep);
-    tri_future_unref(f, 3);
-    return rv;
 }
 
 /* The common ask: a plain gateway (local, unfenced, not encoded), a flat
