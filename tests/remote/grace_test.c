@@ -93,6 +93,15 @@ static void wait_accepted(r_proxy *px, unsigned n)
     TC_ASSERT_EVENTUALLY(atomic_load(&px->accepted) > n, 10000);
 }
 
+/* Lets the proxy take connections again and waits (bounded) until the
+ * client has dialled through it. */
+static void heal(rig *g)
+{
+    unsigned accepted = atomic_load(&g->px.accepted);
+    r_proxy_refuse(&g->px, false);
+    wait_accepted(&g->px, accepted);
+}
+
 /* Every future in f[0..n) completed exactly once with `code` (a second
  * completion is refused), its message holding `needle`; released. */
 static void all_once(tr_future **f, int n, int code, const char *needle)
@@ -354,9 +363,7 @@ Test(grace, unwatch_during_grace, .timeout = 60, .fini = np_end_started)
     tr_watch_release(w1);
     cr_assert_eq(wf_settle(g.client, 1), 1); /* w1's record went with its handle */
     cr_assert(!tr_future_done(f2));
-    unsigned accepted = atomic_load(&g.px.accepted);
-    r_proxy_refuse(&g.px, false);
-    wait_accepted(&g.px, accepted);
+    heal(&g);
     /* only the watch still held was sent again */
     cr_assert_eq(child_settle(&g.nd, 1), 1);
     tc_sleep_us(100000);
@@ -389,9 +396,7 @@ Test(grace, watch_made_during_grace_is_sent_on_reconnect, .timeout = 60,
     tc_sleep_us(100000);
     cr_assert(!tr_future_done(f1));
     cr_assert(!tr_future_done(f2), "%s", tr_future_error(f2));
-    unsigned accepted = atomic_load(&g.px.accepted);
-    r_proxy_refuse(&g.px, false);
-    wait_accepted(&g.px, accepted);
+    heal(&g);
     cr_assert_eq(child_settle(&g.nd, 2), 2);
     child_fail(&g.nd);
     tr_future *both[] = {f1, f2};
@@ -427,9 +432,7 @@ Test(grace, watch_made_while_down_without_grace_waits, .timeout = 60, .fini = np
     tc_sleep_us(100000);
     cr_assert(!tr_future_done(w), "the watch fired while the peer was briefly down: %s",
               tr_future_error(w));
-    unsigned accepted = atomic_load(&g.px.accepted);
-    r_proxy_refuse(&g.px, false);
-    wait_accepted(&g.px, accepted);
+    heal(&g);
     cr_assert_eq(child_settle(&g.nd, 1), 1);
     child_fail(&g.nd);
     all_once(&w, 1, TR_EIO, "disk sdc is gone");
