@@ -14,5 +14,8 @@ done
 "$build/c/consumer_static"
 "$build/cxx/consumer_cxx"
 # The shared one must load troupe from the prefix (CMake's build rpath).
-ldd "$build/c/consumer_shared" | grep -q "$prefix/lib/libtroupe.so" ||
+# ldd's output is kept first: under pipefail, grep -q exiting at its first
+# match can kill ldd with SIGPIPE and fail a check that matched.
+loaded=$(ldd "$build/c/consumer_shared")
+grep -q "$prefix/lib/libtroupe.so" <<<"$loaded" ||
     { echo "consumer_shared does not load $prefix's libtroupe.so" >&2; exit 1; }
