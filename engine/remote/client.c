@@ -805,10 +805,9 @@ enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri
 
 /* ---- requests from the queue ------------------------------------------------------------ */
 
-void tri_client_call(tri_net *net, tr_msg *m)
+void tri_client_call(tri_net *net, tr_msg *m, const tri_wire_call *callp)
 {
-    tri_wire_call call;
-    tri_wire_call_of(m, &call);
+    tri_wire_call call = *callp;
     tri_call_hdr *ch = call.priv;
     tri_rtarget *rt = ch->rt;
     tri_peer *p = rt->peer;

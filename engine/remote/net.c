@@ -69,7 +69,7 @@ static void handle(tri_net *net, tr_msg *m)
 {
     tri_wire_call call;
     if (tri_wire_call_of(m, &call)) {
-        tri_client_call(net, m);
+        tri_client_call(net, m, &call);
         return;
     }
     switch (m->tag) {

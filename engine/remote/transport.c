@@ -30,11 +30,10 @@
 /* The request's size check (S24): 0, TR_EINVAL, or TR_EFRAMESIZE with
  * *frame the size it would have had. */
 static int plan_call(tr_gateway *gw, tri_net *net, const tr_method_desc *md, const void *arg,
-                     bool ask, size_t *enc, size_t *frame)
+                     bool ask, tri_wire_sizes *sz, size_t *frame)
 {
-    size_t fence;
-    int rv = tri_wire_call_size(gw, md, arg, enc, &fence);
-    *frame = tri_frame_size(fence + (ask ? 4 : 0) + *enc);
+    int rv = tri_wire_call_size(gw, md, arg, sz);
+    *frame = tri_frame_size(sz->fence + (ask ? 4 : 0) + sz->enc);
     if (rv)
         return rv;
     if (*frame > net->max_frame) {
@@ -51,8 +50,9 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
 {
     tri_net *net = tri_net_of(tri_wire_gateway_service(gw));
     tri_rtarget *rt = tri_wire_gateway_target(gw);
-    size_t enc, frame;
-    int rv = plan_call(gw, net, md, arg, false, &enc, &frame);
+    tri_wire_sizes sz;
+    size_t frame;
+    int rv = plan_call(gw, net, md, arg, false, &sz, &frame);
     if (rv) {
         if (rv == TR_EFRAMESIZE) /* S24: counted (above) and said, never silent */
             TRI_WARN(&net->log, "remote", NULL,
@@ -62,16 +62,15 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
     }
     if ((rv = tri_rtarget_admit(rt, tri_wire_gateway_service(gw)))) /* flow control */
         return rv;
-    tr_msg *m = tri_wire_tell_new(gw, md, method, arg, TRI_TELL_PRIV);
+    void *priv;
+    tr_msg *m = tri_wire_tell_new(gw, md, method, arg, &sz, TRI_TELL_PRIV, &priv);
     if (!m) {
         tri_rtarget_unadmit(rt);
         return TR_ENOMEM;
     }
-    tri_wire_call c;
-    tri_wire_call_of(m, &c);
-    tri_call_hdr *ch = c.priv;
+    tri_call_hdr *ch = priv;
     ch->rt = rt;
-    ch->enc_size = (uint32_t)enc;
+    ch->enc_size = (uint32_t)sz.enc;
     tri_net_post(net, m);
     return 0;
 }
@@ -81,8 +80,9 @@ static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method,
 {
     tri_net *net = tri_net_of(tri_wire_gateway_service(gw));
     tri_rtarget *rt = tri_wire_gateway_target(gw);
-    size_t enc, frame;
-    int rv = plan_call(gw, net, md, arg, true, &enc, &frame);
+    tri_wire_sizes sz;
+    size_t frame;
+    int rv = plan_call(gw, net, md, arg, true, &sz, &frame);
     if (rv == TR_EFRAMESIZE && frame > net->max_frame) /* S24: it fails at once */
         return tri_wire_ask_refused(gw, md, cb, cb_arg, out, TR_EFRAMESIZE,
                                     "request %s.%s to %s is %zu bytes, exceeds the maximum "
@@ -93,8 +93,8 @@ static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method,
         return rv;
     if ((rv = tri_rtarget_admit(rt, tri_wire_gateway_service(gw)))) /* flow control */
         return rv;
-    tr_future *f = tri_wire_ask_new(gw, md, method, arg, sizeof(tri_call_hdr), timeout_ns, rt->id,
-                                    rt->id_len, cb, cb_arg);
+    tr_future *f = tri_wire_ask_new(gw, md, method, arg, &sz, sizeof(tri_call_hdr), timeout_ns,
+                                    rt->id, rt->id_len, cb, cb_arg);
     if (!f) {
         tri_rtarget_unadmit(rt);
         return TR_ENOMEM;
@@ -102,7 +102,7 @@ static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method,
     tri_call_hdr *ch = tri_wire_ask_priv(f);
     int64_t now = tri_now_ns();
     ch->rt = rt;
-    ch->enc_size = (uint32_t)enc;
+    ch->enc_size = (uint32_t)sz.enc;
     ch->deadline_ns = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
     if (out)
         *out = f;

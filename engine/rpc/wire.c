@@ -68,37 +68,40 @@ static size_t deep_size(const tr_type *t, const void *arg)
 }
 
 int tri_wire_call_size(const tr_gateway *gw, const tr_method_desc *md, const void *arg,
-                       size_t *enc, size_t *fence)
+                       tri_wire_sizes *sz)
 {
     const tr_type *t = md->arg_type;
-    *fence = gw->fence ? TRI_WIRE_TOKEN : 0;
-    if (!arg) {
-        *enc = 0;
+    sz->fence = gw->fence ? TRI_WIRE_TOKEN : 0;
+    sz->enc = sz->deep = 0;
+    if (!arg)
         return 0;
-    }
     if (t->kind == TR_KIND_BYTES) {
-        *enc = 4 + (size_t)((const tr_bytes *)arg)->len;
+        sz->enc = 4 + (size_t)((const tr_bytes *)arg)->len;
     } else {
         if (t->kind >= TR_KIND_STR && !tri_encodable(t, arg))
             return TR_EINVAL;
-        *enc = tri_encoded_size(t, arg);
+        sz->enc = tri_encoded_size(t, arg);
     }
-    return *enc > UINT32_MAX || deep_size(t, arg) > UINT32_MAX ? TR_EFRAMESIZE : 0;
+    sz->deep = deep_size(t, arg);
+    return sz->enc > UINT32_MAX || sz->deep > UINT32_MAX ? TR_EFRAMESIZE : 0;
 }
 
-/* Writes the header, the token and the deep copy of an outbound call. */
-static void put_out(const tr_gateway *gw, const tr_method_desc *md, const void *arg,
-                    size_t priv, size_t deep, uint8_t *p)
+/* Writes the header, the token and the deep copy of an outbound call;
+ * returns where its priv bytes are. */
+static void *put_out(const tr_gateway *gw, const tr_method_desc *md, const void *arg,
+                     size_t priv, size_t deep, uint8_t *p)
 {
     uint32_t h[2] = {(uint32_t)priv, (uint32_t)deep};
     memcpy(p, h, sizeof h);
     p += OUT_HDR;
+    void *priv_at = p;
     memset(p, 0, priv);
     p += priv;
     if (gw->fence)
         p += tri_gateway_put_fence(gw, p);
     if (deep)
         tri_value_copy_into(md->arg_type, arg, p, deep);
+    return priv_at;
 }
 
 static size_t out_size(const tr_gateway *gw, size_t priv, size_t deep)
@@ -107,22 +110,23 @@ static size_t out_size(const tr_gateway *gw, size_t priv, size_t deep)
 }
 
 tr_msg *tri_wire_tell_new(const tr_gateway *gw, const tr_method_desc *md, unsigned method,
-                          const void *arg, size_t priv)
+                          const void *arg, const tri_wire_sizes *sz, size_t priv,
+                          void **priv_out)
 {
-    size_t deep = deep_size(md->arg_type, arg);
     priv = align8(priv);
     tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_TELL, gw->fence, 0, method),
-                           out_size(gw, priv, deep));
+                           out_size(gw, priv, sz->deep));
     if (m)
-        put_out(gw, md, arg, priv, deep, tr_msg_data(m));
+        *priv_out = put_out(gw, md, arg, priv, sz->deep, tr_msg_data(m));
     return m;
 }
 
 tr_future *tri_wire_ask_new(const tr_gateway *gw, const tr_method_desc *md, unsigned method,
-                            const void *arg, size_t priv, int64_t timeout_ns, const char *target,
-                            size_t target_len, tr_future_cb *cb, void *cb_arg)
+                            const void *arg, const tri_wire_sizes *sz, size_t priv,
+                            int64_t timeout_ns, const char *target, size_t target_len,
+                            tr_future_cb *cb, void *cb_arg)
 {
-    size_t deep = deep_size(md->arg_type, arg);
+    size_t deep = sz->deep;
     priv = align8(priv);
     tr_future *f = tri_future_new(md->result_type, 2, out_size(gw, priv, deep));
     if (!f)

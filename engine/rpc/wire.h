@@ -76,18 +76,26 @@ const tr_gateway_desc *tri_wire_gateway_desc(const tr_gateway *gw);
 
 /* ---- outbound calls: the caller's thread ----------------------------------------- */
 
-/* The bytes a call through gw takes on the wire: the argument's encoding
- * (*enc) and the fencing token (*fence, 0 or TRI_WIRE_TOKEN). 0, or
- * TR_EINVAL when a string is too long to encode, or TR_EFRAMESIZE when
- * the deep copy would not fit a message (4 GiB). */
-int tri_wire_call_size(const tr_gateway *gw, const tr_method_desc *md, const void *arg,
-                       size_t *enc, size_t *fence);
+/* What a call through gw takes: on the wire, the argument's encoding
+ * (enc) and the fencing token (fence, 0 or TRI_WIRE_TOKEN); in the
+ * transport's queue, the argument's deep copy (deep). */
+typedef struct tri_wire_sizes {
+    size_t enc, fence, deep;
+} tri_wire_sizes;
 
-/* A TELL message for the transport's queue: `priv` bytes of its own, the
- * fencing token and a deep copy of arg (rpc lays them out). NULL when out
- * of memory. */
+/* Fills *sz for a call of md with arg through gw. 0, or TR_EINVAL when a
+ * string is too long to encode, or TR_EFRAMESIZE when the deep copy would
+ * not fit a message (4 GiB). */
+int tri_wire_call_size(const tr_gateway *gw, const tr_method_desc *md, const void *arg,
+                       tri_wire_sizes *sz);
+
+/* A TELL message for the transport's queue: `priv` bytes of its own (at
+ * *priv_out), the fencing token and a deep copy of arg (rpc lays them
+ * out); sz from tri_wire_call_size for the same call. NULL when out of
+ * memory. */
 tr_msg *tri_wire_tell_new(const tr_gateway *gw, const tr_method_desc *md, unsigned method,
-                          const void *arg, size_t priv);
+                          const void *arg, const tri_wire_sizes *sz, size_t priv,
+                          void **priv_out);
 
 /* An ASK future for the transport's queue, labelled for its messages
  * (gateway, method, the target's id, the timeout) with `priv` bytes of
@@ -97,7 +105,8 @@ tr_msg *tri_wire_tell_new(const tr_gateway *gw, const tr_method_desc *md, unsign
  * marked queued: the transport calls tri_wire_ask_taken when it unlinks
  * it from its own lists. NULL when out of memory. */
 tr_future *tri_wire_ask_new(const tr_gateway *gw, const tr_method_desc *md, unsigned method,
-                            const void *arg, size_t priv, int64_t timeout_ns, const char *target,
+                            const void *arg, const tri_wire_sizes *sz, size_t priv,
+                            int64_t timeout_ns, const char *target,
                             size_t target_len, tr_future_cb *cb, void *cb_arg);
 
 /* An ask refused before it left: a future (one reference) already failed
@@ -189,7 +198,10 @@ void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n);
  * burst costs one mailbox push. The argument bytes are decoded when the
  * run is delivered, straight into the message the handlers read, so
  * every string and byte string they see lives in that message (DESIGN
- * invariant 8). One per connection; its owner's thread only. */
+ * invariant 8). Until then the run points at the encoded bytes where the
+ * transport read them: the transport must deliver it (flush) before it
+ * moves, reuses or frees those bytes. One per connection; its owner's
+ * thread only. */
 typedef struct tri_wire_inbox tri_wire_inbox;
 
 tri_wire_inbox *tri_wire_inbox_new(void);
@@ -200,10 +212,11 @@ typedef struct tri_wire_lost {
     uint32_t refused, no_memory;
 } tri_wire_lost;
 
-/* Gathers one tell (token NULL: unfenced). A tell for another target, or
- * one that would make the run too large, delivers the run first; what
- * that lost is added to *lost. 0, TR_EPROTO (the argument does not decode
- * as the method's type: nothing kept), TR_ENOMEM (this tell is lost). */
+/* Gathers one tell (token NULL: unfenced; token and arg stay where they
+ * are until the run is delivered). A tell for another target, or one that
+ * would make the run too large, delivers the run first; what that lost is
+ * added to *lost. 0, or TR_EPROTO (the argument does not decode as the
+ * method's type: nothing kept). */
 int tri_wire_inbox_add(tri_wire_inbox *in, const tri_wire_target *t, unsigned method,
                        const uint8_t *token, const uint8_t *arg, size_t len, tri_wire_lost *lost);
 /* Delivers the run (nothing when empty); what it lost is added to *lost. */
