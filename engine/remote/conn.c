@@ -1,6 +1,7 @@
 /* Connections: buffers, the read loop, writing (conn.h). */
 #include "remote/conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -379,6 +380,7 @@ bool tri_conn_trim(tri_conn *c)
         return true;
     if (c->rpos != c->rlen || tri_now_ns() - c->big_rx_ns < RBUF_IDLE_NS)
         return false;
+    assert(!c->inbox || !tri_wire_inbox_target(c->inbox)); /* as make_room */
     uint8_t *p = tri_realloc(c->rbuf, c->rcap, RBUF_DEFAULT);
     if (!p)
         return false;
@@ -401,6 +403,8 @@ static void trim_fired(tri_timer *t)
  * the limit but not the buffer). 0 or TR_ENOMEM. */
 static int make_room(tri_conn *c, size_t need)
 {
+    /* A gathered run points into rbuf (rpc/wire.h): delivered before it moves. */
+    assert(!c->inbox || !tri_wire_inbox_target(c->inbox));
     if (c->rpos) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
@@ -511,6 +515,9 @@ static enum tri_frame_outcome parse(tri_net *net, tri_conn *c, tri_close_info *c
             continue;
         }
         if (avail < size) {
+            /* The inbox points into rbuf: deliver it before rbuf moves. */
+            if (size > c->rcap && !c->outbound)
+                tri_server_flush(net, c);
             if (size > c->rcap && make_room(c, (size_t)size))
                 return tri_close_with(ci, TR_ENOMEM, false,
                                       "out of memory buffering a %llu-byte frame",

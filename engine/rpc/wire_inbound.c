@@ -7,8 +7,9 @@
  * message, the batch's record, the ask's future — with its pointers aimed
  * into that same block. Nothing is decoded into a staging buffer and
  * copied afterwards: a copy would carry pointers into memory the next
- * read reuses. The inbox keeps the *encoded* bytes until the run is
- * delivered, then decodes each record in place. */
+ * read reuses. The inbox points at the *encoded* bytes in the transport's
+ * read buffer (which the transport keeps until it flushes) and decodes
+ * each record once, in place, when the run is delivered. */
 #include "rpc/wire.h"
 
 #include <stdio.h>
@@ -82,32 +83,31 @@ void tri_wire_count_dropped(tr_endpoint *ep, uint64_t n)
 #define RUN_BYTES (16u * 1024) /* a run's message payload, at most (unless one tell is larger) */
 #define RUN_MAX 64u            /* tells per run: bounds one endpoint turn's work */
 
-/* A staged tell: this header, the token (when fenced), the encoded
- * argument; the whole record padded to 8. */
-typedef struct staged {
-    uint32_t tag;     /* the TELL tag the record will carry */
-    uint32_t enc_len; /* encoded argument bytes */
-    uint32_t deep;    /* bytes it decodes to */
-    uint32_t fence;   /* token bytes */
-} staged;
+/* A gathered tell: where its encoded bytes are (the transport's buffer,
+ * not copied: decoded once, at delivery) and what it decodes to. */
+typedef struct gathered {
+    const uint8_t *token; /* TRI_WIRE_TOKEN bytes, or NULL */
+    const uint8_t *enc;
+    uint32_t enc_len;
+    uint32_t deep;        /* bytes it decodes to */
+    uint32_t tag;         /* the TELL tag the record carries */
+} gathered;
 
 struct tri_wire_inbox {
     tr_endpoint *ep; /* the run's target (the caller's slot holds it) */
     const tr_method_desc *methods;
-    uint8_t *buf;    /* staged records */
-    size_t cap, len;
+    unsigned impl;   /* the gateway's index in ep */
     uint32_t count;
-    size_t payload;  /* bytes the delivered message needs */
+    size_t payload;  /* bytes the delivered batch needs */
+    gathered run[RUN_MAX];
 };
 
 tri_wire_inbox *tri_wire_inbox_new(void) { return tri_zalloc(sizeof(tri_wire_inbox)); }
 
 void tri_wire_inbox_free(tri_wire_inbox *in)
 {
-    if (!in)
-        return;
-    tri_free(in->buf, in->cap);
-    tri_free(in, sizeof *in);
+    if (in)
+        tri_free(in, sizeof *in);
 }
 
 const tr_endpoint *tri_wire_inbox_target(const tri_wire_inbox *in)
@@ -116,20 +116,20 @@ const tr_endpoint *tri_wire_inbox_target(const tri_wire_inbox *in)
 }
 
 /* A record's payload in the message: [token][deep argument], padded. */
-static size_t record_payload(const staged *s) { return align8(s->fence + s->deep); }
-
-/* Decodes staged record s (at p) into dst, which has record_payload bytes. */
-static const uint8_t *decode_record(const tri_wire_inbox *in, const uint8_t *p, uint8_t *dst)
+static size_t record_payload(const gathered *g)
 {
-    staged s;
-    memcpy(&s, p, sizeof s);
-    p += sizeof s;
-    if (s.fence)
-        memcpy(dst, p, s.fence);
-    const tr_type *t = in->methods[tri_rpc_method_of(s.tag)].arg_type;
-    if (s.deep)
-        tri_decode_into(t, p + s.fence, s.enc_len, dst + s.fence, s.deep);
-    return p + align8(s.fence + s.enc_len);
+    return align8((g->token ? TRI_WIRE_TOKEN : 0) + g->deep);
+}
+
+/* Decodes g into dst, which has record_payload(g) bytes. */
+static void decode_record(const tri_wire_inbox *in, const gathered *g, uint8_t *dst)
+{
+    size_t fence = g->token ? TRI_WIRE_TOKEN : 0;
+    if (fence)
+        memcpy(dst, g->token, fence);
+    if (g->deep)
+        tri_decode_into(in->methods[tri_rpc_method_of(g->tag)].arg_type, g->enc, g->enc_len,
+                        dst + fence, g->deep);
 }
 
 void tri_wire_inbox_flush(tri_wire_inbox *in, tri_wire_lost *lost)
@@ -143,37 +143,27 @@ void tri_wire_inbox_flush(tri_wire_inbox *in, tri_wire_lost *lost)
     unsigned stamp = tri_stamp_due() ? TRI_RF_STAMP : 0;
     size_t st = tri_stamp_bytes(stamp);
     if (n == 1) { /* a single tell goes as itself */
-        staged s;
-        memcpy(&s, in->buf, sizeof s);
-        uint32_t tag = tri_rpc_tag(TRI_RK_TELL, tri_rpc_flags_of(s.tag) | stamp,
-                                   tri_rpc_gw_of(s.tag), tri_rpc_method_of(s.tag));
-        m = tr_msg_new(tag, st + record_payload(&s));
+        const gathered *g = &in->run[0];
+        uint32_t tag = tri_rpc_tag(TRI_RK_TELL, tri_rpc_flags_of(g->tag) | stamp,
+                                   tri_rpc_gw_of(g->tag), tri_rpc_method_of(g->tag));
+        m = tr_msg_new(tag, st + record_payload(g));
         if (m)
-            decode_record(in, in->buf, (uint8_t *)tr_msg_data(m) + st);
+            decode_record(in, g, (uint8_t *)tr_msg_data(m) + st);
     } else {
-        unsigned gw = tri_rpc_gw_of(((const staged *)(const void *)in->buf)->tag);
-        m = tr_msg_new(tri_rpc_tag(TRI_RK_BATCH, stamp, gw, 0), st + in->payload);
+        m = tr_msg_new(tri_rpc_tag(TRI_RK_BATCH, stamp, in->impl, 0), st + in->payload);
         if (m) {
-            const uint8_t *p = in->buf, *end = in->buf + in->len;
             uint8_t *d = (uint8_t *)tr_msg_data(m) + st;
-            while (p < end) {
-                staged s;
-                memcpy(&s, p, sizeof s);
-                uint32_t hdr[2] = {(uint32_t)record_payload(&s), s.tag};
+            for (uint32_t i = 0; i < n; i++) {
+                const gathered *g = &in->run[i];
+                uint32_t hdr[2] = {(uint32_t)record_payload(g), g->tag};
                 memcpy(d, hdr, TRI_BATCH_RECORD_HDR);
-                p = decode_record(in, p, d + TRI_BATCH_RECORD_HDR);
+                decode_record(in, g, d + TRI_BATCH_RECORD_HDR);
                 d += TRI_BATCH_RECORD_HDR + hdr[0];
             }
         }
     }
     in->count = 0;
-    in->len = 0;
     in->payload = 0;
-    if (in->cap > 2 * RUN_BYTES) { /* after a large tell: give the room back */
-        tri_free(in->buf, in->cap);
-        in->buf = NULL;
-        in->cap = 0;
-    }
     if (m && st)
         tri_stamp_put(tr_msg_data(m));
     if (!m) {
@@ -198,34 +188,17 @@ int tri_wire_inbox_add(tri_wire_inbox *in, const tri_wire_target *t, unsigned me
     size_t deep;
     if (len > UINT32_MAX || tri_decode_size(md->arg_type, arg, len, &deep) || deep > UINT32_MAX)
         return TR_EPROTO;
-    staged s = {tri_rpc_tag(TRI_RK_TELL, token ? TRI_RF_TOKEN : 0, t->impl, method),
-                (uint32_t)len, (uint32_t)deep, token ? TRI_WIRE_TOKEN : 0};
-    size_t rec = TRI_BATCH_RECORD_HDR + record_payload(&s);
-    if (in->count && (in->ep != t->ep || in->methods != t->desc->methods ||
-                      tri_rpc_gw_of(((const staged *)(const void *)in->buf)->tag) != t->impl ||
+    gathered g = {token, arg, (uint32_t)len, (uint32_t)deep,
+                  tri_rpc_tag(TRI_RK_TELL, token ? TRI_RF_TOKEN : 0, t->impl, method)};
+    size_t rec = TRI_BATCH_RECORD_HDR + record_payload(&g);
+    if (in->count && (in->ep != t->ep || in->methods != t->desc->methods || in->impl != t->impl ||
                       in->payload + rec > RUN_BYTES))
         tri_wire_inbox_flush(in, lost);
-    size_t need = sizeof s + align8(s.fence + len);
-    if (in->cap < in->len + need) {
-        size_t cap = in->cap ? in->cap : RUN_BYTES;
-        while (cap < in->len + need)
-            cap *= 2;
-        uint8_t *p = tri_realloc(in->buf, in->cap, cap);
-        if (!p)
-            return TR_ENOMEM;
-        in->buf = p;
-        in->cap = cap;
-    }
-    uint8_t *p = in->buf + in->len;
-    memcpy(p, &s, sizeof s);
-    if (token)
-        memcpy(p + sizeof s, token, TRI_WIRE_TOKEN);
-    if (len)
-        memcpy(p + sizeof s + s.fence, arg, len);
-    in->len += need;
+    in->run[in->count] = g;
     in->payload += rec;
     in->ep = t->ep;
     in->methods = t->desc->methods;
+    in->impl = t->impl;
     if (++in->count == RUN_MAX)
         tri_wire_inbox_flush(in, lost);
     return 0;
