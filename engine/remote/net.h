@@ -84,9 +84,12 @@ typedef struct tri_conn_entry {
 } tri_conn_entry;
 
 typedef struct tri_net {
-    /* ---- any thread (producers, readers of the limits) */
+    /* ---- producers: every post exchanges qp.head, so nothing the I/O
+     * thread reads shares its line (each read would cost the next post a
+     * cache miss) */
     alignas(64) tri_mq_prod qp;
-    _Atomic uint32_t refs;
+    /* ---- any thread (readers of the limits) */
+    alignas(64) _Atomic uint32_t refs;
     int efd;                         /* eventfd: the sleeping I/O thread's bell */
     tr_service *svc;
     tri_logger log;                  /* a copy of svc's: the net may outlive it */
