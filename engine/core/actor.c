@@ -178,6 +178,8 @@ uint64_t tr_actor_mailbox_len(tr_actor *a) { return tri_mq_length(&a->mb_prod, &
 
 /* This thread's send timeout (tr_thread_send_timeout). */
 static _Thread_local int64_t tls_send_timeout = TR_SEND_TIMEOUT_DEFAULT;
+/* send_timed's "this thread's send timeout", read only when a send may block. */
+#define TRI_SEND_TIMEOUT_TLS INT64_MIN
 
 int64_t tr_thread_send_timeout(int64_t ns)
 {
@@ -269,13 +271,31 @@ static int gate_outside(struct tr_actor *to, int64_t timeout_ns)
     return tri_gate_wait(tri_actor_gate(to), tri_now_ns() + timeout_ns);
 }
 
-static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
+/* A send from outside a turn: the gate may block it (out of line: the
+ * in-turn send is the hot path, and this one's frame and clock reads
+ * cost it 6 instructions a message, big 322 against 295 on 209b864). */
+static __attribute__((noinline)) int send_outside(tr_actor *to, tr_msg *m, int64_t timeout_ns)
+{
+    if (tri_actor_gate(to)) {
+        if (timeout_ns == TRI_SEND_TIMEOUT_TLS)
+            timeout_ns = tls_send_timeout;
+        int rv = gate_outside(to, timeout_ns);
+        if (rv)
+            return rv;
+    }
+    push_counted(to, tri_msg_link(m), tri_msg_link(m), 1);
+    return 0;
+}
+
+static inline int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
 {
     if (!to || !m)
         return TR_EINVAL;
     /* acquire: pairs with finish_stop's release; a send racing the stop
-     * lands in the mailbox and reaches on_drop. */
-    if (atomic_load_explicit(&to->stopped, memory_order_acquire) || tri_sched_stopped(to->sched))
+     * lands in the mailbox and reaches on_drop. Acquire on stopping pairs
+     * with tri_sched_stop's release (as tri_sched_stopped). */
+    if (atomic_load_explicit(&to->stopped, memory_order_acquire) ||
+        atomic_load_explicit(&to->sched->stopping, memory_order_acquire))
         return TR_ESTOPPED;
     tri_worker *w = tri_tls_worker;
     if (w && w->current && w->sched == to->sched) {
@@ -302,16 +322,10 @@ static int send_timed(tr_actor *to, tr_msg *m, int64_t timeout_ns)
         tri_sched_note_send(w);
         return 0;
     }
-    if (tri_actor_gate(to)) {
-        int rv = gate_outside(to, timeout_ns);
-        if (rv)
-            return rv;
-    }
-    push_counted(to, tri_msg_link(m), tri_msg_link(m), 1);
-    return 0;
+    return send_outside(to, m, timeout_ns);
 }
 
-int tr_send(tr_actor *to, tr_msg *m) { return send_timed(to, m, tls_send_timeout); }
+int tr_send(tr_actor *to, tr_msg *m) { return send_timed(to, m, TRI_SEND_TIMEOUT_TLS); }
 
 int tri_gate_admit(tri_gate *g, tri_sched *sched)
 {
