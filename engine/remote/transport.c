@@ -48,7 +48,8 @@ static int plan_call(tr_gateway *gw, tri_net *net, const tr_method_desc *md, con
 
 static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg)
 {
-    tri_net *net = tri_net_of(tri_wire_gateway_service(gw));
+    tr_service *svc = tri_wire_gateway_service(gw);
+    tri_net *net = tri_net_of(svc);
     tri_rtarget *rt = tri_wire_gateway_target(gw);
     tri_wire_sizes sz;
     size_t frame;
@@ -60,7 +61,7 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
                      "%zu; not sent", rt->desc->name, md->name, rt->address, frame, net->max_frame);
         return rv;
     }
-    if ((rv = tri_rtarget_admit(rt, tri_wire_gateway_service(gw)))) /* flow control */
+    if ((rv = tri_rtarget_admit(rt, svc))) /* flow control */
         return rv;
     void *priv;
     tr_msg *m = tri_wire_tell_new(gw, md, method, arg, &sz, TRI_TELL_PRIV, &priv);
