@@ -509,7 +509,7 @@ static void transmit(tri_net *net, tri_peer *p, tr_msg *m, const tri_wire_call *
     if (ask)
         tri_pending_mark_sent(&p->pending, corr);
     else if (!kept)
-        tri_blocks_give(&net->blocks, m); /* the next caller's tell (blocks.h) */
+        tr_msg_free(m);
     settle(net, rt);
 }
 

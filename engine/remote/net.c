@@ -351,7 +351,6 @@ static void net_free(tri_net *net)
             tri_client_discard(m);
     }
     tri_peer_free_all(net);
-    tri_blocks_destroy(&net->blocks); /* after everything that could give one back */
     if (net->stop_msg)
         tr_msg_free(net->stop_msg);
     tri_wheel_destroy(&net->wheel);
@@ -484,7 +483,6 @@ static tri_net *net_new(tr_service *svc)
     pthread_mutex_init(&net->err_lock, NULL);
     pthread_mutex_init(&net->list_lock, NULL);
     tri_mq_init(&net->qp, &net->qc, false); /* unmarked: the thread starts awake */
-    tri_blocks_init(&net->blocks);
     net->stop_msg = tr_msg_new(TRI_NET_STOP, 0);
     if (!net->stop_msg) {
         pthread_mutex_destroy(&net->err_lock);

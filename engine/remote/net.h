@@ -41,7 +41,6 @@
 #include "base/log.h"
 #include "core/mpsc.h"
 #include "core/timer_wheel.h"
-#include "remote/blocks.h"
 #include "remote/conn.h"
 #include "remote/trust.h"
 #include "troupe/remote.h"
@@ -89,8 +88,6 @@ typedef struct tri_net {
      * thread reads shares its line (each read would cost the next post a
      * cache miss) */
     alignas(64) tri_mq_prod qp;
-    /* ---- remote tells' message blocks: callers take, the I/O thread gives */
-    tri_blocks blocks;
     /* ---- any thread (readers of the limits) */
     alignas(64) _Atomic uint32_t refs;
     int efd;                         /* eventfd: the sleeping I/O thread's bell */

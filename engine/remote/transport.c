@@ -16,7 +16,6 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
-#include "remote/blocks.h"
 #include "remote/client.h"
 #include "remote/frame.h"
 #include "remote/net.h"
@@ -64,15 +63,13 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
     }
     if ((rv = tri_rtarget_admit(rt, svc))) /* flow control */
         return rv;
-    /* A kept block when the tell fits one, else a new message (a block's
-     * size when it fits, so that it can be kept in turn). */
-    size_t need = tri_wire_tell_payload(gw, &sz, TRI_TELL_PRIV);
-    tr_msg *m = need <= TRI_BLOCK_PAYLOAD ? tri_blocks_take(&net->blocks) : NULL;
-    if (!m && !(m = tr_msg_new(0, need <= TRI_BLOCK_PAYLOAD ? TRI_BLOCK_PAYLOAD : need))) {
+    void *priv;
+    tr_msg *m = tri_wire_tell_new(gw, md, method, arg, &sz, TRI_TELL_PRIV, &priv);
+    if (!m) {
         tri_rtarget_unadmit(rt);
         return TR_ENOMEM;
     }
-    tri_call_hdr *ch = tri_wire_tell_fill(gw, md, method, arg, &sz, TRI_TELL_PRIV, m);
+    tri_call_hdr *ch = priv;
     ch->rt = rt;
     ch->enc_size = (uint32_t)sz.enc;
     tri_net_post(net, m);

@@ -111,16 +111,16 @@ static size_t out_size(const tr_gateway *gw, size_t priv, size_t deep)
     return OUT_HDR + align8(priv) + (gw->fence ? TRI_WIRE_TOKEN : 0) + deep;
 }
 
-size_t tri_wire_tell_payload(const tr_gateway *gw, const tri_wire_sizes *sz, size_t priv)
+tr_msg *tri_wire_tell_new(const tr_gateway *gw, const tr_method_desc *md, unsigned method,
+                          const void *arg, const tri_wire_sizes *sz, size_t priv,
+                          void **priv_out)
 {
-    return out_size(gw, align8(priv), sz->deep);
-}
-
-void *tri_wire_tell_fill(const tr_gateway *gw, const tr_method_desc *md, unsigned method,
-                         const void *arg, const tri_wire_sizes *sz, size_t priv, tr_msg *m)
-{
-    m->tag = tri_rpc_tag(TRI_RK_TELL, gw->fence, 0, method);
-    return put_out(gw, md, arg, align8(priv), sz->deep, tr_msg_data(m));
+    priv = align8(priv);
+    tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_TELL, gw->fence, 0, method),
+                           out_size(gw, priv, sz->deep));
+    if (m)
+        *priv_out = put_out(gw, md, arg, priv, sz->deep, tr_msg_data(m));
+    return m;
 }
 
 tr_future *tri_wire_ask_new(const tr_gateway *gw, const tr_method_desc *md, unsigned method,

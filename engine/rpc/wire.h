@@ -89,16 +89,13 @@ typedef struct tri_wire_sizes {
 int tri_wire_call_size(const tr_gateway *gw, const tr_method_desc *md, const void *arg,
                        tri_wire_sizes *sz);
 
-/* The payload a TELL message for the transport's queue needs: `priv`
- * bytes of the transport's, the fencing token and the deep copy (sz from
- * tri_wire_call_size for the same call). */
-size_t tri_wire_tell_payload(const tr_gateway *gw, const tri_wire_sizes *sz, size_t priv);
-
-/* Makes m (a message of at least that payload, which the transport
- * allocated or reuses) the TELL: its tag, then priv zeroed, the token and
- * a deep copy of arg (rpc lays them out). Returns where priv is. */
-void *tri_wire_tell_fill(const tr_gateway *gw, const tr_method_desc *md, unsigned method,
-                         const void *arg, const tri_wire_sizes *sz, size_t priv, tr_msg *m);
+/* A TELL message for the transport's queue: `priv` bytes of its own (at
+ * *priv_out), the fencing token and a deep copy of arg (rpc lays them
+ * out); sz from tri_wire_call_size for the same call. NULL when out of
+ * memory. */
+tr_msg *tri_wire_tell_new(const tr_gateway *gw, const tr_method_desc *md, unsigned method,
+                          const void *arg, const tri_wire_sizes *sz, size_t priv,
+                          void **priv_out);
 
 /* An ASK future for the transport's queue, labelled for its messages
  * (gateway, method, the target's id, the timeout) with `priv` bytes of
