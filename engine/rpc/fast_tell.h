@@ -15,10 +15,10 @@
 #include "rpc/metrics.h"
 #include "rpc/msg.h"
 
-/* After a fast tell's handler returned rv != 0: the counts and the log
- * run_call would have done (dispatch.c). Main thread. */
-void tri_tell_outcome(tr_endpoint *ep, tr_msg *m, tri_method_metrics *mm, uint64_t n, int rv)
-    __attribute__((noinline));
+/* After a fast tell's handler (gateway gi, method) returned rv != 0: the
+ * counts and the log run_call would have done (dispatch.c). Main thread. */
+void tri_tell_outcome(tr_endpoint *ep, unsigned gi, unsigned method, tri_method_metrics *mm,
+                      uint64_t n, int rv) __attribute__((noinline));
 
 /* The call a fast tell or ask runs: an unflagged message of `kind` for a
  * started unfenced endpoint's declared method, not a sampled call (that
@@ -30,10 +30,9 @@ typedef struct tri_fast_call {
     uint64_t n;
 } tri_fast_call;
 
-static inline __attribute__((always_inline)) bool tri_fast_target(tr_endpoint *ep, const tr_msg *m,
+static inline __attribute__((always_inline)) bool tri_fast_target(tr_endpoint *ep, uint32_t tag,
                                                                   unsigned kind, tri_fast_call *c)
 {
-    uint32_t tag = m->tag;
     if (tag >> 20 != (uint32_t)kind << 8 || ep->life == TRI_EP_CREATED || ep->fenced)
         return false;
     c->gi = tri_rpc_gw_of(tag);
@@ -55,19 +54,28 @@ static inline __attribute__((always_inline)) bool tri_fast_target(tr_endpoint *e
 
 /* Runs m if it is such a tell and frees it: true; else false, nothing done.
  * Main thread. */
-static inline bool tri_fast_tell(tr_endpoint *ep, tr_msg *m)
+/* Runs the tell with `tag` and argument `arg` (size bytes) if it is such
+ * a tell: true; else false, nothing done. Main thread. */
+static inline bool tri_fast_tell_of(tr_endpoint *ep, uint32_t tag, void *arg, size_t size)
 {
     tri_fast_call c;
-    if (!tri_fast_target(ep, m, TRI_RK_TELL, &c))
+    if (!tri_fast_target(ep, tag, TRI_RK_TELL, &c))
         return false;
-    const tr_gateway_impl *impl = c.impl;
-    unsigned method = c.method;
-    int rv = impl->desc->methods[method].invoke(impl->handlers, ep, ep->state,
-                                                m->size ? tr_msg_data(m) : NULL, NULL);
+    int rv = c.impl->desc->methods[c.method].invoke(c.impl->handlers, ep, ep->state,
+                                                    size ? arg : NULL, NULL);
     if (__builtin_expect(rv == 0, 1))
         tri_count(&ep->processed);
     else
-        tri_tell_outcome(ep, m, c.mm, c.n, rv);
+        tri_tell_outcome(ep, c.gi, c.method, c.mm, c.n, rv);
+    return true;
+}
+
+/* Runs m if it is such a tell and frees it: true; else false, nothing done.
+ * Main thread. */
+static inline bool tri_fast_tell(tr_endpoint *ep, tr_msg *m)
+{
+    if (!tri_fast_tell_of(ep, m->tag, tr_msg_data(m), m->size))
+        return false;
     tr_msg_free(m);
     return true;
 }
@@ -83,7 +91,7 @@ void tri_ask_outcome(tr_endpoint *ep, tr_future *f, unsigned gi, unsigned method
 static inline bool tri_fast_ask(tr_endpoint *ep, tr_msg *m)
 {
     tri_fast_call c;
-    if (!tri_fast_target(ep, m, TRI_RK_ASK, &c))
+    if (!tri_fast_target(ep, m->tag, TRI_RK_ASK, &c))
         return false;
     tr_future *f = tr_msg_data(m); /* the message is the future; once
                                       answered, m is not read again */

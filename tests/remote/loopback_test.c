@@ -347,3 +347,73 @@ Test(loopback, s16_terminated_endpoint, .timeout = 30)
     tr_service_destroy(p.server);
     T_LEAK_CHECK();
 }
+
+/* Tells that arrive together run as one batch (wire_inbound.c), and each
+ * record takes the short path of a tell message (dispatch.c): the books
+ * must be the same as run_call's. 300 tells each way, back to back so
+ * that they batch, then an ask behind them (S21: it is answered after
+ * they ran). A method without a handler rejects every tell (S18) and
+ * counts no call; a failing handler counts its errors. */
+static int failing_note(tr_endpoint *self, void *state, const tr_i64 *arg)
+{
+    (void)self;
+    t_state *s = state;
+    if (*arg != s->notes + 1)
+        s->order_errors++;
+    s->notes = *arg;
+    return *arg % 3 == 0 ? TR_EINVAL : 0;
+}
+
+static void remote_tells_to(const tcalc_handlers *h, tr_endpoint_stats *st, uint64_t *calls,
+                            t_state *out)
+{
+    tr_service *server = r_server(1, 0), *client = r_client(1, 0, 0);
+    tr_gateway_impl impls[] = {tcalc_impl(h)};
+    tr_endpoint *ep = NULL;
+    TC_OK(tr_endpoint_create(server, &(tr_endpoint_opts){.id = "books", .gateways = impls,
+                                                         .ngateways = 1,
+                                                         .state_size = sizeof(t_state)},
+                             &ep));
+    TC_OK(tr_endpoint_start(ep));
+    tr_gateway *gw = r_connect(client, server, "books");
+    for (int64_t i = 1; i <= 300; i++)
+        TC_OK(tcalc_note(gw, &i));
+    tr_future *f;
+    TC_OK(tcalc_total(gw, NULL, 0, &f));
+    TC_OK(tr_future_get(f, WAIT_NS));
+    tr_future_release(f);
+    tr_endpoint_call_stats(ep, st);
+    tr_method_metrics mm;
+    TC_OK(tr_endpoint_method_metrics(ep, tcalc__note, &mm));
+    *calls = mm.calls;
+    const t_state *ts = tr_endpoint_state(ep);
+    out->notes = ts->notes;
+    out->order_errors = ts->order_errors;
+    tr_gateway_release(gw);
+    tr_endpoint_release(ep);
+    tr_service_destroy(client);
+    tr_service_destroy(server);
+}
+
+Test(loopback, batched_tells_keep_the_books, .timeout = 30)
+{
+    tcalc_handlers none = t_handlers, failing = t_handlers;
+    none.note = NULL;
+    failing.note = failing_note;
+    tr_endpoint_stats st;
+    uint64_t calls;
+    t_state s;
+    remote_tells_to(&none, &st, &calls, &s);
+    cr_assert_eq(st.rejected[TR_REJECT_NO_METHOD], 300);
+    cr_assert_eq(calls, 0);
+    cr_assert_eq(st.handler_errors, 0);
+    cr_assert_eq(s.notes, 0);
+    remote_tells_to(&failing, &st, &calls, &s);
+    cr_assert_eq(st.rejected[TR_REJECT_NO_METHOD], 0);
+    cr_assert_eq(calls, 300);
+    cr_assert_eq(st.handler_errors, 100);
+    cr_assert_eq(st.processed, 301, "%llu processed", (unsigned long long)st.processed);
+    cr_assert_eq(s.notes, 300);
+    cr_assert_eq(s.order_errors, 0);
+    T_LEAK_CHECK();
+}
