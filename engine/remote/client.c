@@ -120,7 +120,8 @@ tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa,
     size_t id_len = strlen(id);
     size_t addr_len = strlen(TRI_REMOTE_SCHEME) + strlen(key) + 1 + id_len;
     size_t size = sizeof(tri_rtarget) + id_len + 1 + addr_len + 1;
-    tri_rtarget *rt = tri_zalloc(size);
+    /* Aligned as its type: `posted` and the gate have lines of their own. */
+    tri_rtarget *rt = tri_zalloc_aligned(size, alignof(tri_rtarget));
     if (!rt)
         return NULL;
     rt->alloc_size = size;
@@ -143,7 +144,7 @@ tri_rtarget *tri_rtarget_new(const char *key, const struct sockaddr_storage *sa,
 void tri_rtarget_free(tri_rtarget *rt)
 {
     tri_gate_release(&rt->gate); /* nobody may stay muted or blocked on it */
-    tri_free(rt, rt->alloc_size);
+    tri_free_aligned(rt, rt->alloc_size, alignof(tri_rtarget));
 }
 
 void tri_rtarget_unref(tri_net *net, tri_rtarget *rt)
