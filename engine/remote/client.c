@@ -806,14 +806,13 @@ enum tri_frame_outcome tri_client_oversized(tri_net *net, tri_conn *c, const tri
 
 /* ---- requests from the queue ------------------------------------------------------------ */
 
-void tri_client_call(tri_net *net, tr_msg *m, const tri_wire_call *callp)
+void tri_client_call(tri_net *net, tr_msg *m, const tri_wire_call *call)
 {
-    tri_wire_call call = *callp;
-    tri_call_hdr *ch = call.priv;
+    tri_call_hdr *ch = call->priv;
     tri_rtarget *rt = ch->rt;
     tri_peer *p = rt->peer;
-    if (call.ask) {
-        tr_future *f = call.ask;
+    if (call->ask) {
+        tr_future *f = call->ask;
         tri_timer_init(tri_wire_timer(f), ask_timer_fired);
         if (tri_pending_add(&p->pending, &net->wheel, f, ch->deadline_ns)) {
             tri_wire_ask_taken(f);
@@ -826,7 +825,7 @@ void tri_client_call(tri_net *net, tr_msg *m, const tri_wire_call *callp)
         rt->io_refs++; /* the pending entry's */
     }
     if (p->ready && !p->bl_head && rt_resolved(rt)) {
-        send_call(net, p, m, &call);
+        send_call(net, p, m, call);
         /* The call is on its way: the answer comes by socket, so stop
          * polling and leave the CPU to the peer (on two cores, likely
          * this one's). */

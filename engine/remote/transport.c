@@ -79,7 +79,8 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
 static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
                       int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
 {
-    tri_net *net = tri_net_of(tri_wire_gateway_service(gw));
+    tr_service *svc = tri_wire_gateway_service(gw);
+    tri_net *net = tri_net_of(svc);
     tri_rtarget *rt = tri_wire_gateway_target(gw);
     tri_wire_sizes sz;
     size_t frame;
@@ -92,7 +93,7 @@ static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method,
                                     net->max_frame);
     if (rv)
         return rv;
-    if ((rv = tri_rtarget_admit(rt, tri_wire_gateway_service(gw)))) /* flow control */
+    if ((rv = tri_rtarget_admit(rt, svc))) /* flow control */
         return rv;
     tr_future *f = tri_wire_ask_new(gw, md, method, arg, &sz, sizeof(tri_call_hdr), timeout_ns,
                                     rt->id, rt->id_len, cb, cb_arg);

@@ -52,8 +52,6 @@ static inline __attribute__((always_inline)) bool tri_fast_target(tr_endpoint *e
     return true;
 }
 
-/* Runs m if it is such a tell and frees it: true; else false, nothing done.
- * Main thread. */
 /* Runs the tell with `tag` and argument `arg` (size bytes) if it is such
  * a tell: true; else false, nothing done. Main thread. */
 static inline bool tri_fast_tell_of(tr_endpoint *ep, uint32_t tag, void *arg, size_t size)
