@@ -354,16 +354,6 @@ Test(loopback, s16_terminated_endpoint, .timeout = 30)
  * that they batch, then an ask behind them (S21: it is answered after
  * they ran). A method without a handler rejects every tell (S18) and
  * counts no call; a failing handler counts its errors. */
-static int failing_note(tr_endpoint *self, void *state, const tr_i64 *arg)
-{
-    (void)self;
-    t_state *s = state;
-    if (*arg != s->notes + 1)
-        s->order_errors++;
-    s->notes = *arg;
-    return *arg % 3 == 0 ? TR_EINVAL : 0;
-}
-
 static void remote_tells_to(const tcalc_handlers *h, tr_endpoint_stats *st, uint64_t *calls,
                             t_state *out)
 {
@@ -387,7 +377,7 @@ static void remote_tells_to(const tcalc_handlers *h, tr_endpoint_stats *st, uint
     TC_OK(tr_endpoint_method_metrics(ep, tcalc__note, &mm));
     *calls = mm.calls;
     const t_state *ts = tr_endpoint_state(ep);
-    out->notes = ts->notes;
+    out->last_note = ts->last_note;
     out->order_errors = ts->order_errors;
     tr_gateway_release(gw);
     tr_endpoint_release(ep);
@@ -399,7 +389,7 @@ Test(loopback, batched_tells_keep_the_books, .timeout = 30)
 {
     tcalc_handlers none = t_handlers, failing = t_handlers;
     none.note = NULL;
-    failing.note = failing_note;
+    failing.note = t_note_failing;
     tr_endpoint_stats st;
     uint64_t calls;
     t_state s;
@@ -407,13 +397,13 @@ Test(loopback, batched_tells_keep_the_books, .timeout = 30)
     cr_assert_eq(st.rejected[TR_REJECT_NO_METHOD], 300);
     cr_assert_eq(calls, 0);
     cr_assert_eq(st.handler_errors, 0);
-    cr_assert_eq(s.notes, 0);
+    cr_assert_eq(s.last_note, 0);
     remote_tells_to(&failing, &st, &calls, &s);
     cr_assert_eq(st.rejected[TR_REJECT_NO_METHOD], 0);
     cr_assert_eq(calls, 300);
     cr_assert_eq(st.handler_errors, 100);
     cr_assert_eq(st.processed, 301, "%llu processed", (unsigned long long)st.processed);
-    cr_assert_eq(s.notes, 300);
+    cr_assert_eq(s.last_note, 300);
     cr_assert_eq(s.order_errors, 0);
     T_LEAK_CHECK();
 }

@@ -309,16 +309,6 @@ Test(call, s22_forced_serialization, .timeout = 30) { roundtrips(true); }
  * an error and in handler_errors; the rest arrive in order with their
  * values. 300 tells each way (past TR_METRICS_SAMPLE: the sampled call
  * takes the long path in between). */
-static int bad_note(tr_endpoint *self, void *state, const tr_i64 *arg)
-{
-    (void)self;
-    t_state *s = state;
-    if (*arg != s->last_note + 1)
-        s->order_errors++;
-    s->last_note = *arg;
-    return *arg % 3 == 0 ? TR_EINVAL : 0;
-}
-
 static void tells_to(const tcalc_handlers *h, uint64_t *calls, tr_endpoint_stats *st,
                      int64_t *last, int64_t *order_errors)
 {
@@ -351,7 +341,7 @@ Test(call, fast_tell_keeps_the_books, .timeout = 30)
 {
     tcalc_handlers none = t_handlers, failing = t_handlers;
     none.note = NULL;
-    failing.note = bad_note;
+    failing.note = t_note_failing;
     uint64_t calls;
     tr_endpoint_stats st;
     int64_t last, order_errors;

@@ -95,6 +95,18 @@ static int t_note(tr_endpoint *self, void *state, const tr_i64 *arg)
     return 0;
 }
 
+/* A note handler that fails every third note (TR_EINVAL), still checking
+ * the order: for the tests of a tell's books (handler errors). */
+static inline int t_note_failing(tr_endpoint *self, void *state, const tr_i64 *arg)
+{
+    (void)self;
+    t_state *s = state;
+    if (*arg != s->last_note + 1)
+        s->order_errors++;
+    s->last_note = *arg;
+    return *arg % 3 == 0 ? TR_EINVAL : 0;
+}
+
 static int t_fail(tr_endpoint *self, void *state, const tr_i32 *arg, tr_reply *reply)
 {
     (void)state;
