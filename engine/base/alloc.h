@@ -10,7 +10,9 @@
 
 #ifdef TROUPE_WITH_JEMALLOC
 #include <jemalloc/jemalloc.h>
-static inline void *tri_alloc(size_t size) { return mallocx(size ? size : 1, 0); }
+/* jemalloc's own malloc (alloc.c): unlike mallocx it has a fast path. */
+extern void *(*tri_jemalloc_malloc)(size_t size);
+static inline void *tri_alloc(size_t size) { return tri_jemalloc_malloc(size ? size : 1); }
 static inline void *tri_zalloc(size_t size) { return mallocx(size ? size : 1, MALLOCX_ZERO); }
 static inline void tri_free(void *p, size_t size)
 {
@@ -20,7 +22,7 @@ static inline void tri_free(void *p, size_t size)
 static inline void *tri_realloc(void *p, size_t old, size_t size)
 {
     (void)old;
-    return p ? rallocx(p, size ? size : 1, 0) : mallocx(size ? size : 1, 0);
+    return p ? rallocx(p, size ? size : 1, 0) : tri_alloc(size);
 }
 /* `align`-aligned (a power of two), zeroed or not; free with
  * tri_free_aligned. */
