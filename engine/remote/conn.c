@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/loan.h"
 #include "base/log.h"
 #include "remote/client.h"
 #include "remote/net.h"
@@ -54,18 +55,52 @@ static void note_buffers(tri_conn *c)
     atomic_store_explicit(&c->m_buffers, (uint64_t)(c->rcap + c->wcap), memory_order_relaxed);
 }
 
+/* Reads go into l (the connection's reference). */
+static void set_rbuf(tri_conn *c, tri_loan *l)
+{
+    c->rloan = l;
+    c->rbuf = tri_loan_data(l);
+    c->rcap = l->size;
+    note_buffers(c);
+}
+
+/* A fresh read buffer of `cap` bytes holding the unparsed ones; the old one
+ * is dropped (borrowers keep it while they need it). 0 or TR_ENOMEM. */
+static int rbuf_replace(tri_conn *c, size_t cap)
+{
+    size_t keep = c->rlen - c->rpos;
+    tri_loan *l = tri_loan_new(cap);
+    if (!l)
+        return TR_ENOMEM;
+    memcpy(tri_loan_data(l), c->rbuf + c->rpos, keep);
+    tri_loan_drop(c->rloan);
+    set_rbuf(c, l);
+    c->rpos = 0;
+    c->rlen = keep;
+    return 0;
+}
+
+/* The buffer, lent to nobody, at `cap` bytes. 0 or TR_ENOMEM. */
+static int rbuf_resize(tri_conn *c, size_t cap)
+{
+    tri_loan *l = tri_loan_resize(c->rloan, cap);
+    if (!l)
+        return TR_ENOMEM;
+    set_rbuf(c, l);
+    return 0;
+}
+
 tri_conn *tri_conn_new(int fd, bool outbound, const char *name)
 {
     tri_conn *c = tri_zalloc(sizeof *c);
     if (!c)
         return NULL;
-    c->rbuf = tri_alloc(RBUF_DEFAULT);
-    if (!c->rbuf) {
+    tri_loan *l = tri_loan_new(RBUF_DEFAULT);
+    if (!l) {
         tri_free(c, sizeof *c);
         return NULL;
     }
-    c->rcap = RBUF_DEFAULT;
-    note_buffers(c);
+    set_rbuf(c, l);
     c->fd = fd;
     c->outbound = outbound;
     c->state = outbound ? TRI_CONN_CONNECTING : TRI_CONN_HELLO;
@@ -82,7 +117,7 @@ void tri_conn_free(tri_conn *c)
     }
     tri_free(c->slots, (size_t)c->cap_slots * sizeof *c->slots);
     tri_wire_inbox_free(c->inbox);
-    tri_free(c->rbuf, c->rcap);
+    tri_loan_drop(c->rloan);
     tri_free(c->wbuf, c->wcap);
     for (uint32_t i = c->splice_head; i < c->nsplices; i++)
         if (c->splices[i].release)
@@ -381,13 +416,9 @@ bool tri_conn_trim(tri_conn *c)
     if (c->rpos != c->rlen || tri_now_ns() - c->big_rx_ns < RBUF_IDLE_NS)
         return false;
     assert(!c->inbox || !tri_wire_inbox_target(c->inbox)); /* as make_room */
-    uint8_t *p = tri_realloc(c->rbuf, c->rcap, RBUF_DEFAULT);
-    if (!p)
+    if (tri_loan_shared(c->rloan) ? rbuf_replace(c, RBUF_DEFAULT) : rbuf_resize(c, RBUF_DEFAULT))
         return false;
-    c->rbuf = p;
-    c->rcap = RBUF_DEFAULT;
     c->rpos = c->rlen = 0;
-    note_buffers(c);
     return true;
 }
 
@@ -405,20 +436,22 @@ static int make_room(tri_conn *c, size_t need)
 {
     /* A gathered run points into rbuf (rpc/wire.h): delivered before it moves. */
     assert(!c->inbox || !tri_wire_inbox_target(c->inbox));
-    if (c->rpos) {
-        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-        c->rlen -= c->rpos;
-        c->rpos = 0;
+    bool grow = need > c->rcap;
+    size_t cap = !grow ? c->rcap : need <= RBUF_KEEP / 2 ? RBUF_KEEP : need;
+    if (tri_loan_shared(c->rloan)) { /* lent bytes stay where they are */
+        if (rbuf_replace(c, cap))
+            return TR_ENOMEM;
+    } else {
+        if (c->rpos) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        if (grow && rbuf_resize(c, cap))
+            return TR_ENOMEM;
     }
-    if (need <= c->rcap)
+    if (!grow)
         return 0;
-    size_t cap = need <= RBUF_KEEP / 2 ? RBUF_KEEP : need;
-    uint8_t *p = tri_realloc(c->rbuf, c->rcap, cap);
-    if (!p)
-        return TR_ENOMEM;
-    c->rbuf = p;
-    c->rcap = cap;
-    note_buffers(c);
     if (cap == RBUF_KEEP && !c->outbound && c->state == TRI_CONN_OPEN &&
         !tri_timer_armed(&c->timer)) { /* outbound ones trim in their tick (peer.c) */
         tri_timer_init(&c->timer, trim_fired);
@@ -578,14 +611,16 @@ static enum tri_frame_outcome read_once(tri_net *net, tri_conn *c, tri_close_inf
     if (!c->outbound)
         tri_server_flush(net, c); /* the tells of this read go in one message */
     if (c->rpos == c->rlen) {
-        c->rpos = c->rlen = 0;
-        if (c->rcap > RBUF_KEEP) { /* a very large frame is done: back to normal */
-            uint8_t *p = tri_realloc(c->rbuf, c->rcap, RBUF_DEFAULT);
-            if (p) {
-                c->rbuf = p;
-                c->rcap = RBUF_DEFAULT;
-                note_buffers(c);
-            }
+        /* a very large frame is done: back to normal */
+        size_t cap = c->rcap > RBUF_KEEP ? RBUF_DEFAULT : c->rcap;
+        if (tri_loan_shared(c->rloan)) {
+            /* Lent: a fresh one (failing, reads go on after rlen until
+             * make_room fails and says so). */
+            (void)rbuf_replace(c, cap);
+        } else {
+            c->rpos = c->rlen = 0;
+            if (cap != c->rcap)
+                (void)rbuf_resize(c, cap); /* failing, the large one stays */
         }
     } else if (c->rpos && c->rcap - c->rlen < TRI_FRAME_HDR * 64) {
         make_room(c, 0); /* slide the partial frame to the front */

@@ -70,7 +70,9 @@ typedef struct tri_conn {
     uint64_t peer_incarnation; /* from the handshake (version 2) */
     struct tri_tls *tls;  /* TLS under the frames (tls.h), NULL: plaintext */
 
-    /* reading */
+    /* reading: rbuf is rloan's bytes (base/loan.h); an inbound ask's large
+     * bytes may point into it (server.c), and then it is not reused */
+    struct tri_loan *rloan;
     uint8_t *rbuf;
     size_t rcap, rlen, rpos;
     uint64_t skip;        /* bytes of an oversized frame still to discard */

@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/loan.h"
 #include "base/log.h"
 #include "remote/handshake.h"
 #include "remote/net.h"
@@ -407,7 +408,10 @@ static enum tri_frame_outcome on_ask(tri_net *net, tri_conn *c, const tri_frame_
      * the answer is sent or discarded). */
     tri_wire_target t = slot_target(s);
     int err = 0;
-    tr_future *f = tri_wire_ask_inbound(&t, h->method, fence ? body : NULL, arg, arg_len,
+    /* The read buffer is lent to the ask's large bytes (no copy of them);
+     * conn.c reads into a fresh one while it is out. */
+    tri_loan *loan = arg >= c->rbuf && arg + arg_len <= c->rbuf + c->rcap ? c->rloan : NULL;
+    tr_future *f = tri_wire_ask_inbound(&t, h->method, fence ? body : NULL, arg, arg_len, loan,
                                         (int64_t)timeout_ms * 1000000, on_answered, net, &err);
     if (!f && err == TR_EPROTO)
         return tri_close_with(ci, TR_EPROTO, true,

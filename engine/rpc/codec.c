@@ -213,8 +213,9 @@ bool tri_encodable(const tr_type *t, const void *value)
 
 /* ---- decoding ---------------------------------------------------------- */
 
-/* Pass 1: validates and adds the variable bytes the value will need. */
-static int measure(const tr_type *t, tr_reader *r, size_t *var)
+/* Pass 1: validates and adds the variable bytes the value will need (bytes
+ * of at least lend_min stay where they are: none of theirs). */
+static int measure(const tr_type *t, tr_reader *r, size_t *var, size_t lend_min, size_t *lent)
 {
     switch (t->kind) {
     case TR_KIND_VOID:
@@ -239,14 +240,14 @@ static int measure(const tr_type *t, tr_reader *r, size_t *var)
         if (!rv)
             rv = tr_read_bytes(r, n, &p);
         if (!rv)
-            *var += n;
+            *(n < lend_min ? var : lent) += n;
         return rv;
     }
     case TR_KIND_STRUCT: {
         size_t n;
         const tr_field *f = tri_fields_of(t, &n);
         for (size_t i = 0; i < n; i++) {
-            int rv = measure(f[i].type, r, var);
+            int rv = measure(f[i].type, r, var, lend_min, lent);
             if (rv)
                 return rv;
         }
@@ -264,8 +265,8 @@ static int measure(const tr_type *t, tr_reader *r, size_t *var)
     }
 }
 
-/* Pass 2: input already validated by measure. */
-static void unpack(const tr_type *t, tr_reader *r, void *dst, char **cursor)
+/* Pass 2: input already validated by measure (with the same lend_min). */
+static void unpack(const tr_type *t, tr_reader *r, void *dst, char **cursor, size_t lend_min)
 {
     uint64_t x = 0;
     switch (t->kind) {
@@ -293,6 +294,10 @@ static void unpack(const tr_type *t, tr_reader *r, void *dst, char **cursor)
         (void)tr_read_bytes(r, n, &p);
         tr_bytes *b = dst;
         b->len = n;
+        if (n >= lend_min) { /* lent: points into the input */
+            b->data = p;
+            return;
+        }
         b->data = n ? *cursor : NULL;
         if (n)
             memcpy(*cursor, p, n);
@@ -303,7 +308,7 @@ static void unpack(const tr_type *t, tr_reader *r, void *dst, char **cursor)
         size_t n;
         const tr_field *f = tri_fields_of(t, &n);
         for (size_t i = 0; i < n; i++)
-            unpack(f[i].type, r, (char *)dst + f[i].offset, cursor);
+            unpack(f[i].type, r, (char *)dst + f[i].offset, cursor, lend_min);
         return;
     }
     default:
@@ -330,9 +335,10 @@ static void unpack(const tr_type *t, tr_reader *r, void *dst, char **cursor)
     }
 }
 
-int tri_decode_size(const tr_type *t, const void *data, size_t len, size_t *size)
+int tri_decode_size_lent(const tr_type *t, const void *data, size_t len, size_t lend_min,
+                         size_t *size, size_t *lent)
 {
-    *size = 0;
+    *size = *lent = 0;
     if (!len)
         return 0;
     if (t->kind == TR_KIND_VOID)
@@ -343,12 +349,13 @@ int tri_decode_size(const tr_type *t, const void *data, size_t len, size_t *size
         uint32_t n = tri_get_u32(data);
         if (len - 4 != n)
             return TR_EPROTO;
-        *size = sizeof(tr_bytes) + n;
+        *size = sizeof(tr_bytes) + (n < lend_min ? n : 0);
+        *lent = n < lend_min ? 0 : n;
         return 0;
     }
     tr_reader r = tr_reader_of(data, len);
     size_t var = 0;
-    int rv = measure(t, &r, &var);
+    int rv = measure(t, &r, &var, lend_min, lent);
     if (rv)
         return rv;
     if (r.p != r.end)
@@ -357,13 +364,24 @@ int tri_decode_size(const tr_type *t, const void *data, size_t len, size_t *size
     return 0;
 }
 
-void tri_decode_into(const tr_type *t, const void *data, size_t len, void *dst, size_t size)
+int tri_decode_size(const tr_type *t, const void *data, size_t len, size_t *size)
+{
+    size_t lent;
+    return tri_decode_size_lent(t, data, len, SIZE_MAX, size, &lent);
+}
+
+void tri_decode_into_lent(const tr_type *t, const void *data, size_t len, void *dst, size_t size,
+                          size_t lend_min)
 {
     if (!size)
         return;
     if (t->kind == TR_KIND_BYTES) { /* validated by tri_decode_size */
         tr_bytes *b = dst;
         b->len = (uint32_t)(len - 4);
+        if (b->len >= lend_min) {
+            b->data = (const uint8_t *)data + 4;
+            return;
+        }
         b->data = b->len ? (uint8_t *)dst + sizeof *b : NULL;
         if (b->len)
             memcpy((uint8_t *)dst + sizeof *b, (const uint8_t *)data + 4, b->len);
@@ -372,7 +390,12 @@ void tri_decode_into(const tr_type *t, const void *data, size_t len, void *dst, 
     memset(dst, 0, t->size);
     tr_reader r = tr_reader_of(data, len);
     char *cursor = (char *)dst + t->size;
-    unpack(t, &r, dst, &cursor);
+    unpack(t, &r, dst, &cursor, lend_min);
+}
+
+void tri_decode_into(const tr_type *t, const void *data, size_t len, void *dst, size_t size)
+{
+    tri_decode_into_lent(t, data, len, dst, size, SIZE_MAX);
 }
 
 int tr_decode(const tr_type *t, const void *data, size_t len, void **out, size_t *out_size)

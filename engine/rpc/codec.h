@@ -17,6 +17,16 @@ int tri_decode_size(const tr_type *t, const void *data, size_t len, size_t *size
 /* Decodes bytes validated by tri_decode_size into `dst` (`size` bytes). */
 void tri_decode_into(const tr_type *t, const void *data, size_t len, void *dst, size_t size);
 
+/* The same, but every bytes value of at least `lend_min` bytes is not
+ * copied: its tr_bytes points into `data`, which must then outlive the
+ * decoded value (a lent read buffer, base/loan.h); *lent says how many
+ * bytes were so left (0: the value does not point into data). SIZE_MAX:
+ * copy all, as the two above. */
+int tri_decode_size_lent(const tr_type *t, const void *data, size_t len, size_t lend_min,
+                         size_t *size, size_t *lent);
+void tri_decode_into_lent(const tr_type *t, const void *data, size_t len, void *dst, size_t size,
+                          size_t lend_min);
+
 /* Bytes the encoding of `value` takes (0 for NULL or a tr_void). */
 size_t tri_encoded_size(const tr_type *t, const void *value);
 

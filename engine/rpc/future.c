@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/loan.h"
 #include "core/actor_impl.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -140,6 +141,8 @@ int tr_future_new(tr_future **out)
 
 static void future_free(tr_future *f)
 {
+    if (f->loan)
+        tri_loan_drop(f->loan);
     if (f->value_heap)
         tri_free(f->value, f->value_size);
     tri_free(f->error, f->error_size);

@@ -84,6 +84,9 @@ struct tr_future {
     uint32_t error_size;
     uint32_t target_len;
     uint32_t extra_len;        /* payload bytes after the struct in use */
+    /* the read buffer an inbound ask's large bytes point into (base/loan.h),
+     * dropped when the future is freed; NULL: the argument is all in extra */
+    struct tri_loan *loan;
     /* a transport's routing words (wire.h: tri_wire_set_route) */
     uint64_t wire_id;
     uint64_t wire_link;

@@ -228,10 +228,18 @@ const tr_endpoint *tri_wire_inbox_target(const tri_wire_inbox *in);
  * continuation's, the transport's) holding the decoded argument, labelled
  * for t's gateway and method, whose first continuation `answered` runs on
  * whichever thread completes it. Not yet sent (tri_wire_ask_deliver).
+ * `loan` (or NULL) holds `arg`: then bytes of TRI_WIRE_LEND_MIN or more are
+ * not copied, the argument points at them and the future keeps a
+ * reference to the loan until it is freed.
  * NULL with *err: TR_EPROTO (the argument does not decode), TR_ENOMEM. */
+struct tri_loan;
 tr_future *tri_wire_ask_inbound(const tri_wire_target *t, unsigned method, const uint8_t *token,
-                                const uint8_t *arg, size_t len, int64_t timeout_ns,
-                                tr_future_cb *answered, void *cb_arg, int *err);
+                                const uint8_t *arg, size_t len, struct tri_loan *loan,
+                                int64_t timeout_ns, tr_future_cb *answered, void *cb_arg,
+                                int *err);
+/* 128 KiB: a stream's 256 KiB chunks are lent, and a lent argument pins at
+ * most 8 times its size of read buffer (1 MiB, remote/conn.c). */
+#define TRI_WIRE_LEND_MIN (128u * 1024)
 /* Pushes it into the endpoint's mailbox. TR_EUNREACHABLE when the endpoint
  * has terminated: then f is failed (its answer still comes through the
  * continuation) and the message's reference dropped. */

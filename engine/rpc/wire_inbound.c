@@ -9,13 +9,18 @@
  * copied afterwards: a copy would carry pointers into memory the next
  * read reuses. The inbox points at the *encoded* bytes in the transport's
  * read buffer (which the transport keeps until it flushes) and decodes
- * each record once, in place, when the run is delivered. */
+ * each record once, in place, when the run is delivered. The one pointer
+ * out of the block: an inbound ask's bytes of TRI_WIRE_LEND_MIN or more
+ * stay in the read buffer, which is then lent (base/loan.h): the future
+ * holds a reference, and the transport reads into a fresh buffer while
+ * any is out, so those bytes are never reused under the handler. */
 #include "rpc/wire.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/loan.h"
 #include "base/log.h"
 #include "core/actor_impl.h"
 #include "rpc/codec.h"
@@ -207,12 +212,14 @@ int tri_wire_inbox_add(tri_wire_inbox *in, const tri_wire_target *t, unsigned me
 /* ---- asks ----------------------------------------------------------------------------- */
 
 tr_future *tri_wire_ask_inbound(const tri_wire_target *t, unsigned method, const uint8_t *token,
-                                const uint8_t *arg, size_t len, int64_t timeout_ns,
-                                tr_future_cb *answered, void *cb_arg, int *err)
+                                const uint8_t *arg, size_t len, struct tri_loan *loan,
+                                int64_t timeout_ns, tr_future_cb *answered, void *cb_arg,
+                                int *err)
 {
     const tr_method_desc *md = &t->desc->methods[method];
-    size_t deep, fence = token ? TRI_WIRE_TOKEN : 0;
-    if (tri_decode_size(md->arg_type, arg, len, &deep)) {
+    size_t deep, lent, fence = token ? TRI_WIRE_TOKEN : 0;
+    size_t lend_min = loan && len >= TRI_WIRE_LEND_MIN ? TRI_WIRE_LEND_MIN : SIZE_MAX;
+    if (tri_decode_size_lent(md->arg_type, arg, len, lend_min, &deep, &lent)) {
         *err = TR_EPROTO;
         return NULL;
     }
@@ -232,7 +239,11 @@ tr_future *tri_wire_ask_inbound(const tri_wire_target *t, unsigned method, const
     if (fence)
         memcpy(p, token, fence);
     if (deep)
-        tri_decode_into(md->arg_type, arg, len, p + fence, deep);
+        tri_decode_into_lent(md->arg_type, arg, len, p + fence, deep, lend_min);
+    if (lent) { /* its large bytes stay in the read buffer: the future keeps it */
+        tri_loan_take(loan);
+        f->loan = loan;
+    }
     tr_endpoint *ep = t->ep;
     tri_future_label(f, t->desc->name, md->name, timeout_ns, ep->id, ep->id_len);
     tri_future_preset_then(f, answered, cb_arg, NULL);
