@@ -89,11 +89,13 @@ static const bench_workload workloads[] = {
      {"m=300000,payload=64,warm=0,peer=auto,tls=none", "m=5000000,payload=64,warm=0,peer=auto,tls=none"}, false, true,
      bench_remote_throughput},
     {"remote_stream", "GB/s",
-     "`bytes` through one stream to troupe-node (check=1: digest checked), then over raw TCP "
-     "in this process; the node's peak RSS",
-     {{"bytes", NULL, 1, (int64_t)1 << 40}, {"check", NULL, 0, 1}, {"peer", NULL, 0, 0},
-      {"tls", NULL, 0, 0}},
-     {"bytes=1073741824,check=0,peer=auto,tls=none"}, false, true, bench_remote_stream},
+     "`bytes` through one stream to troupe-node (check=1: digest checked; zc=1: "
+     "tr_stream_write_zc, no copy on the sending side), then over raw TCP in this process; "
+     "the node's peak RSS",
+     {{"bytes", NULL, 1, (int64_t)1 << 40}, {"check", NULL, 0, 1}, {"zc", NULL, 0, 1},
+      {"peer", NULL, 0, 0}, {"tls", NULL, 0, 0}},
+     {"bytes=1073741824,check=0,zc=0,peer=auto,tls=none",
+      "bytes=1073741824,check=0,zc=1,peer=auto,tls=none"}, false, true, bench_remote_stream},
     /* The kv example (kv.c, tools/kv): a self-checking mixed load of puts,
      * gets, dels and sizes over four shards, in this process or in two
      * troupe-kv servers over loopback; also reports kv_p50 and kv_p99. */

@@ -29,7 +29,9 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,10 +395,38 @@ static void stream_pattern(uint8_t *buf, size_t n)
     }
 }
 
-/* The stream: `total` bytes of buf repeated; 0 or BENCH_FAIL. */
-static int stream_send(const bench_run *r, tr_gateway *gw, const uint8_t *buf, uint64_t total,
-                       bool check, double *secs)
+/* tr_stream_write_zc's done: counts the writes that let go of buf. */
+static void zc_done(void *ctx)
 {
+    /* release: pairs with the acquire wait below (buf unread after it). */
+    atomic_fetch_add_explicit((_Atomic uint64_t *)ctx, 1, memory_order_release);
+}
+
+/* buf outlives the stream's reads of it: waits until every zero-copy
+ * write's done has run (each runs once its chunks' futures are freed;
+ * bounded by the stream's timeout). */
+static void zc_wait(const bench_run *r, _Atomic uint64_t *released, uint64_t writes,
+                    int64_t timeout_ns)
+{
+    for (int64_t until = bench_now_ns() + timeout_ns;
+         atomic_load_explicit(released, memory_order_acquire) < writes;) {
+        if (bench_now_ns() > until) {
+            bench_fail(r, "tr_stream_write_zc: %llu of %llu writes never let go of the buffer",
+                       (unsigned long long)(writes - atomic_load(released)),
+                       (unsigned long long)writes);
+            abort(); /* the buffer is still lent: freeing it would be worse */
+        }
+        sched_yield();
+    }
+}
+
+/* The stream: `total` bytes of buf repeated (zc: lent, not copied); 0 or
+ * BENCH_FAIL. */
+static int stream_send(const bench_run *r, tr_gateway *gw, const uint8_t *buf, uint64_t total,
+                       bool check, bool zc, double *secs)
+{
+    _Atomic uint64_t zc_released = 0;
+    uint64_t zc_writes = 0;
     char name[96] = "discard";
     if (check) { /* the digest of what will be sent, before the clock starts */
         tnode_digest d = {0};
@@ -413,14 +443,22 @@ static int stream_send(const bench_run *r, tr_gateway *gw, const uint8_t *buf, u
         bench_fail(r, "tr_stream_open: %s", tr_strerror(rv));
         return BENCH_FAIL;
     }
-    for (uint64_t at = 0; at < total && !rv; at += STREAM_WRITE)
-        rv = tr_stream_write(s, buf, total - at < STREAM_WRITE ? (size_t)(total - at) : STREAM_WRITE);
+    for (uint64_t at = 0; at < total && !rv; at += STREAM_WRITE) {
+        size_t n = total - at < STREAM_WRITE ? (size_t)(total - at) : STREAM_WRITE;
+        if (zc) { /* buf never changes: every write may lend it at once */
+            rv = tr_stream_write_zc(s, buf, n, zc_done, &zc_released);
+            zc_writes += rv != TR_EINVAL;
+        } else {
+            rv = tr_stream_write(s, buf, n);
+        }
+    }
     if (rv) {
         const char *why;
         tr_stream_error(s, &why);
         bench_fail(r, "tr_stream_write at %llu: %s: %s", (unsigned long long)tr_stream_offset(s),
                    tr_strerror(rv), why);
         tr_stream_cancel(s, NULL);
+        zc_wait(r, &zc_released, zc_writes, timeout);
         return BENCH_FAIL;
     }
     tr_future *f;
@@ -434,6 +472,7 @@ static int stream_send(const bench_run *r, tr_gateway *gw, const uint8_t *buf, u
         bench_fail(r, "tr_stream_close: %s", tr_strerror(rv));
     }
     *secs = bench_secs(t0, bench_now_ns());
+    zc_wait(r, &zc_released, zc_writes, timeout);
     return rv ? BENCH_FAIL : BENCH_OK;
 }
 
@@ -525,7 +564,7 @@ int bench_remote_stream(const bench_run *r)
     bench_rss pk;
     bench_rss_start(&pk, c.nd.proc.pid);
     double secs = 0, raw_secs = 0, self_mib = 0, node_mib = 0;
-    rv = stream_send(r, sgw, buf, total, check, &secs);
+    rv = stream_send(r, sgw, buf, total, check, bench_int(r, "zc") != 0, &secs);
     bench_rss_stop(&pk, &self_mib, &node_mib);
     if (!rv)
         rv = raw_tcp(r, buf, total, &raw_secs);

@@ -24,6 +24,10 @@
 typedef struct tri_loan {
     _Atomic uint32_t refs;
     size_t size; /* bytes after the header */
+    /* NULL: the bytes are data[]; else they are the lender's, and done(ctx)
+     * runs when the last reference goes (tri_loan_lend) */
+    void (*done)(void *ctx);
+    void *ctx;
     alignas(16) unsigned char data[];
 } tri_loan;
 
@@ -34,6 +38,20 @@ static inline tri_loan *tri_loan_new(size_t size)
     if (l) {
         atomic_init(&l->refs, 1);
         l->size = size;
+        l->done = NULL;
+        l->ctx = NULL;
+    }
+    return l;
+}
+
+/* A loan of someone else's bytes: no data[] of its own; done(ctx) says
+ * when nobody reads them any more. One reference. NULL when out of memory. */
+static inline tri_loan *tri_loan_lend(void (*done)(void *ctx), void *ctx)
+{
+    tri_loan *l = tri_loan_new(0);
+    if (l) {
+        l->done = done;
+        l->ctx = ctx;
     }
     return l;
 }
@@ -51,8 +69,11 @@ static inline void tri_loan_drop(tri_loan *l)
     /* acq_rel: the release orders this holder's reads of the bytes before
      * the owner's reuse or the free (pairs with tri_loan_shared's acquire
      * and with the last dropper's acquire). */
-    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1) {
+        if (l->done)
+            l->done(l->ctx);
         tri_free(l, sizeof *l + l->size);
+    }
 }
 
 /* The owner may write over or move the bytes only when this is false. */

@@ -76,8 +76,11 @@ static int remote_tell(tr_gateway *gw, const tr_method_desc *md, unsigned method
     return 0;
 }
 
-static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
-                      int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
+/* loan NULL: a plain ask (constant at each call below). */
+static inline __attribute__((always_inline)) int
+remote_ask_as(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
+              int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out,
+              struct tri_loan *loan, size_t lend_min)
 {
     tr_service *svc = tri_wire_gateway_service(gw);
     tri_net *net = tri_net_of(svc);
@@ -95,12 +98,16 @@ static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method,
         return rv;
     if ((rv = tri_rtarget_admit(rt, svc))) /* flow control */
         return rv;
+    if (loan)
+        tri_wire_sizes_lend(md, arg, lend_min, &sz);
     tr_future *f = tri_wire_ask_new(gw, md, method, arg, &sz, sizeof(tri_call_hdr), timeout_ns,
                                     rt->id, rt->id_len, cb, cb_arg);
     if (!f) {
         tri_rtarget_unadmit(rt);
         return TR_ENOMEM;
     }
+    if (loan) /* the I/O thread encodes or splices the lender's bytes */
+        tri_wire_ask_lend(f, loan);
     tri_call_hdr *ch = tri_wire_ask_priv(f);
     int64_t now = tri_now_ns();
     ch->rt = rt;
@@ -110,6 +117,19 @@ static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method,
         *out = f;
     tri_net_post(net, tri_wire_ask_msg(f));
     return 0;
+}
+
+static int remote_ask(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
+                      int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out)
+{
+    return remote_ask_as(gw, md, method, arg, timeout_ns, cb, cb_arg, out, NULL, SIZE_MAX);
+}
+
+static int remote_ask_lent(tr_gateway *gw, const tr_method_desc *md, unsigned method,
+                           const void *arg, int64_t timeout_ns, struct tri_loan *loan,
+                           size_t lend_min, tr_future **out)
+{
+    return remote_ask_as(gw, md, method, arg, timeout_ns, NULL, NULL, out, loan, lend_min);
 }
 
 static const char *remote_address(const tr_gateway *gw)
@@ -142,6 +162,7 @@ static uint64_t remote_undelivered(const tr_gateway *gw)
 static const tri_transport remote_transport = {
     .tell = remote_tell,
     .ask = remote_ask,
+    .ask_lent = remote_ask_lent,
     .address = remote_address,
     .close = remote_close,
     .watch = tri_rwatch_watch,

@@ -461,6 +461,23 @@ int tr_gateway_ask(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
                        NULL, NULL, out);
 }
 
+int tri_gateway_ask_lent(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
+                         const void *arg, int64_t timeout_ns, struct tri_loan *loan,
+                         size_t lend_min, tr_future **out)
+{
+    if (!gw || !gw->tp->ask_lent) /* the local transport copies */
+        return tr_gateway_ask(gw, desc, method, arg, timeout_ns, out);
+    const tr_method_desc *md;
+    if (!out || timeout_ns < 0)
+        return TR_EINVAL;
+    int rv = check_call(gw, desc, method, TR_ASK, &md);
+    if (rv)
+        return rv;
+    return gw->tp->ask_lent(gw, md, method, arg,
+                            timeout_ns ? timeout_ns : gw->svc->cfg.ask_timeout_ns, loan, lend_min,
+                            out);
+}
+
 int tr_gateway_ask_then(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
                         const void *arg, int64_t timeout_ns, tr_future_cb *cb, void *cb_arg)
 {

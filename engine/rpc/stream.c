@@ -18,6 +18,7 @@
 #include <sys/random.h>
 
 #include "base/alloc.h"
+#include "base/loan.h"
 #include "base/clock.h"
 #include "core/sched.h"
 #include "rpc/endpoint_impl.h"
@@ -309,15 +310,23 @@ static int retire(tr_stream *s, bool block)
     return 0;
 }
 
-static int push(tr_stream *s, unsigned method, const void *arg)
+/* loan: a zero-copy write's (the chunk's bytes are read where they are). */
+static int push_lent(tr_stream *s, unsigned method, const void *arg, tri_loan *loan)
 {
     tr_future *f = NULL;
-    int rv = tr_gateway_ask(s->gw, &tr_stream_gateway, method, arg, s->timeout_ns, &f);
+    int rv = loan ? tri_gateway_ask_lent(s->gw, &tr_stream_gateway, method, arg, s->timeout_ns,
+                                         loan, 1, &f)
+                  : tr_gateway_ask(s->gw, &tr_stream_gateway, method, arg, s->timeout_ns, &f);
     if (rv)
         return rv;
     s->win[(s->head + s->n) % TR_STREAM_WINDOW] = f;
     s->n++;
     return 0;
+}
+
+static int push(tr_stream *s, unsigned method, const void *arg)
+{
+    return push_lent(s, method, arg, NULL);
 }
 
 static void stream_free(tr_stream *s)
@@ -362,10 +371,8 @@ int tr_stream_open(tr_gateway *gw, const char *name, int64_t timeout_ns, tr_stre
     return 0;
 }
 
-int tr_stream_write(tr_stream *s, const void *data, size_t len)
+static int write_chunks(tr_stream *s, const void *data, size_t len, tri_loan *loan)
 {
-    if (!s || (!data && len))
-        return TR_EINVAL;
     bool worker = tri_worker_current() != NULL;
     (void)retire(s, false);
     if (s->code)
@@ -390,7 +397,7 @@ int tr_stream_write(tr_stream *s, const void *data, size_t len)
         }
         size_t n = len - done < s->chunk ? len - done : s->chunk;
         trs_chunk a = {.id = s->id, .offset = s->offset, .data = {p + done, (uint32_t)n}};
-        int rv = push(s, M_CHUNK, &a);
+        int rv = push_lent(s, M_CHUNK, &a, loan);
         if (rv) {
             if (rv != TR_EAGAIN)
                 set_failure(s, rv, NULL);
@@ -400,6 +407,28 @@ int tr_stream_write(tr_stream *s, const void *data, size_t len)
         done += n;
     }
     return 0;
+}
+
+int tr_stream_write(tr_stream *s, const void *data, size_t len)
+{
+    if (!s || (!data && len))
+        return TR_EINVAL;
+    return write_chunks(s, data, len, NULL);
+}
+
+int tr_stream_write_zc(tr_stream *s, const void *data, size_t len, void (*done)(void *ctx),
+                       void *ctx)
+{
+    if (!s || (!data && len) || !done)
+        return TR_EINVAL;
+    tri_loan *loan = tri_loan_lend(done, ctx);
+    if (!loan) {
+        done(ctx);
+        return TR_ENOMEM;
+    }
+    int rv = write_chunks(s, data, len, loan);
+    tri_loan_drop(loan); /* ours: the chunks' futures hold theirs */
+    return rv;
 }
 
 uint64_t tr_stream_offset(const tr_stream *s) { return s ? s->offset : 0; }

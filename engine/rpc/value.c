@@ -6,6 +6,7 @@
  * format (rpc/codec.c) is for the force switch and for remote calls. */
 #include "rpc/value.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -28,21 +29,24 @@ BUILTIN(tr_bytes, TR_KIND_BYTES, tr_bytes)
 const tr_type tr_void__type = {"tr_void", TR_KIND_VOID, 0, NULL};
 
 
-/* Bytes the value's strings and byte strings take after its C part. */
-static size_t var_size(const tr_type *t, const void *v)
+/* Bytes the value's strings and byte strings take after its C part (byte
+ * strings of lend_min or more are lent: none). */
+static size_t var_size(const tr_type *t, const void *v, size_t lend_min)
 {
     switch (t->kind) {
     case TR_KIND_STR: {
         const char *s = *(const char *const *)v;
         return s ? strlen(s) + 1 : 0;
     }
-    case TR_KIND_BYTES:
-        return ((const tr_bytes *)v)->len;
+    case TR_KIND_BYTES: {
+        size_t len = ((const tr_bytes *)v)->len;
+        return len < lend_min ? len : 0;
+    }
     case TR_KIND_STRUCT: {
         size_t n, sum = 0;
         const tr_field *f = tri_fields_of(t, &n);
         for (size_t i = 0; i < n; i++)
-            sum += var_size(f[i].type, (const char *)v + f[i].offset);
+            sum += var_size(f[i].type, (const char *)v + f[i].offset, lend_min);
         return sum;
     }
     default:
@@ -69,15 +73,21 @@ bool tri_type_is_flat(const tr_type *t)
     }
 }
 
-size_t tr_value_deep_size(const tr_type *t, const void *value)
+size_t tri_value_deep_size_lent(const tr_type *t, const void *value, size_t lend_min)
 {
     if (!value || t->kind == TR_KIND_VOID)
         return 0;
-    return t->size + var_size(t, value);
+    return t->size + var_size(t, value, lend_min);
 }
 
-/* Copies the variable part of `src` to *cursor and points `dst` at it. */
-static void copy_var(const tr_type *t, void *dst, const void *src, char **cursor)
+size_t tr_value_deep_size(const tr_type *t, const void *value)
+{
+    return tri_value_deep_size_lent(t, value, SIZE_MAX);
+}
+
+/* Copies the variable part of `src` to *cursor and points `dst` at it
+ * (byte strings of lend_min or more: dst keeps src's pointer). */
+static void copy_var(const tr_type *t, void *dst, const void *src, char **cursor, size_t lend_min)
 {
     switch (t->kind) {
     case TR_KIND_STR: {
@@ -93,7 +103,9 @@ static void copy_var(const tr_type *t, void *dst, const void *src, char **cursor
     case TR_KIND_BYTES: {
         const tr_bytes *b = src;
         tr_bytes *d = dst;
-        if (b->len) {
+        if (b->len >= lend_min) {
+            d->data = b->data;
+        } else if (b->len) {
             memcpy(*cursor, b->data, b->len);
             d->data = *cursor;
             *cursor += b->len;
@@ -106,7 +118,8 @@ static void copy_var(const tr_type *t, void *dst, const void *src, char **cursor
         size_t n;
         const tr_field *f = tri_fields_of(t, &n);
         for (size_t i = 0; i < n; i++)
-            copy_var(f[i].type, (char *)dst + f[i].offset, (const char *)src + f[i].offset, cursor);
+            copy_var(f[i].type, (char *)dst + f[i].offset, (const char *)src + f[i].offset, cursor,
+                     lend_min);
         break;
     }
     default:
@@ -114,15 +127,21 @@ static void copy_var(const tr_type *t, void *dst, const void *src, char **cursor
     }
 }
 
-void tri_value_copy_into(const tr_type *t, const void *value, void *dst, size_t size)
+void tri_value_copy_into_lent(const tr_type *t, const void *value, void *dst, size_t size,
+                              size_t lend_min)
 {
     if (!size)
         return;
     memcpy(dst, value, t->size);
     if (!tri_type_is_flat(t)) {
         char *cursor = (char *)dst + t->size;
-        copy_var(t, dst, value, &cursor);
+        copy_var(t, dst, value, &cursor, lend_min);
     }
+}
+
+void tri_value_copy_into(const tr_type *t, const void *value, void *dst, size_t size)
+{
+    tri_value_copy_into_lent(t, value, dst, size, SIZE_MAX);
 }
 
 void *tr_value_clone(const tr_type *t, const void *value, size_t *out_size)

@@ -22,4 +22,11 @@ bool tri_type_is_flat(const tr_type *t);
  * tr_value_deep_size(t, value) bytes (nothing when size is 0). */
 void tri_value_copy_into(const tr_type *t, const void *value, void *dst, size_t size);
 
+/* The same, but byte strings of `lend_min` bytes or more are not copied:
+ * the copy points at the caller's bytes (which must outlive it: a stream's
+ * zero-copy write, base/loan.h). The size to give is this deep size. */
+size_t tri_value_deep_size_lent(const tr_type *t, const void *value, size_t lend_min);
+void tri_value_copy_into_lent(const tr_type *t, const void *value, void *dst, size_t size,
+                              size_t lend_min);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/loan.h"
 #include "rpc/codec.h"
 #include "rpc/endpoint_impl.h"
 #include "rpc/future_impl.h"
@@ -73,6 +74,7 @@ int tri_wire_call_size(const tr_gateway *gw, const tr_method_desc *md, const voi
     const tr_type *t = md->arg_type;
     sz->fence = gw->fence ? TRI_WIRE_TOKEN : 0;
     sz->enc = sz->deep = 0;
+    sz->lend_min = SIZE_MAX;
     if (!arg)
         return 0;
     if (t->kind == TR_KIND_BYTES) {
@@ -86,11 +88,25 @@ int tri_wire_call_size(const tr_gateway *gw, const tr_method_desc *md, const voi
     return sz->enc > UINT32_MAX || sz->deep > UINT32_MAX ? TR_EFRAMESIZE : 0;
 }
 
+void tri_wire_sizes_lend(const tr_method_desc *md, const void *arg, size_t lend_min,
+                         tri_wire_sizes *sz)
+{
+    sz->lend_min = lend_min;
+    sz->deep = tri_value_deep_size_lent(md->arg_type, arg, lend_min);
+}
+
+void tri_wire_ask_lend(tr_future *f, struct tri_loan *loan)
+{
+    tri_loan_take(loan);
+    f->loan = loan;
+}
+
 /* Writes the header, the token and the deep copy of an outbound call;
  * returns where its priv bytes are. */
 static void *put_out(const tr_gateway *gw, const tr_method_desc *md, const void *arg,
-                     size_t priv, size_t deep, uint8_t *p)
+                     size_t priv, const tri_wire_sizes *sz, uint8_t *p)
 {
+    size_t deep = sz->deep;
     uint32_t h[2] = {(uint32_t)priv, (uint32_t)deep};
     memcpy(p, h, sizeof h);
     p += OUT_HDR;
@@ -102,7 +118,7 @@ static void *put_out(const tr_gateway *gw, const tr_method_desc *md, const void 
     if (gw->fence)
         p += tri_gateway_put_fence(gw, p);
     if (deep)
-        tri_value_copy_into(md->arg_type, arg, p, deep);
+        tri_value_copy_into_lent(md->arg_type, arg, p, deep, sz->lend_min);
     return priv_at;
 }
 
@@ -119,7 +135,7 @@ tr_msg *tri_wire_tell_new(const tr_gateway *gw, const tr_method_desc *md, unsign
     tr_msg *m = tr_msg_new(tri_rpc_tag(TRI_RK_TELL, gw->fence, 0, method),
                            out_size(gw, priv, sz->deep));
     if (m)
-        *priv_out = put_out(gw, md, arg, priv, sz->deep, tr_msg_data(m));
+        *priv_out = put_out(gw, md, arg, priv, sz, tr_msg_data(m));
     return m;
 }
 
@@ -134,7 +150,7 @@ tr_future *tri_wire_ask_new(const tr_gateway *gw, const tr_method_desc *md, unsi
     if (!f)
         return NULL;
     tri_future_msg(f)->tag = tri_rpc_tag(TRI_RK_ASK, gw->fence, 0, method);
-    put_out(gw, md, arg, priv, deep, tri_future_extra(f));
+    put_out(gw, md, arg, priv, sz, tri_future_extra(f));
     tri_future_label(f, gw->desc->name, md->name, timeout_ns, target, target_len);
     if (cb)
         tri_future_preset_then(f, cb, cb_arg, tri_endpoint_current());

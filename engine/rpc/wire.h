@@ -37,6 +37,8 @@
 /* A fencing token on the wire (S33): 16 bytes, hi then lo, little-endian. */
 #define TRI_WIRE_TOKEN 16u
 
+struct tri_loan; /* base/loan.h */
+
 /* ---- the transport table and gateways ------------------------------------------- */
 
 /* How calls through a gateway reach its endpoint: local (a mailbox push,
@@ -46,6 +48,11 @@ typedef struct tri_transport {
     /* cb non-NULL: ask_then (out may be NULL); else *out gets the future. */
     int (*ask)(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
                int64_t timeout_ns, tr_future_cb *cb, void *cb_arg, tr_future **out);
+    /* ask, lending byte strings of lend_min or more (tri_gateway_ask_lent);
+     * NULL: the transport copies (the local one: its handler reads later) */
+    int (*ask_lent)(tr_gateway *gw, const tr_method_desc *md, unsigned method, const void *arg,
+                    int64_t timeout_ns, struct tri_loan *loan, size_t lend_min,
+                    tr_future **out);
     const char *(*address)(const tr_gateway *gw);
     void (*close)(tr_gateway *gw);
     /* Death watch (watch.h) on the gateway's target: watch takes the
@@ -81,6 +88,7 @@ const tr_gateway_desc *tri_wire_gateway_desc(const tr_gateway *gw);
  * transport's queue, the argument's deep copy (deep). */
 typedef struct tri_wire_sizes {
     size_t enc, fence, deep;
+    size_t lend_min; /* bytes this long are lent, not copied (SIZE_MAX: none) */
 } tri_wire_sizes;
 
 /* Fills *sz for a call of md with arg through gw. 0, or TR_EINVAL when a
@@ -88,6 +96,19 @@ typedef struct tri_wire_sizes {
  * not fit a message (4 GiB). */
 int tri_wire_call_size(const tr_gateway *gw, const tr_method_desc *md, const void *arg,
                        tri_wire_sizes *sz);
+/* Makes *sz (from tri_wire_call_size) a lending call's: the deep copy
+ * leaves byte strings of lend_min or more where they are. */
+void tri_wire_sizes_lend(const tr_method_desc *md, const void *arg, size_t lend_min,
+                         tri_wire_sizes *sz);
+/* The ask f (made with lending sizes) keeps a reference to `loan`, the
+ * lender's bytes, until it is freed. */
+void tri_wire_ask_lend(tr_future *f, struct tri_loan *loan);
+/* tr_gateway_ask whose byte strings of lend_min or more are read where
+ * they are until the future is freed (loan: the lender's; see
+ * tr_stream_write_zc). A transport without ask_lent copies them. */
+int tri_gateway_ask_lent(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
+                         const void *arg, int64_t timeout_ns, struct tri_loan *loan,
+                         size_t lend_min, tr_future **out);
 
 /* A TELL message for the transport's queue: `priv` bytes of its own (at
  * *priv_out), the fencing token and a deep copy of arg (rpc lays them
@@ -232,7 +253,6 @@ const tr_endpoint *tri_wire_inbox_target(const tri_wire_inbox *in);
  * not copied, the argument points at them and the future keeps a
  * reference to the loan until it is freed.
  * NULL with *err: TR_EPROTO (the argument does not decode), TR_ENOMEM. */
-struct tri_loan;
 tr_future *tri_wire_ask_inbound(const tri_wire_target *t, unsigned method, const uint8_t *token,
                                 const uint8_t *arg, size_t len, struct tri_loan *loan,
                                 int64_t timeout_ns, tr_future_cb *answered, void *cb_arg,
