@@ -106,7 +106,12 @@ tr_msg *tri_msgpool_alloc(tri_msgpool *p, size_t payload)
         if (!n)
             return bump_alloc(p, cls);
     }
-    p->free[cls] = atomic_load_explicit(&n->next, memory_order_relaxed);
+    tri_node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
+    p->free[cls] = next;
+    /* The list is blocks another CPU freed (a receiver helped elsewhere):
+     * each pop's n->next was a cache miss in series. Fetch the next block
+     * now, one allocation ahead (fanin p=2 x1.7, p=4 x1.2: bench/ab.sh). */
+    __builtin_prefetch(next, 1);
     return (tr_msg *)n;
 }
 
