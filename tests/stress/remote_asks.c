@@ -20,7 +20,8 @@
  * TR_EUNREACHABLE (the cut) and TR_ETIMEDOUT (the short deadlines); every
  * PAD_EVERY-th ask carries 16-160 KiB of padding, passed along its hops
  * and checked byte by byte at each (written from the call's own copy by
- * the I/O thread, racing the deadlines and the cut); tells
+ * the I/O thread, and from 128 KiB read by the handler in the receiving
+ * connection's lent read buffer, racing the deadlines and the cut); tells
  * from one thread arrive in order; no endpoint runs two turns at once.
  * Plain memory in endpoint state, so TSan checks turns are ordered.
  * Prints its seed; exits non-zero on any failure. */
