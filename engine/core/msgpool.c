@@ -13,6 +13,9 @@
 
 static const unsigned block_size[TRI_POOL_CLASSES] = {32, 64};
 
+/* Other pools' blocks a worker keeps for its own sends, per class. */
+#define TRI_POOL_ADOPT_MAX 4096u
+
 typedef struct chunk {
     struct chunk *next;
     alignas(64) unsigned char bytes[];
@@ -28,6 +31,7 @@ struct tri_msgpool {
     alignas(64) tri_node *_Atomic remote[TRI_POOL_CLASSES];
     /* owner only */
     alignas(64) tri_node *free[TRI_POOL_CLASSES];
+    unsigned adopted[TRI_POOL_CLASSES]; /* other pools' blocks on free[] */
     unsigned char *bump, *bump_end; /* unused part of the newest chunk */
     chunk *chunks;
     unsigned index, nworkers;
@@ -108,6 +112,8 @@ tr_msg *tri_msgpool_alloc(tri_msgpool *p, size_t payload)
     }
     tri_node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
     p->free[cls] = next;
+    if (origin_pool((tr_msg *)n) != p)
+        p->adopted[cls]--;
     /* The list is blocks another CPU freed (a receiver helped elsewhere):
      * each pop's n->next was a cache miss in series. Fetch the next block
      * now, one allocation ahead (fanin p=2 x1.7, p=4 x1.2: bench/ab.sh). */
@@ -139,6 +145,15 @@ void tri_msgpool_free(tri_msgpool *self, tr_msg *m)
     }
     if (!self || origin->pools != self->pools) { /* not a worker of its service */
         push_remote(origin, cls, n, n);
+        return;
+    }
+    if (self->adopted[cls] < TRI_POOL_ADOPT_MAX) {
+        /* Kept here, hot in this CPU's cache, for this worker's next sends:
+         * a receiver helped on either of two producers' workers otherwise
+         * sends every block back across CPUs to be missed on again. */
+        atomic_store_explicit(&n->next, self->free[cls], memory_order_relaxed);
+        self->free[cls] = n;
+        self->adopted[cls]++;
         return;
     }
     /* Append at the tail: the owner reuses blocks in the order it sent them. */
