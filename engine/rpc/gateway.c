@@ -448,8 +448,10 @@ int tr_gateway_tell(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method
                                       : gw->tp->tell(gw, md, method, arg);
 }
 
-int tr_gateway_ask(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method, const void *arg,
-                   int64_t timeout_ns, tr_future **out)
+/* An ask with a handle; loan non-NULL: its long byte strings are lent
+ * where the transport can (ask_lent), else copied as any ask's. */
+static int ask_out(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method, const void *arg,
+                   int64_t timeout_ns, struct tri_loan *loan, size_t lend_min, tr_future **out)
 {
     const tr_method_desc *md;
     if (!out || timeout_ns < 0)
@@ -457,25 +459,23 @@ int tr_gateway_ask(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
     int rv = check_call(gw, desc, method, TR_ASK, &md);
     if (rv)
         return rv;
-    return gw->tp->ask(gw, md, method, arg, timeout_ns ? timeout_ns : gw->svc->cfg.ask_timeout_ns,
-                       NULL, NULL, out);
+    int64_t t = timeout_ns ? timeout_ns : gw->svc->cfg.ask_timeout_ns;
+    if (loan && gw->tp->ask_lent)
+        return gw->tp->ask_lent(gw, md, method, arg, t, loan, lend_min, out);
+    return gw->tp->ask(gw, md, method, arg, t, NULL, NULL, out);
+}
+
+int tr_gateway_ask(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method, const void *arg,
+                   int64_t timeout_ns, tr_future **out)
+{
+    return ask_out(gw, desc, method, arg, timeout_ns, NULL, 0, out);
 }
 
 int tri_gateway_ask_lent(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,
                          const void *arg, int64_t timeout_ns, struct tri_loan *loan,
                          size_t lend_min, tr_future **out)
 {
-    if (!gw || !gw->tp->ask_lent) /* the local transport copies */
-        return tr_gateway_ask(gw, desc, method, arg, timeout_ns, out);
-    const tr_method_desc *md;
-    if (!out || timeout_ns < 0)
-        return TR_EINVAL;
-    int rv = check_call(gw, desc, method, TR_ASK, &md);
-    if (rv)
-        return rv;
-    return gw->tp->ask_lent(gw, md, method, arg,
-                            timeout_ns ? timeout_ns : gw->svc->cfg.ask_timeout_ns, loan, lend_min,
-                            out);
+    return ask_out(gw, desc, method, arg, timeout_ns, loan, lend_min, out);
 }
 
 int tr_gateway_ask_then(tr_gateway *gw, const tr_gateway_desc *desc, unsigned method,

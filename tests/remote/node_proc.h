@@ -131,14 +131,20 @@ static inline void node_end(node *nd)
     }
 }
 
-static inline tr_gateway *node_gw(tr_service *client, uint16_t port)
+/* A gateway of `desc` to the node's endpoint (tnode's, or the stream gateway). */
+static inline tr_gateway *node_gw_of(tr_service *client, uint16_t port, const tr_gateway_desc *desc)
 {
     char a[96];
     snprintf(a, sizeof a, "troupe://127.0.0.1:%u/%s", (unsigned)port, TNODE_ENDPOINT);
     tr_gateway *gw = NULL;
-    int rv = tr_service_connect(client, a, &tnode_gateway, &gw);
+    int rv = tr_service_connect(client, a, desc, &gw);
     TC_ASSERT_MSG(rv == 0, "connect %s: %s: %s", a, tr_errname(rv), tr_service_connect_error());
     return gw;
+}
+
+static inline tr_gateway *node_gw(tr_service *client, uint16_t port)
+{
+    return node_gw_of(client, port, &tnode_gateway);
 }
 
 static inline void ping_ok(tr_gateway *gw)

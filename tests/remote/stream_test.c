@@ -11,12 +11,7 @@
 
 static tr_gateway *stream_connect(tr_service *client, uint16_t port)
 {
-    char a[96];
-    snprintf(a, sizeof a, "troupe://127.0.0.1:%u/%s", (unsigned)port, TNODE_ENDPOINT);
-    tr_gateway *gw = NULL;
-    int rv = tr_service_connect(client, a, &tr_stream_gateway, &gw);
-    TC_ASSERT_MSG(rv == 0, "connect %s: %s: %s", a, tr_errname(rv), tr_service_connect_error());
-    return gw;
+    return node_gw_of(client, port, &tr_stream_gateway);
 }
 
 static void fill(uint8_t *p, size_t n, uint64_t seed)
