@@ -22,7 +22,6 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -33,10 +32,11 @@
 #include "base/log.h"
 #include "core/sched_impl.h"
 #include "rpc/rcu.h"
+#include "rpc/shard_lock.h"
 #include "troupe/error.h"
 
 typedef struct shard {
-    alignas(64) _Atomic uint32_t lock;
+    tri_shard_lock lock;
     uint32_t closed; /* under lock */
     tri_timer_wheel wheel;
 } shard;
@@ -59,34 +59,6 @@ struct tri_timers {
     alignas(64) tri_deferred *_Atomic deferred;
 };
 
-/* ck_pr_stall() is this same pause instruction. */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* Not a ck_spinlock: with 2 workers and this thread on 2 cores the yield gave
- * 61-66 M locks/s against ck_spinlock_fas's 27-40 M and ticket/MCS's 1-10 k
- * (troupe-ckbench spinlock threads=3, bench/ck/run.sh). */
-static void shard_lock(shard *s)
-{
-    /* acquire: pairs with shard_unlock's release (the wheel's state). */
-    for (unsigned spins = 0; atomic_exchange_explicit(&s->lock, 1, memory_order_acquire);) {
-        while (atomic_load_explicit(&s->lock, memory_order_relaxed)) {
-            /* The holder may have been preempted: on 2 cores, yield. */
-            if (++spins > 128)
-                sched_yield();
-            else
-                cpu_relax();
-        }
-    }
-}
-
-/* release: pairs with shard_lock's acquire. */
-static void shard_unlock(shard *s) { atomic_store_explicit(&s->lock, 0, memory_order_release); }
-
 /* The calling worker's own shard, or the shared last one. */
 static unsigned shard_of_caller(const tri_timers *ts)
 {
@@ -94,6 +66,28 @@ static unsigned shard_of_caller(const tri_timers *ts)
     if (w && w->sched == ts->sched && w->index < ts->nshards - 1)
         return w->index;
     return ts->nshards - 1;
+}
+
+/* Whether the calling thread owns shard idx (its worker; shard_lock.h). */
+static bool caller_owns(const tri_timers *ts, unsigned idx)
+{
+    return idx < ts->nshards - 1 && shard_of_caller(ts) == idx;
+}
+
+static void shard_lock(shard *s, bool owner)
+{
+    if (owner)
+        tri_shard_lock_owner(&s->lock);
+    else
+        tri_shard_lock_foreign(&s->lock);
+}
+
+static void shard_unlock(shard *s, bool owner)
+{
+    if (owner)
+        tri_shard_unlock_owner(&s->lock);
+    else
+        tri_shard_unlock_foreign(&s->lock);
 }
 
 static void kick(tri_timers *ts)
@@ -117,15 +111,16 @@ int64_t tri_timers_deadline(const tri_timers *ts, int64_t timeout_ns)
 int tri_timers_arm(tri_timers *ts, tri_timer *t, int64_t deadline_ns)
 {
     unsigned idx = shard_of_caller(ts);
+    bool own = idx < ts->nshards - 1;
     shard *s = &ts->shards[idx];
-    shard_lock(s);
+    shard_lock(s, own);
     if (s->closed) {
-        shard_unlock(s);
+        shard_unlock(s, own);
         return TR_ESTOPPED;
     }
     t->shard = idx;
     tri_wheel_arm(&s->wheel, t, deadline_ns);
-    shard_unlock(s);
+    shard_unlock(s, own);
     /* seq_cst: ordered after our insert, against the thread's store of
      * next_wake after its pass (see the top). */
     int64_t nw = atomic_load_explicit(&ts->next_wake, memory_order_seq_cst);
@@ -140,15 +135,17 @@ int tri_timers_arm(tri_timers *ts, tri_timer *t, int64_t deadline_ns)
 
 int tri_timers_arm_after(tri_timers *ts, tri_timer *t, int64_t timeout_ns)
 {
-    shard *s = &ts->shards[shard_of_caller(ts)];
-    shard_lock(s);
+    unsigned idx = shard_of_caller(ts);
+    bool own = idx < ts->nshards - 1;
+    shard *s = &ts->shards[idx];
+    shard_lock(s, own);
     if (s->closed) {
-        shard_unlock(s);
+        shard_unlock(s, own);
         return TR_ESTOPPED;
     }
-    t->shard = (uint32_t)(s - ts->shards);
+    t->shard = idx;
     tri_wheel_arm_later(&s->wheel, t, timeout_ns);
-    shard_unlock(s);
+    shard_unlock(s, own);
     /* seq_cst: after our insert, against the thread's store of 0 before
      * its last pass (see the top). A thread that polls needs no kick. */
     if (!atomic_load_explicit(&ts->polling, memory_order_seq_cst))
@@ -159,9 +156,10 @@ int tri_timers_arm_after(tri_timers *ts, tri_timer *t, int64_t timeout_ns)
 bool tri_timers_cancel(tri_timers *ts, tri_timer *t)
 {
     shard *s = &ts->shards[t->shard];
-    shard_lock(s);
+    bool own = caller_owns(ts, t->shard);
+    shard_lock(s, own);
     bool was = tri_wheel_cancel(&s->wheel, t);
-    shard_unlock(s);
+    shard_unlock(s, own);
     return was;
 }
 
@@ -237,13 +235,13 @@ static void *timer_main(void *arg)
         size_t settled = 0;
         for (unsigned i = 0; i < ts->nshards; i++) {
             shard *s = &ts->shards[i];
-            shard_lock(s);
+            shard_lock(s, false);
             /* The clock read under the lock: after every arm it settles. */
             if (s->wheel.nlater)
                 settled += tri_wheel_settle(&s->wheel, tri_now_ns());
             tri_wheel_expire(&s->wheel, now, &due);
             int64_t n = tri_wheel_next_due(&s->wheel);
-            shard_unlock(s);
+            shard_unlock(s, false);
             if (n < next)
                 next = n;
         }
@@ -296,6 +294,8 @@ int tri_timers_create(tri_sched *sched, unsigned workers, tri_timers **out)
     int rv = ts->shards ? 0 : TR_ENOMEM;
     int64_t now = tri_now_ns();
     unsigned made = 0;
+    for (unsigned i = 0; i < ts->nshards && !rv; i++)
+        tri_shard_lock_init(&ts->shards[i].lock, i < ts->nshards - 1);
     for (; made < ts->nshards && !rv; made++)
         rv = tri_wheel_init(&ts->shards[made].wheel, TRI_TIMER_SLOTS, TRI_TIMER_TICK_NS, now);
     if (!rv && pthread_create(&ts->thread, NULL, timer_main, ts))
@@ -320,10 +320,10 @@ void tri_timers_close(tri_timers *ts)
     tri_timer *all = NULL;
     for (unsigned i = 0; i < ts->nshards; i++) {
         shard *s = &ts->shards[i];
-        shard_lock(s);
+        shard_lock(s, false);
         s->closed = 1;
         tri_wheel_drain(&s->wheel, &all);
-        shard_unlock(s);
+        shard_unlock(s, false);
     }
     fire_list(all);
     atomic_store_explicit(&ts->stop, 1, memory_order_release); /* pairs with timer_main */
