@@ -234,7 +234,7 @@ static inline __attribute__((always_inline)) void push_counted(struct tr_actor *
                                                                tri_node *first, tri_node *last,
                                                                uint64_t n)
 {
-    if (to->count_mailbox) {
+    if (to->count_mailbox && n) { /* weight 0: not in the level */
         uint64_t pushed = count_pushes(to, n);
         if (tri_actor_gate(to) && pushed > atomic_load_explicit(&tri_actor_gate(to)->limit, memory_order_relaxed))
             over_limit(to, pushed);
@@ -368,11 +368,12 @@ int tri_send_unchecked(tr_actor *to, tr_msg *m, uint32_t weight)
     return 0;
 }
 
-void tri_actor_consumed(tr_actor *a, uint32_t extra)
+void tri_actor_consumed(tr_actor *a, int64_t extra)
 {
     /* relaxed: the consumer is the only writer (as tri_mq_pop). */
     atomic_store_explicit(&a->mb_cons.popped,
-                          atomic_load_explicit(&a->mb_cons.popped, memory_order_relaxed) + extra,
+                          atomic_load_explicit(&a->mb_cons.popped, memory_order_relaxed) +
+                              (uint64_t)extra,
                           memory_order_relaxed);
 }
 

@@ -95,11 +95,12 @@ static inline struct tri_sched *tri_actor_sched(const struct tr_actor *a) { retu
 
 /* A send that neither blocks, mutes nor refuses, counted as `weight`
  * messages: for senders bounded by other means (the remote layer's
- * credit). 0 or TR_ESTOPPED. */
+ * credit). Weight 0 leaves the mailbox's level alone (answers travelling
+ * home; their consumer calls tri_actor_consumed(a, -1)). 0 or TR_ESTOPPED. */
 int tri_send_unchecked(struct tr_actor *to, tr_msg *m, uint32_t weight);
 /* On a's turn: `extra` more messages were consumed than popped (the rest
- * of a weighted message). */
-void tri_actor_consumed(struct tr_actor *a, uint32_t extra);
+ * of a weighted message; -1 for one of weight 0). */
+void tri_actor_consumed(struct tr_actor *a, int64_t extra);
 
 /* Allocates and registers an actor on `s` (see tr_spawn). */
 int tri_actor_spawn(struct tri_sched *s, const tr_actor_opts *opts, struct tr_actor **out);

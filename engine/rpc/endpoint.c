@@ -194,6 +194,7 @@ void tri_ep_behavior(tr_actor *a, void *state, tr_msg *m)
     case TRI_RK_CONT:
     case TRI_RK_FUTURE:
         tri_count(&ep->processed);
+        tri_actor_consumed(ep->actor, -1); /* sent with weight 0 (future.c) */
         tri_future_run_posted(ep, m);
         break;
     case TRI_RK_START:
@@ -215,11 +216,11 @@ void tri_ep_behavior(tr_actor *a, void *state, tr_msg *m)
 
 static void ep_on_drop(tr_actor *a, void *state, tr_msg *m)
 {
-    (void)a;
     tr_endpoint *ep = tri_endpoint_in(state);
     switch (tri_rpc_kind_of(m->tag)) {
     case TRI_RK_CONT:
     case TRI_RK_FUTURE:
+        tri_actor_consumed(a, -1); /* sent with weight 0 (future.c) */
         tri_future_run_posted(NULL, m);
         break;
     case TRI_RK_TELL:

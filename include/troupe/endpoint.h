@@ -194,7 +194,9 @@ typedef struct tr_endpoint_stats {
     uint64_t rejected[TR_REJECT_COUNT_]; /**< refused calls, by tr_reject_reason */
     uint64_t handler_errors; /**< tells and run_asyncs that returned an error */
     uint64_t decoded;     /**< calls whose argument arrived encoded (S22) */
-    uint64_t mailbox_len; /**< messages waiting now (approximate) */
+    uint64_t mailbox_len; /**< messages waiting now (approximate); answers
+                             travelling home to this endpoint's asks are
+                             not counted (they are never held back) */
 } tr_endpoint_stats;
 
 /** A snapshot (each counter exact, together not atomic). Any thread. */

@@ -449,3 +449,104 @@ Test(future, ask_then_inside_and_outside, .timeout = 30)
     tr_service_destroy(svc);
     T_LEAK_CHECK();
 }
+
+/* ---- answers travelling home are not in the asker's mailbox level ---------- */
+
+/* An answer is never held back, so it is not counted in the mailbox level
+ * that high-water marks look at (future.c, send_posted): answers queued
+ * behind a held turn leave the level at the 5 tells queued beside them,
+ * and once all have run the level is exactly 0 again (the count and the
+ * uncount of every answer agree). The asks are tcalc.later, answered 1 s
+ * on, so that the asker is held by then; the answers come from the
+ * server's own delayed turns, on the other worker. */
+enum { HOME_ASKS = 300, HOME_TELLS = 5 };
+
+typedef struct home_ctx {
+    tr_gateway *to;
+    _Atomic int answered, wrong, held, release;
+} home_ctx;
+
+static home_ctx g_home;
+
+static void home_answer(tr_endpoint *self, tr_future *f, void *arg)
+{
+    (void)self;
+    const tr_i64 *v = tcalc_later_result(f);
+    if (!v || *v != (int64_t)(intptr_t)arg)
+        atomic_fetch_add(&g_home.wrong, 1);
+    atomic_fetch_add(&g_home.answered, 1);
+}
+
+static int home_ask_all(tr_endpoint *self, void *state, void *arg)
+{
+    (void)self, (void)state, (void)arg;
+    tr_i64 ms = 1000;
+    for (int i = 0; i < HOME_ASKS; i++)
+        if (tcalc_later_then(g_home.to, &ms, WAIT_NS, home_answer, (void *)(intptr_t)ms))
+            atomic_fetch_add(&g_home.wrong, 1);
+    return 0;
+}
+
+/* Holds the asker's thread (bounded) until the test releases it. */
+static int home_hold(tr_endpoint *self, void *state, void *arg)
+{
+    (void)self, (void)state, (void)arg;
+    atomic_store(&g_home.held, 1);
+    uint64_t deadline = tc_deadline_ms(20000);
+    while (!atomic_load(&g_home.release) && tc_now_ns() < deadline)
+        sched_yield();
+    return 0;
+}
+
+Test(future, answers_home_are_not_in_the_mailbox_level, .timeout = 60)
+{
+    tr_service *svc = t_service(2, false);
+    tr_endpoint *server = t_endpoint(svc, "answer", true);
+    tr_endpoint *home = t_endpoint(svc, "asker", true);
+    g_home.to = t_connect(svc, "answer");
+    tr_gateway *to_home = t_connect(svc, "asker");
+    TC_OK(tr_endpoint_run_async(home, home_ask_all, NULL, 0));
+    tr_endpoint_stats st;
+    TC_ASSERT_EVENTUALLY((tr_endpoint_call_stats(server, &st), st.processed == HOME_ASKS), 20000);
+    TC_OK(tr_endpoint_run_async(home, home_hold, NULL, 0));
+    TC_ASSERT_EVENTUALLY(atomic_load(&g_home.held), 20000);
+    /* the asks, then each answer's delayed turn */
+    TC_ASSERT_EVENTUALLY((tr_endpoint_call_stats(server, &st), st.processed == 2 * HOME_ASKS),
+                         20000);
+    for (int i = 1; i <= HOME_TELLS; i++)
+        TC_OK(tcalc_note(to_home, &(tr_i64){i}));
+    tc_sleep_us(50000); /* the last answer's push, after its turn was counted */
+    tr_endpoint_call_stats(home, &st);
+    cr_assert_eq(atomic_load(&g_home.answered), 0, "the answers wait behind the held turn");
+    cr_assert_eq(st.mailbox_len, HOME_TELLS, "level %llu: the tells only, not the %d answers",
+                 (unsigned long long)st.mailbox_len, HOME_ASKS);
+    atomic_store(&g_home.release, 1);
+    TC_ASSERT_EVENTUALLY(atomic_load(&g_home.answered) == HOME_ASKS, 20000);
+    /* 2 runs, the answers' continuations, the tells */
+    TC_ASSERT_EVENTUALLY((tr_endpoint_call_stats(home, &st),
+                          st.processed == 2 + HOME_ASKS + HOME_TELLS), 20000);
+    cr_assert_eq(st.mailbox_len, 0, "level %llu after everything ran",
+                 (unsigned long long)st.mailbox_len);
+    /* Held again with 5 tells queued: exactly 5. A level that drifted by
+     * the answers (counted one way, not the other) reads 0 or 305 here. */
+    atomic_store(&g_home.held, 0);
+    atomic_store(&g_home.release, 0);
+    TC_OK(tr_endpoint_run_async(home, home_hold, NULL, 0));
+    TC_ASSERT_EVENTUALLY(atomic_load(&g_home.held), 20000);
+    for (int i = HOME_TELLS + 1; i <= 2 * HOME_TELLS; i++)
+        TC_OK(tcalc_note(to_home, &(tr_i64){i}));
+    tr_endpoint_call_stats(home, &st);
+    cr_assert_eq(st.mailbox_len, HOME_TELLS, "level %llu with %d tells queued",
+                 (unsigned long long)st.mailbox_len, HOME_TELLS);
+    atomic_store(&g_home.release, 1);
+    cr_assert_eq(atomic_load(&g_home.wrong), 0);
+    tr_gateway_release(g_home.to);
+    tr_gateway_release(to_home);
+    t_terminate(home);
+    cr_assert_eq(((t_state *)tr_endpoint_state(home))->notes, 2 * HOME_TELLS);
+    t_terminate(server);
+    tr_endpoint_release(home);
+    tr_endpoint_release(server);
+    tr_service_destroy(svc);
+    T_LEAK_CHECK();
+}
