@@ -28,9 +28,11 @@
  * halves it, so a steady stream of foreign entries (a fan-in, where the
  * answers come home to whichever worker runs the asker now) stays plain.
  *
- * Measured (troupe-bench, 2 vCPUs): ask_pingpong workers=1 102 -> 89 ns per
+ * Measured (troupe-bench, 2 vCPUs): ask_pingpong workers=1 110 -> 98 ns per
  * round trip; with biasing alone, ask_fanin fell to 12% of before, which
- * the revocation is for. */
+ * the revocation is for (with it, 104%). The timer thread's pass takes
+ * each biased shard with a membarrier of its own: on many cores one
+ * membarrier for all shards of a pass would do. */
 #ifndef TRI_RPC_SHARD_LOCK_H
 #define TRI_RPC_SHARD_LOCK_H
 
