@@ -279,6 +279,10 @@ static void run_call(tr_endpoint *ep, parsed *p)
     tri_method_metrics *mm = tri_metrics_of(ep, p->gi, p->method);
     uint64_t n = tri_metrics_count(mm);
     tr_reply *reply = p->f ? tri_future_reply(p->f) : NULL;
+    /* An ask is counted before its handler, which may answer: whoever
+     * reads the stats after the answer sees the call counted. */
+    if (p->f)
+        tri_count(&ep->processed);
     int rv;
     if (__builtin_expect(tri_metrics_timed(n, p->flags & TRI_RF_STAMP), 0))
         rv = invoke_timed(ep, p, mm, arg, reply);
@@ -292,14 +296,16 @@ static void run_call(tr_endpoint *ep, parsed *p)
     }
     if (rv == TR_NO_HANDLER_) { /* S18: declared, but this endpoint has no handler */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
-        if (p->f)
+        if (p->f) {
+            tri_uncount(&ep->processed);
             tri_future_failf(p->f, TR_ENOMETHOD, "endpoint %s does not handle %s.%s", ep->id,
                              gw_name(p), method_name(p));
+        }
+    } else if (p->f) {
+        settle_reply(ep, p, rv);
     } else {
-        tri_count(&ep->processed);
-        if (p->f) {
-            settle_reply(ep, p, rv);
-        } else if (rv < 0) {
+        tri_count(&ep->processed); /* a tell: nobody waits on it */
+        if (rv < 0) {
             tri_count(&ep->handler_errors);
             TRI_WARN(&ep->svc->log, "endpoint", ep->id, "tell %s.%s on endpoint %s failed: %s",
                      gw_name(p), method_name(p), ep->id, tr_strerror(rv));
@@ -346,13 +352,13 @@ void tri_ask_outcome(tr_endpoint *ep, tr_future *f, unsigned gi, unsigned method
         if (TRI_METRICS_ON) /* relaxed: single writer */
             atomic_store_explicit(&mm->calls, n, memory_order_relaxed); /* not a call after all */
         tri_endpoint_reject(ep, TR_REJECT_NO_METHOD);
+        tri_uncount(&ep->processed); /* counted before the handler (tri_fast_ask) */
         tri_future_failf(p.f, TR_ENOMETHOD, "endpoint %s does not handle %s.%s", ep->id,
                          gw_name(&p), method_name(&p));
         return;
     }
     if (rv < 0)
         tri_count(&mm->errors);
-    tri_count(&ep->processed);
     settle_reply(ep, &p, rv);
 }
 

@@ -97,6 +97,13 @@ static inline void tri_count(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
+/* Takes back a tri_count (a call that had no handler after all). */
+static inline void tri_uncount(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
 /* Sets the lifecycle state (main thread), mirrored for listings. */
 static inline void tri_endpoint_set_life(tr_endpoint *ep, enum tri_ep_life l)
 {

@@ -98,11 +98,13 @@ static inline bool tri_fast_ask(tr_endpoint *ep, tr_msg *m)
     atomic_store_explicit(&f->queued, 0, memory_order_release);
     tri_future_dispatch_begin(f);
     tr_reply *reply = tri_future_reply(f);
+    /* Counted before the handler, which may answer: a reader of the stats
+     * after the answer sees the call (tri_ask_outcome takes it back if
+     * there was no handler). */
+    tri_count(&ep->processed);
     int rv = c.impl->desc->methods[c.method].invoke(c.impl->handlers, ep, ep->state,
                                                     f->extra_len ? tri_future_extra(f) : NULL, reply);
-    if (__builtin_expect(rv == 0 && tr_reply_done(reply), 1))
-        tri_count(&ep->processed);
-    else
+    if (__builtin_expect(rv != 0 || !tr_reply_done(reply), 0))
         tri_ask_outcome(ep, f, c.gi, c.method, c.mm, c.n, rv);
     /* the message's reference, the timer's if we completed it */
     uint32_t k = tri_future_dispatch_end(f);

@@ -358,3 +358,52 @@ Test(call, fast_tell_keeps_the_books, .timeout = 30)
     cr_assert_eq(last, 300);
     cr_assert_eq(order_errors, 0);
 }
+
+/* An ask is in the endpoint's stats once its answer is in: the handler
+ * answers, then keeps its thread 100 ms; stats read right after the answer
+ * count the call (they were read before the count, a race the loopback
+ * suite lost once in CI). Both dispatch paths: the inline one for a plain
+ * local ask, and the parsed one (force_serialization decodes as a remote
+ * peer would). */
+static int add_then_linger(tr_endpoint *self, void *state, const t_pair *arg, tr_reply *reply)
+{
+    (void)self, (void)state;
+    tr_i64 r = arg->a + arg->b;
+    int rv = tcalc_add_reply(reply, &r);
+    tc_sleep_us(100000);
+    return rv;
+}
+
+static void ask_is_counted_by_its_answer(bool force_serialization)
+{
+    tr_service *svc = t_service(2, force_serialization);
+    tcalc_handlers h = t_handlers;
+    h.add = add_then_linger;
+    tr_gateway_impl impls[] = {tcalc_impl(&h)};
+    tr_endpoint *ep = NULL;
+    TC_OK(tr_endpoint_create(svc, &(tr_endpoint_opts){.id = "linger", .gateways = impls,
+                                                      .ngateways = 1, .state_size = sizeof(t_state)},
+                             &ep));
+    TC_OK(tr_endpoint_start(ep));
+    tr_gateway *gw = t_connect(svc, "linger");
+    tr_endpoint_stats before, after;
+    tr_endpoint_call_stats(ep, &before);
+    tr_future *f;
+    TC_OK(tcalc_add(gw, &(t_pair){40, 2}, 0, &f));
+    TC_OK(tr_future_get(f, WAIT_NS));
+    tr_endpoint_call_stats(ep, &after); /* the handler still lingers */
+    cr_assert_eq(*tcalc_add_result(f), 42);
+    cr_assert_eq(after.processed, before.processed + 1, "%llu processed, %llu before the ask",
+                 (unsigned long long)after.processed, (unsigned long long)before.processed);
+    tr_future_release(f);
+    tr_gateway_release(gw);
+    t_terminate(ep);
+    tr_endpoint_release(ep);
+    tr_service_destroy(svc);
+}
+
+Test(call, ask_is_counted_by_its_answer, .timeout = 30)
+{
+    ask_is_counted_by_its_answer(false);
+    ask_is_counted_by_its_answer(true);
+}
