@@ -192,6 +192,28 @@ Test(rwatch, node_sigkill_fires_within_timeout, .timeout = 60, .fini = np_end_st
     T_LEAK_CHECK();
 }
 
+/* kill(SIGSTOP) returns before the target has stopped: a node running on
+ * the other CPU may still answer what is sent next (CI lost the pending
+ * ask below to that once). Waits, bounded, for /proc to say it stopped. */
+static void wait_stopped(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    uint64_t deadline = tc_deadline_ms(5000);
+    for (;;) {
+        char buf[512] = {0};
+        FILE *fp = fopen(path, "r");
+        size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+        if (fp)
+            fclose(fp);
+        const char *close_paren = n ? strrchr(buf, ')') : NULL;
+        if (close_paren && (close_paren[2] == 'T' || close_paren[2] == 't'))
+            return;
+        cr_assert(tc_now_ns() < deadline, "node %d did not stop within 5 s", (int)pid);
+        tc_sleep_us(200);
+    }
+}
+
 Test(rwatch, node_sigstop_fires_within_timeout, .timeout = 60, .fini = np_end_started)
 {
     node nd = node_start(0);
@@ -205,6 +227,7 @@ Test(rwatch, node_sigstop_fires_within_timeout, .timeout = 60, .fini = np_end_st
     ping_ok(gw);
     uint64_t t0 = tc_now_ns();
     kill(nd.pid, SIGSTOP);
+    wait_stopped(nd.pid);
     tr_future *ask = NULL;
     TC_OK(tnode_ping(gw, &(tr_i64){9}, WAIT_NS, &ask));
     for (int i = 0; i < N; i++)
