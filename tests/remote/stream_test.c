@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "node_proc.h"
+#include "stream_cut.h"
 #include "troupe/stream.h"
 
 /* ---- the sending side against troupe-node ------------------------------------------------- */
@@ -90,19 +91,7 @@ Test(remote_stream, cut_when_the_receiver_dies, .timeout = 120)
     uint64_t dl = tc_deadline_ms(20000);
     while (!rv && tc_poll(dl))
         rv = tr_stream_write(s, buf, sizeof buf);
-    if (!rv || rv == TR_EAGAIN) { /* not seen yet at a write: the close says it */
-        tr_future *f;
-        rv = tr_stream_close(s, &f);
-        if (!rv) {
-            rv = tr_future_get(f, WAIT_NS);
-            tr_future_release(f);
-        }
-    } else {
-        const char *why;
-        cr_assert_eq(tr_stream_error(s, &why), rv);
-        TC_LOG("the write failed: %s", why);
-        tr_stream_cancel(s, NULL);
-    }
+    rv = stream_end_after_cut(s, rv);
     cr_assert(rv == TR_EUNREACHABLE || rv == TR_ESTOPPED, "got %s", tr_errname(rv));
     tr_gateway_release(gw);
     tr_service_destroy(client);

@@ -8,6 +8,7 @@
  * receiver's process is killed mid-stream, and for a local stream (which
  * copies). */
 #include "node_proc.h"
+#include "stream_cut.h"
 #include "troupe/stream.h"
 
 typedef struct lent_buf {
@@ -145,16 +146,7 @@ Test(stream_zc, cut_when_the_receiver_dies, .timeout = 120)
         rv = tr_stream_write_zc(s, w.b[lent].data, w.b[lent].len, lent_done, &w.b[lent]);
         lent++;
     }
-    if (!rv || rv == TR_EAGAIN) { /* not seen yet at a write: the close says it */
-        tr_future *f;
-        rv = tr_stream_close(s, &f);
-        if (!rv) {
-            rv = tr_future_get(f, WAIT_NS);
-            tr_future_release(f);
-        }
-    } else {
-        tr_stream_cancel(s, NULL);
-    }
+    rv = stream_end_after_cut(s, rv);
     cr_assert(rv == TR_EUNREACHABLE || rv == TR_ESTOPPED, "got %s", tr_errname(rv));
     all_done_once(w.b, lent);
     for (unsigned i = lent; i < WRITES; i++) /* never lent */
