@@ -117,7 +117,7 @@ TR_API int tr_stream_write(tr_stream *s, const void *data, size_t len);
  * returns and window as tr_stream_write. A local stream copies as
  * tr_stream_write does (its handler runs later) and calls done once the
  * copies are made. One copy fewer per byte on the sending side:
- * `troupe-bench remote_stream write=zc`. */
+ * `troupe-bench remote_stream zc=1`. */
 TR_API int tr_stream_write_zc(tr_stream *s, const void *data, size_t len,
                               void (*done)(void *ctx), void *ctx);
 
